@@ -1,0 +1,35 @@
+"""Export every registered event contract as JSON Schema (the files under schemas/).
+
+    python -m itsm_contracts.schemas libs/contracts/schemas
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from itsm_contracts import REGISTRY
+
+
+def current_schemas() -> dict[str, dict[str, Any]]:
+    return {model.schema_name(): model.model_json_schema() for model in REGISTRY.values()}
+
+
+def write(folder: Path) -> list[Path]:
+    """Write the schema of each contract version not yet published; never rewrite one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, schema in sorted(current_schemas().items()):
+        path = folder / f"{name}.json"
+        if not path.exists():
+            path.write_bytes(orjson.dumps(schema, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+            written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for path in write(Path(sys.argv[1] if len(sys.argv) > 1 else "schemas")):
+        print(f"published {path}")

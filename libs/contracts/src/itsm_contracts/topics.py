@@ -1,0 +1,19 @@
+"""Kafka topics: one per publishing domain, plus normalized monitoring alerts.
+
+The record key is the aggregate id (for alerts: the dedup key), so the events of one
+aggregate stay in one partition and in order.
+"""
+
+ALERTS = "itsm.alerts"
+INCIDENTS = "itsm.incidents"
+CHANGES = "itsm.changes"
+PROBLEMS = "itsm.problems"
+CMDB = "itsm.cmdb"
+SLA = "itsm.sla"
+
+ALL = (ALERTS, INCIDENTS, CHANGES, PROBLEMS, CMDB, SLA)
+
+
+def dead_letter(topic: str) -> str:
+    """Where a consumer parks an event it could not handle after bounded retries."""
+    return f"{topic}.dlq"

@@ -1,0 +1,1 @@
+"""itsm-kit: the mechanics every ITSM service shares, written once."""

@@ -1,0 +1,220 @@
+"""Idempotent event consumer: effects and the inbox record commit together, then the offset.
+
+- A redelivered event (same id) is skipped: its inbox row exists.
+- A handler error is retried a bounded number of times; then the event goes to
+  `<topic>.dlq` with the error, is recorded as dead-lettered, and the consumer moves on.
+- A database or broker outage is not the event's fault: the batch is re-read from the
+  last committed offset once the outage passes, and nothing is dead-lettered for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
+from sqlalchemy import insert, select
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from itsm_contracts import CloudEvent, EventData, UnknownEventType, parse_data
+from itsm_contracts.topics import dead_letter
+from itsm_kit import context
+from itsm_kit.db import inbox
+from itsm_kit.kafka import start_with_retry
+from itsm_kit.metrics import CONSUMER_LAG, EVENTS_CONSUMED
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[AsyncSession, CloudEvent, EventData], Awaitable[None]]
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Infrastructure trouble, as opposed to an event its handler cannot process."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, (OSError, ConnectionError, TimeoutError, KafkaError))
+
+
+@dataclass
+class Delivery:
+    record: ConsumerRecord
+    event: CloudEvent | None = None
+    data: EventData | None = None
+    unreadable: str | None = None  # why it could not be parsed, if it could not
+
+    @classmethod
+    def read(cls, record: ConsumerRecord) -> Delivery:
+        try:
+            event = CloudEvent.from_json(record.value)
+            return cls(record, event, parse_data(event))
+        except UnknownEventType:
+            return cls(record, None, None)  # not a contract we know; not ours to judge
+        except (ValidationError, ValueError, TypeError) as exc:
+            return cls(record, unreadable=f"malformed event: {exc}"[:2000])
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        *,
+        name: str,
+        topics: list[str],
+        handlers: Mapping[str, Handler],
+        bootstrap: str,
+        sessions: async_sessionmaker[AsyncSession],
+        producer: AIOKafkaProducer,
+        batch_size: int = 500,
+        max_attempts: int = 3,
+        retry_backoff: float = 0.2,
+        startup_timeout: float = 60,
+        after_commit: Callable[[], None] | None = None,
+    ):
+        self.group_id = name
+        self.topics = topics
+        self.handlers = handlers
+        self.bootstrap = bootstrap
+        self.sessions = sessions
+        self.producer = producer
+        self.batch_size = batch_size
+        self.max_attempts = max_attempts
+        self.retry_backoff = retry_backoff
+        self.startup_timeout = startup_timeout
+        self.after_commit = after_commit
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Finish the batch in hand, commit it, and return from run()."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        consumer = AIOKafkaConsumer(
+            *self.topics,
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group_id,
+            enable_auto_commit=False,  # offsets only after the effects are committed
+            auto_offset_reset="earliest",
+            max_poll_records=self.batch_size,
+        )
+        await start_with_retry(consumer, self.group_id, self.startup_timeout)
+        try:
+            while not self._stopping.is_set():
+                batches = await consumer.getmany(timeout_ms=200, max_records=self.batch_size)
+                if not batches:
+                    continue
+                try:
+                    for tp, records in batches.items():
+                        await self.handle(records)
+                        CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(
+                            max((consumer.highwater(tp) or 0) - records[-1].offset - 1, 0)
+                        )
+                    await consumer.commit()
+                except Exception as exc:
+                    if not is_outage(exc):
+                        raise
+                    log.warning("outage while consuming (%s); re-reading from the last commit", exc)
+                    await asyncio.sleep(1)
+                    await self._rewind(consumer, batches)
+        finally:
+            await consumer.stop()
+
+    async def _rewind(self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        for tp, records in batches.items():
+            consumer.seek(tp, records[0].offset)
+
+    async def handle(self, records: list[ConsumerRecord]) -> None:
+        """Apply one partition's records in order: runs of them per transaction."""
+        deliveries = [Delivery.read(r) for r in records]
+        pending = [d for d in deliveries if d.unreadable or (d.event and d.event.type in self.handlers)]
+        for d in deliveries:
+            if d not in pending:
+                EVENTS_CONSUMED.labels(d.record.topic, "ignored").inc()
+        while pending:
+            applied = await self._apply_in_order(pending)
+            pending = pending[applied:]
+            if pending:  # the first one failed on its own: retry it alone, then move on
+                await self._retry_or_dead_letter(pending.pop(0))
+        if self.after_commit is not None:
+            self.after_commit()
+
+    async def _apply_in_order(self, deliveries: list[Delivery]) -> int:
+        """Apply deliveries in one transaction up to the first that fails; commit those."""
+        applied = 0
+        async with self.sessions() as session, session.begin():
+            seen = await self._already_handled(session, deliveries)
+            for d in deliveries:
+                if d.unreadable:
+                    break
+                if d.event.id in seen:
+                    EVENTS_CONSUMED.labels(d.record.topic, "duplicate").inc()
+                    applied += 1
+                    continue
+                try:
+                    async with session.begin_nested():
+                        await self._apply(session, d)
+                except Exception as exc:
+                    if is_outage(exc):
+                        raise
+                    log.warning("handler failed for %s: %s", d.event.type, exc, extra={"event_id": d.event.id})
+                    break
+                seen.add(d.event.id)
+                applied += 1
+        return applied
+
+    async def _already_handled(self, session: AsyncSession, deliveries: list[Delivery]) -> set[str]:
+        ids = [d.event.id for d in deliveries if d.event]
+        if not ids:
+            return set()
+        return set((await session.scalars(select(inbox.c.event_id).where(inbox.c.event_id.in_(ids)))).all())
+
+    async def _apply(self, session: AsyncSession, d: Delivery) -> None:
+        context.correlation_id.set(d.event.correlationid or d.event.id)
+        context.causation_id.set(d.event.id)
+        await self.handlers[d.event.type](session, d.event, d.data)
+        await session.execute(insert(inbox).values(
+            event_id=d.event.id, topic=d.record.topic, partition=d.record.partition, offset=d.record.offset,
+            outcome="handled",
+        ))
+        EVENTS_CONSUMED.labels(d.record.topic, "handled").inc()
+
+    async def _retry_or_dead_letter(self, d: Delivery) -> None:
+        error = d.unreadable
+        if error is None:
+            for attempt in range(2, self.max_attempts + 1):
+                await asyncio.sleep(self.retry_backoff * attempt)
+                try:
+                    async with self.sessions() as session, session.begin():
+                        if await self._already_handled(session, [d]):
+                            return
+                        await self._apply(session, d)
+                    return
+                except Exception as exc:
+                    if is_outage(exc):
+                        raise
+                    error = f"{type(exc).__name__}: {exc}"[:2000]
+        await self._dead_letter(d, error)
+
+    async def _dead_letter(self, d: Delivery, error: str) -> None:
+        r = d.record
+        headers = [
+            ("error", error.encode()),
+            ("source-topic", r.topic.encode()),
+            ("source-partition", str(r.partition).encode()),
+            ("source-offset", str(r.offset).encode()),
+            ("consumer-group", self.group_id.encode()),
+        ]
+        await self.producer.send_and_wait(dead_letter(r.topic), r.value, key=r.key, headers=headers)
+        if d.event is not None:
+            async with self.sessions() as session, session.begin():
+                await session.execute(insert(inbox).values(
+                    event_id=d.event.id, topic=r.topic, partition=r.partition, offset=r.offset,
+                    outcome="dead_lettered", error=error,
+                ))
+        EVENTS_CONSUMED.labels(r.topic, "dead_lettered").inc()
+        log.error("event dead-lettered: %s", error, extra={"topic": r.topic, "offset": r.offset})

@@ -1,0 +1,51 @@
+"""Prometheus metrics every service exposes on /metrics."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+HTTP_LATENCY = Histogram(
+    "itsm_http_request_duration_seconds", "HTTP request latency", ["method", "route", "status"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+EVENTS_PUBLISHED = Counter("itsm_events_published_total", "Events published to Kafka", ["topic"])
+EVENTS_CONSUMED = Counter("itsm_events_consumed_total", "Events consumed, by outcome", ["topic", "outcome"])
+OUTBOX_BACKLOG = Gauge("itsm_outbox_backlog", "Outbox events not yet published")
+CONSUMER_LAG = Gauge("itsm_consumer_lag", "Records behind the partition end", ["topic", "partition"])
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's template (`/incidents/{incident_id}`), so labels stay few."""
+    return getattr(scope.get("route"), "path", "unmatched")
+
+
+class HttpMetricsMiddleware:
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            HTTP_LATENCY.labels(scope["method"], _route_template(scope), str(status)).observe(time.perf_counter() - started)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,79 @@
+"""ASGI middleware shared by every service: correlation id and request body limit."""
+
+from __future__ import annotations
+
+import uuid
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from itsm_kit import context
+from itsm_kit.errors import problem_response
+
+CORRELATION_HEADER = b"x-correlation-id"
+
+
+class CorrelationIdMiddleware:
+    """Takes the caller's X-Correlation-ID (or makes one) and echoes it back."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(CORRELATION_HEADER)
+        value = incoming.decode("latin-1")[:128] if incoming else str(uuid.uuid4())
+        token = context.correlation_id.set(value)
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((CORRELATION_HEADER, value.encode("latin-1")))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_header)
+        finally:
+            context.correlation_id.reset(token)
+
+
+class BodyTooLarge(HTTPException):
+    """An HTTPException, so FastAPI's body parsing lets it through as a 413."""
+
+    def __init__(self, max_bytes: int):
+        super().__init__(413, f"the request body exceeds {max_bytes} bytes")
+
+
+class BodyLimitMiddleware:
+    """Refuses bodies over the limit with 413, whether announced or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(413, "Content Too Large", f"the request body exceeds {self.max_bytes} bytes",
+                                    instance=scope["path"])
+        await response(scope, receive, send)

@@ -1,0 +1,151 @@
+"""What a running service holds: settings, database, producer, outbox, consumers.
+
+`create_service_app` assembles every service the same way, so a service's main.py
+only names its routers, the topics it publishes and the events it consumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, Depends, FastAPI, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from itsm_kit import errors, health
+from itsm_kit import logging as kit_logging
+from itsm_kit.consumer import EventConsumer, Handler
+from itsm_kit.db import make_engine, make_sessionmaker
+from itsm_kit.kafka import ensure_topics, make_producer, start_with_retry
+from itsm_kit.metrics import HttpMetricsMiddleware, metrics_endpoint
+from itsm_kit.middleware import BodyLimitMiddleware, CorrelationIdMiddleware
+from itsm_kit.outbox import Outbox, OutboxRelay
+from itsm_kit.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: ServiceSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    producer: AIOKafkaProducer
+    outbox: Outbox
+    relay: OutboxRelay | None = None
+    consumers: list[EventConsumer] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work: commit on success, then wake the outbox relay."""
+        async with self.sessions() as session, session.begin():
+            yield session
+        self.outbox.committed()
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """A read-only session for queries; writes go through Runtime.transaction()."""
+    async with runtime.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+HandlersFactory = Callable[[Runtime], Mapping[str, Handler]]
+Hook = Callable[[Runtime], contextlib.AbstractAsyncContextManager[None]]
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    version: str = "0.1.0",
+    description: str = "",
+    routers: Sequence[APIRouter],
+    publishes: Sequence[str] = (),
+    consumes: Sequence[str] = (),
+    handlers: HandlersFactory | None = None,
+    hooks: Sequence[Hook] = (),
+) -> FastAPI:
+    kit_logging.configure(settings.service, settings.log_level)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url, settings.db_pool_size)
+        producer = make_producer(settings.kafka_bootstrap, client_id=settings.service)
+        runtime = Runtime(settings, engine, make_sessionmaker(engine), producer, Outbox(settings.source))
+        app.state.runtime = runtime
+        await ensure_topics(settings.kafka_bootstrap, [*publishes, *consumes], settings.kafka_partitions,
+                            settings.kafka_replication_factor, settings.startup_timeout_seconds)
+        await start_with_retry(producer, settings.service, settings.startup_timeout_seconds)
+        tasks: list[asyncio.Task] = []
+        if publishes:
+            runtime.relay = OutboxRelay(runtime.sessions, producer, batch_size=settings.relay_batch_size,
+                                        poll_seconds=settings.relay_poll_seconds)
+            runtime.outbox.relay = runtime.relay
+            tasks.append(asyncio.create_task(runtime.relay.run(), name="outbox-relay"))
+        if consumes and handlers is not None:
+            consumer = EventConsumer(
+                name=settings.service, topics=list(consumes), handlers=handlers(runtime),
+                bootstrap=settings.kafka_bootstrap, sessions=runtime.sessions, producer=producer,
+                batch_size=settings.consumer_batch_size, max_attempts=settings.consumer_max_attempts,
+                retry_backoff=settings.consumer_retry_backoff_seconds,
+                startup_timeout=settings.startup_timeout_seconds, after_commit=runtime.outbox.committed,
+            )
+            runtime.consumers.append(consumer)
+            tasks.append(asyncio.create_task(consumer.run(), name=f"consumer-{settings.service}"))
+        for task in tasks:
+            task.add_done_callback(_fail_loudly)
+        async with contextlib.AsyncExitStack() as stack:
+            for hook in hooks:
+                await stack.enter_async_context(hook(runtime))
+            log.info("started", extra={"port": settings.port})
+            try:
+                yield
+            finally:
+                # Consumers finish and commit their batch; the relay stops between passes.
+                for consumer in runtime.consumers:
+                    consumer.stop()
+                consumer_tasks = [t for t in tasks if t.get_name().startswith("consumer-")]
+                await asyncio.wait(consumer_tasks, timeout=10) if consumer_tasks else None
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+        await producer.stop()
+        await engine.dispose()
+
+    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
+    errors.install(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HttpMetricsMiddleware)
+    app.add_middleware(CorrelationIdMiddleware)
+    app.include_router(health.router)
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def _fail_loudly(task: asyncio.Task) -> None:
+    """A background loop that dies takes the process with it, so an orchestrator restarts it."""
+    if task.cancelled():
+        return
+    if task.exception() is not None:
+        log.critical("background task %s died", task.get_name(), exc_info=task.exception())
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGTERM)

@@ -1,0 +1,158 @@
+"""The incidents HTTP API (internal; clients reach it through the gateway)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Query, Response
+from pydantic import BaseModel, Field
+
+from itsm_kit.errors import Problem, not_found
+from itsm_kit.pagination import decode_cursor, encode_cursor
+from itsm_kit.runtime import RuntimeDep, SessionDep
+from itsm_incidents import handlers
+from itsm_incidents.domain import PRIORITY_LABELS, DomainError, Incident, InvalidTransition, State
+from itsm_incidents.store import IncidentRepository
+
+router = APIRouter(prefix="/incidents", tags=["incidents"])
+
+Level = Annotated[int, Field(ge=1, le=3, description="1 high .. 3 low")]
+
+
+class IncidentCreate(BaseModel):
+    short_description: str = Field(min_length=1, max_length=160)
+    description: str = Field(default="", max_length=32_000)
+    impact: Level = 3
+    urgency: Level = 3
+
+
+class IncidentResolve(BaseModel):
+    resolution_code: str = Field(min_length=1, max_length=60)
+    resolution_notes: str = Field(min_length=1, max_length=32_000)
+
+
+class StateChange(BaseModel):
+    state: Literal["in_progress", "on_hold", "closed", "canceled"]
+    hold_reason: Literal["awaiting_caller", "awaiting_change", "awaiting_vendor", "awaiting_problem"] | None = None
+
+
+class IncidentPublic(BaseModel):
+    id: str
+    number: str
+    short_description: str
+    description: str
+    state: State
+    impact: int
+    urgency: int
+    priority: int
+    priority_label: str
+    origin: str
+    opened_at: datetime
+    updated_at: datetime
+    version: int
+    dedup_key: str | None
+    alert_count: int
+    last_seen_at: datetime | None
+    hold_reason: str | None
+    resolved_at: datetime | None
+    resolution_code: str | None
+    resolution_notes: str | None
+
+    @classmethod
+    def of(cls, incident: Incident) -> IncidentPublic:
+        fields = {name: getattr(incident, name) for name in cls.model_fields if name != "priority_label"}
+        return cls(priority_label=PRIORITY_LABELS[incident.priority], **fields)
+
+
+class IncidentPage(BaseModel):
+    items: list[IncidentPublic]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
+
+
+IfMatch = Annotated[str | None, Header(description="the version (ETag) you last read; a stale one is a 412")]
+
+
+def _if_match(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value.strip().removeprefix("W/").strip('"'))
+    except ValueError:
+        raise Problem(400, "Bad Request", "If-Match must be an incident version (its ETag)") from None
+
+
+def _answer(incident: Incident, response: Response) -> IncidentPublic:
+    response.headers["ETag"] = f'"{incident.version}"'
+    return IncidentPublic.of(incident)
+
+
+def _domain_problem(exc: DomainError) -> Problem:
+    if isinstance(exc, InvalidTransition):
+        return Problem(409, "Conflict", str(exc), current_state=exc.current, allowed_states=exc.allowed)
+    return Problem(422, "Unprocessable Content", str(exc))
+
+
+@router.get("", response_model=IncidentPage, summary="List incidents, newest first")
+async def list_incidents(
+    session: SessionDep,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    state: Annotated[list[State] | None, Query()] = None,
+    priority: Annotated[list[int] | None, Query()] = None,
+    dedup_key: str | None = None,
+) -> IncidentPage:
+    items = await IncidentRepository(session).page(
+        limit=limit + 1, after=decode_cursor(cursor) if cursor else None,
+        states=[s.value for s in state] if state else None, priorities=priority, dedup_key=dedup_key,
+    )
+    more = len(items) > limit
+    items = items[:limit]
+    last = items[-1] if more else None
+    return IncidentPage(items=[IncidentPublic.of(i) for i in items],
+                        next_cursor=encode_cursor(last.opened_at, last.id) if last else None)
+
+
+@router.get("/{incident_id}", response_model=IncidentPublic)
+async def get_incident(incident_id: str, session: SessionDep, response: Response) -> IncidentPublic:
+    incident = await IncidentRepository(session).get(incident_id)
+    if incident is None:
+        raise not_found("incident", incident_id)
+    return _answer(incident, response)
+
+
+@router.post("", response_model=IncidentPublic, status_code=201, summary="Open an incident by hand")
+async def create_incident(body: IncidentCreate, runtime: RuntimeDep, response: Response) -> IncidentPublic:
+    try:
+        async with runtime.transaction() as session:
+            incident = await handlers.open_incident(session, runtime.outbox, **body.model_dump())
+    except DomainError as exc:
+        raise _domain_problem(exc) from exc
+    response.headers["Location"] = f"{router.prefix}/{incident.id}"
+    return _answer(incident, response)
+
+
+@router.post("/{incident_id}/resolve", response_model=IncidentPublic)
+async def resolve_incident(incident_id: str, body: IncidentResolve, runtime: RuntimeDep, response: Response,
+                           if_match: IfMatch = None) -> IncidentPublic:
+    try:
+        async with runtime.transaction() as session:
+            incident = await handlers.resolve_incident(session, runtime.outbox, incident_id, code=body.resolution_code,
+                                                       notes=body.resolution_notes, if_match=_if_match(if_match))
+    except DomainError as exc:
+        raise _domain_problem(exc) from exc
+    return _answer(incident, response)
+
+
+@router.post("/{incident_id}/state", response_model=IncidentPublic)
+async def change_state(incident_id: str, body: StateChange, runtime: RuntimeDep, response: Response,
+                       if_match: IfMatch = None) -> IncidentPublic:
+    if (body.state == "on_hold") != (body.hold_reason is not None):
+        raise Problem(422, "Unprocessable Content", "a hold reason is required for on_hold, and only for it")
+    try:
+        async with runtime.transaction() as session:
+            incident = await handlers.change_state(session, runtime.outbox, incident_id, state=State(body.state),
+                                                   hold_reason=body.hold_reason, if_match=_if_match(if_match))
+    except DomainError as exc:
+        raise _domain_problem(exc) from exc
+    return _answer(incident, response)

@@ -1,0 +1,176 @@
+"""Incident rules, as ITIL and ServiceNow define them. Pure: no I/O.
+
+An Incident collects the events its changes raise; the handler stores both at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from itsm_contracts.events import EventData
+from itsm_contracts.events.alerts import Severity
+from itsm_contracts.events.incidents import (
+    IncidentAlertAttached,
+    IncidentOpened,
+    IncidentPriorityChanged,
+    IncidentResolved,
+    IncidentStateChanged,
+)
+
+
+class State(StrEnum):
+    NEW = "new"
+    IN_PROGRESS = "in_progress"
+    ON_HOLD = "on_hold"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    CANCELED = "canceled"
+
+
+# The whole lifecycle: from each state, where an incident may go next.
+TRANSITIONS: dict[State, frozenset[State]] = {
+    State.NEW: frozenset({State.IN_PROGRESS, State.ON_HOLD, State.RESOLVED, State.CANCELED}),
+    State.IN_PROGRESS: frozenset({State.ON_HOLD, State.RESOLVED, State.CANCELED}),
+    State.ON_HOLD: frozenset({State.IN_PROGRESS, State.RESOLVED, State.CANCELED}),
+    State.RESOLVED: frozenset({State.IN_PROGRESS, State.CLOSED}),  # reopen, or close
+    State.CLOSED: frozenset(),
+    State.CANCELED: frozenset(),
+}
+
+OPEN_STATES = frozenset({State.NEW, State.IN_PROGRESS, State.ON_HOLD})
+
+# Impact x urgency -> priority (1 Critical .. 5 Planning), ServiceNow's default lookup.
+PRIORITY_MATRIX: dict[tuple[int, int], int] = {
+    (1, 1): 1, (1, 2): 2, (1, 3): 3,
+    (2, 1): 2, (2, 2): 3, (2, 3): 4,
+    (3, 1): 3, (3, 2): 4, (3, 3): 5,
+}
+PRIORITY_LABELS = {1: "Critical", 2: "High", 3: "Moderate", 4: "Low", 5: "Planning"}
+
+# What a monitoring severity says about impact and urgency.
+SEVERITY_IMPACT_URGENCY: dict[Severity, tuple[int, int]] = {
+    "critical": (1, 1),  # P1
+    "error": (1, 2),     # P2
+    "warning": (2, 2),   # P3
+    "info": (3, 2),      # P4
+}
+
+AUTO_RESOLUTION_CODE = "resolved_by_monitoring"
+
+
+class DomainError(Exception):
+    pass
+
+
+class InvalidTransition(DomainError):
+    def __init__(self, current: State, wanted: State):
+        self.current, self.wanted = current, wanted
+        self.allowed = sorted(TRANSITIONS[current])
+        allowed = ", ".join(self.allowed) or "none (final state)"
+        super().__init__(f"an incident in state {current} cannot move to {wanted}; allowed: {allowed}")
+
+
+class InvalidValue(DomainError):
+    pass
+
+
+def priority_of(impact: int, urgency: int) -> int:
+    try:
+        return PRIORITY_MATRIX[(impact, urgency)]
+    except KeyError:
+        raise InvalidValue(f"impact and urgency run from 1 (high) to 3 (low), got {impact} and {urgency}") from None
+
+
+@dataclass
+class Incident:
+    id: str
+    number: str
+    short_description: str
+    description: str
+    state: State
+    impact: int
+    urgency: int
+    priority: int
+    origin: str
+    opened_at: datetime
+    updated_at: datetime
+    version: int = 0
+    dedup_key: str | None = None
+    alert_count: int = 0
+    last_seen_at: datetime | None = None
+    hold_reason: str | None = None
+    resolved_at: datetime | None = None
+    resolution_code: str | None = None
+    resolution_notes: str | None = None
+    # (sequence, event) raised since loading; the handler stores them with the incident.
+    events: list[tuple[int, EventData]] = field(default_factory=list, repr=False, compare=False)
+
+    @classmethod
+    def open(cls, *, id: str, number: str, short_description: str, description: str, impact: int, urgency: int,
+             origin: str, at: datetime, dedup_key: str | None = None) -> Incident:
+        if not short_description.strip():
+            raise InvalidValue("an incident needs a short description")
+        incident = cls(
+            id=id, number=number, short_description=short_description.strip(), description=description,
+            state=State.NEW, impact=impact, urgency=urgency, priority=priority_of(impact, urgency),
+            origin=origin, opened_at=at, updated_at=at, dedup_key=dedup_key,
+            alert_count=1 if dedup_key else 0, last_seen_at=at if dedup_key else None,
+        )
+        incident._raise(IncidentOpened(
+            incident_id=id, number=number, short_description=incident.short_description, description=description,
+            state=incident.state, impact=impact, urgency=urgency, priority=incident.priority, origin=origin,
+            dedup_key=dedup_key, opened_at=at,
+        ), at)
+        return incident
+
+    @classmethod
+    def open_from_alert(cls, *, id: str, number: str, dedup_key: str, severity: Severity, summary: str,
+                        description: str, at: datetime) -> Incident:
+        impact, urgency = SEVERITY_IMPACT_URGENCY[severity]
+        return cls.open(id=id, number=number, short_description=summary[:160] or dedup_key, description=description,
+                        impact=impact, urgency=urgency, origin="monitoring", at=at, dedup_key=dedup_key)
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    def attach_alert(self, at: datetime) -> None:
+        """A repeat of the alert this incident is tracking: count it, never open another."""
+        self.alert_count += 1
+        self.last_seen_at = max(self.last_seen_at or at, at)
+        self._raise(IncidentAlertAttached(
+            incident_id=self.id, dedup_key=self.dedup_key or "", alert_count=self.alert_count,
+            last_seen_at=self.last_seen_at,
+        ), at)
+
+    def move_to(self, wanted: State, at: datetime, hold_reason: str | None = None) -> None:
+        if wanted not in TRANSITIONS[self.state]:
+            raise InvalidTransition(self.state, wanted)
+        previous, self.state = self.state, wanted
+        self.hold_reason = hold_reason if wanted is State.ON_HOLD else None
+        self._raise(IncidentStateChanged(
+            incident_id=self.id, from_state=previous, to_state=wanted, hold_reason=self.hold_reason, changed_at=at,
+        ), at)
+
+    def resolve(self, code: str, notes: str, at: datetime) -> None:
+        if not code.strip() or not notes.strip():
+            raise InvalidValue("resolving needs a resolution code and resolution notes")
+        self.move_to(State.RESOLVED, at)
+        self.resolved_at, self.resolution_code, self.resolution_notes = at, code, notes
+        self._raise(IncidentResolved(incident_id=self.id, resolution_code=code, resolution_notes=notes,
+                                     resolved_at=at), at)
+
+    def reprioritise(self, impact: int, urgency: int, at: datetime) -> None:
+        priority = priority_of(impact, urgency)
+        previous = self.priority
+        self.impact, self.urgency, self.priority = impact, urgency, priority
+        if priority != previous:
+            self._raise(IncidentPriorityChanged(incident_id=self.id, from_priority=previous, to_priority=priority,
+                                                impact=impact, urgency=urgency, changed_at=at), at)
+
+    def _raise(self, event: EventData, at: datetime) -> None:
+        self.version += 1  # one version per event: the event's sequence
+        self.updated_at = at
+        self.events.append((self.version, event))

@@ -1,0 +1,118 @@
+"""Incident rules, with no database and no broker."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from itsm_contracts.events.incidents import (
+    IncidentAlertAttached, IncidentOpened, IncidentPriorityChanged, IncidentResolved, IncidentStateChanged,
+)
+from itsm_incidents.domain import (
+    PRIORITY_MATRIX, TRANSITIONS, Incident, InvalidTransition, InvalidValue, State, priority_of,
+)
+
+T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+
+def new_incident(**overrides) -> Incident:
+    args = dict(id="i-1", number="INC0001001", short_description="Checkout is down", description="", impact=2,
+                urgency=2, origin="manual", at=T0)
+    args.update(overrides)
+    return Incident.open(**args)
+
+
+def event_types(incident: Incident) -> list[type]:
+    return [type(e) for _, e in incident.events]
+
+
+@pytest.mark.parametrize(
+    ("impact", "urgency", "priority"),
+    [(1, 1, 1), (1, 2, 2), (2, 1, 2), (1, 3, 3), (2, 2, 3), (3, 1, 3), (2, 3, 4), (3, 2, 4), (3, 3, 5)],
+)
+def test_priority_follows_the_default_impact_urgency_matrix(impact, urgency, priority):
+    assert priority_of(impact, urgency) == priority
+
+
+def test_impact_or_urgency_outside_1_to_3_is_refused():
+    with pytest.raises(InvalidValue):
+        priority_of(0, 2)
+    with pytest.raises(InvalidValue):
+        new_incident(urgency=4)
+
+
+def test_matrix_covers_every_combination_once():
+    assert sorted(PRIORITY_MATRIX) == [(i, u) for i in (1, 2, 3) for u in (1, 2, 3)]
+
+
+def test_opening_raises_opened_with_version_1():
+    incident = new_incident(impact=1, urgency=1)
+    assert incident.state is State.NEW and incident.priority == 1 and incident.version == 1
+    [(sequence, opened)] = incident.events
+    assert sequence == 1 and isinstance(opened, IncidentOpened) and opened.priority == 1
+
+
+def test_blank_short_description_is_refused():
+    with pytest.raises(InvalidValue):
+        new_incident(short_description="   ")
+
+
+@pytest.mark.parametrize(
+    ("severity", "priority"), [("critical", 1), ("error", 2), ("warning", 3), ("info", 4)]
+)
+def test_alert_severity_sets_priority(severity, priority):
+    incident = Incident.open_from_alert(id="i", number="INC1", dedup_key="fp-1", severity=severity, summary="Disk full",
+                                        description="", at=T0)
+    assert incident.priority == priority
+    assert incident.origin == "monitoring" and incident.alert_count == 1 and incident.last_seen_at == T0
+
+
+def test_repeated_alert_counts_and_moves_last_seen_forward_only():
+    incident = Incident.open_from_alert(id="i", number="INC1", dedup_key="fp-1", severity="warning", summary="x",
+                                        description="", at=T0)
+    incident.attach_alert(T0 + timedelta(minutes=5))
+    incident.attach_alert(T0 + timedelta(minutes=1))  # a late, older repeat
+    assert incident.alert_count == 3
+    assert incident.last_seen_at == T0 + timedelta(minutes=5)
+    assert event_types(incident) == [IncidentOpened, IncidentAlertAttached, IncidentAlertAttached]
+    assert [seq for seq, _ in incident.events] == [1, 2, 3]
+
+
+def test_resolve_needs_code_and_notes_and_records_them():
+    incident = new_incident()
+    with pytest.raises(InvalidValue):
+        incident.resolve("fixed", " ", T0)
+    incident.resolve("fixed", "Restarted the pod", T0 + timedelta(hours=1))
+    assert incident.state is State.RESOLVED and incident.resolution_code == "fixed"
+    assert event_types(incident) == [IncidentOpened, IncidentStateChanged, IncidentResolved]
+    assert incident.version == 3
+
+
+@pytest.mark.parametrize("final", [State.CLOSED, State.CANCELED])
+def test_final_states_allow_nothing(final):
+    assert TRANSITIONS[final] == frozenset()
+
+
+def test_illegal_transition_names_the_allowed_ones():
+    incident = new_incident()
+    incident.resolve("fixed", "done", T0)
+    with pytest.raises(InvalidTransition) as caught:
+        incident.move_to(State.ON_HOLD, T0)
+    assert caught.value.allowed == [State.CLOSED, State.IN_PROGRESS]
+    assert "closed" in str(caught.value) and "in_progress" in str(caught.value)
+
+
+def test_hold_reason_is_kept_only_while_on_hold():
+    incident = new_incident()
+    incident.move_to(State.ON_HOLD, T0, hold_reason="awaiting_vendor")
+    assert incident.hold_reason == "awaiting_vendor"
+    incident.move_to(State.IN_PROGRESS, T0)
+    assert incident.hold_reason is None
+
+
+def test_reprioritising_raises_an_event_only_when_priority_changes():
+    incident = new_incident(impact=2, urgency=2)
+    incident.reprioritise(2, 2, T0)
+    assert event_types(incident) == [IncidentOpened]
+    incident.reprioritise(1, 1, T0)
+    assert incident.priority == 1
+    assert isinstance(incident.events[-1][1], IncidentPriorityChanged)
