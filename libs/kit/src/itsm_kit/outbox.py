@@ -44,6 +44,12 @@ class Outbox:
         )
         return event
 
+    async def add_raised(self, session: AsyncSession, subject: str, raised: list[tuple[int, EventData]]) -> None:
+        """Stage the (sequence, event) pairs an aggregate raised, and forget them there."""
+        for sequence, data in raised:
+            await self.add(session, data, subject=subject, sequence=sequence)
+        raised.clear()
+
     def committed(self) -> None:
         """Tell the relay there is work, so it need not wait for its next poll."""
         if self.relay is not None:

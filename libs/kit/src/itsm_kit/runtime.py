@@ -1,7 +1,9 @@
 """What a running service holds: settings, database, producer, outbox, consumers.
 
 `create_service_app` assembles every service the same way, so a service's main.py
-only names its routers, the topics it publishes and the events it consumes.
+only names its routers, the topics it publishes (through the outbox, or directly when
+the Kafka acknowledgement is itself the answer, as for monitoring webhooks) and the
+events it consumes.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ def create_service_app(
     description: str = "",
     routers: Sequence[APIRouter],
     publishes: Sequence[str] = (),
+    produces_directly: Sequence[str] = (),
     consumes: Sequence[str] = (),
     handlers: HandlersFactory | None = None,
     hooks: Sequence[Hook] = (),
@@ -88,7 +91,7 @@ def create_service_app(
         producer = make_producer(settings.kafka_bootstrap, client_id=settings.service)
         runtime = Runtime(settings, engine, make_sessionmaker(engine), producer, Outbox(settings.source))
         app.state.runtime = runtime
-        await ensure_topics(settings.kafka_bootstrap, [*publishes, *consumes], settings.kafka_partitions,
+        await ensure_topics(settings.kafka_bootstrap, [*publishes, *produces_directly, *consumes], settings.kafka_partitions,
                             settings.kafka_replication_factor, settings.startup_timeout_seconds)
         await start_with_retry(producer, settings.service, settings.startup_timeout_seconds)
         tasks: list[asyncio.Task] = []

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
-from pydantic import BaseModel, Field
 
+from itsm_contracts.api.incidents import IncidentCreate, IncidentPage, IncidentPublic, IncidentResolve, StateChange
 from itsm_kit.errors import Problem, not_found
 from itsm_kit.pagination import decode_cursor, encode_cursor
 from itsm_kit.runtime import RuntimeDep, SessionDep
@@ -17,57 +16,10 @@ from itsm_incidents.store import IncidentRepository
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 
-Level = Annotated[int, Field(ge=1, le=3, description="1 high .. 3 low")]
 
-
-class IncidentCreate(BaseModel):
-    short_description: str = Field(min_length=1, max_length=160)
-    description: str = Field(default="", max_length=32_000)
-    impact: Level = 3
-    urgency: Level = 3
-
-
-class IncidentResolve(BaseModel):
-    resolution_code: str = Field(min_length=1, max_length=60)
-    resolution_notes: str = Field(min_length=1, max_length=32_000)
-
-
-class StateChange(BaseModel):
-    state: Literal["in_progress", "on_hold", "closed", "canceled"]
-    hold_reason: Literal["awaiting_caller", "awaiting_change", "awaiting_vendor", "awaiting_problem"] | None = None
-
-
-class IncidentPublic(BaseModel):
-    id: str
-    number: str
-    short_description: str
-    description: str
-    state: State
-    impact: int
-    urgency: int
-    priority: int
-    priority_label: str
-    origin: str
-    opened_at: datetime
-    updated_at: datetime
-    version: int
-    dedup_key: str | None
-    alert_count: int
-    last_seen_at: datetime | None
-    hold_reason: str | None
-    resolved_at: datetime | None
-    resolution_code: str | None
-    resolution_notes: str | None
-
-    @classmethod
-    def of(cls, incident: Incident) -> IncidentPublic:
-        fields = {name: getattr(incident, name) for name in cls.model_fields if name != "priority_label"}
-        return cls(priority_label=PRIORITY_LABELS[incident.priority], **fields)
-
-
-class IncidentPage(BaseModel):
-    items: list[IncidentPublic]
-    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
+def public(incident: Incident) -> IncidentPublic:
+    fields = {name: getattr(incident, name) for name in IncidentPublic.model_fields if name != "priority_label"}
+    return IncidentPublic(priority_label=PRIORITY_LABELS[incident.priority], **fields)
 
 
 IfMatch = Annotated[str | None, Header(description="the version (ETag) you last read; a stale one is a 412")]
@@ -84,7 +36,7 @@ def _if_match(value: str | None) -> int | None:
 
 def _answer(incident: Incident, response: Response) -> IncidentPublic:
     response.headers["ETag"] = f'"{incident.version}"'
-    return IncidentPublic.of(incident)
+    return public(incident)
 
 
 def _domain_problem(exc: DomainError) -> Problem:
@@ -109,7 +61,7 @@ async def list_incidents(
     more = len(items) > limit
     items = items[:limit]
     last = items[-1] if more else None
-    return IncidentPage(items=[IncidentPublic.of(i) for i in items],
+    return IncidentPage(items=[public(i) for i in items],
                         next_cursor=encode_cursor(last.opened_at, last.id) if last else None)
 
 

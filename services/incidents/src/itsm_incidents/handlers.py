@@ -23,9 +23,7 @@ async def _store(repo: IncidentRepository, outbox: Outbox, incident: Incident, l
         await repo.add(incident)
     else:
         await repo.save(incident, loaded_version)
-    for sequence, data in incident.events:
-        await outbox.add(repo.session, data, subject=incident.id, sequence=sequence)
-    incident.events.clear()
+    await outbox.add_raised(repo.session, incident.id, incident.events)
 
 
 async def open_incident(session: AsyncSession, outbox: Outbox, *, short_description: str, description: str,

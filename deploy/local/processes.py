@@ -1,0 +1,104 @@
+"""The six ITSM processes on this machine: migrate, start, watch, stop.
+
+Used by `make run` (deploy/local/run.py) and by the end-to-end tests, so both start
+the platform the same way. Run with the project's virtualenv Python.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Name and port offset from the base port (8000 in `make run`: gateway 8000 .. sla 8005).
+SERVICES = {"gateway": 0, "incidents": 1, "changes": 2, "problems": 3, "cmdb": 4, "sla": 5}
+UPSTREAMS = ("incidents", "changes", "problems", "cmdb", "sla")
+
+
+def jwt_secret(folder: Path) -> str:
+    """A random key per local stack, kept so tokens outlive a restart."""
+    path = folder / "jwt-secret"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+@dataclass
+class Platform:
+    infra_env: dict[str, str]
+    log_dir: Path
+    base_port: int = 8000
+    host: str = "127.0.0.1"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def url(self, service: str) -> str:
+        return f"http://{self.host}:{self.base_port + SERVICES[service]}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {**os.environ, **self.infra_env, **self.extra_env}
+        for name, offset in SERVICES.items():
+            env[f"ITSM_{name.upper()}_PORT"] = str(self.base_port + offset)
+            env[f"ITSM_{name.upper()}_HOST"] = self.host
+        for name in UPSTREAMS:
+            env[f"ITSM_GATEWAY_{name.upper()}_URL"] = self.url(name)
+        return env
+
+    def migrate(self) -> None:
+        for name in SERVICES:
+            subprocess.run([sys.executable, "-m", f"itsm_{name}", "migrate"], env=self.env, check=True,
+                           stdout=subprocess.DEVNULL)
+
+    def start(self, only: list[str] | None = None, timeout: float = 90) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        names = only or list(SERVICES)
+        for name in names:
+            log = open(self.log_dir / f"{name}.log", "ab")
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", f"itsm_{name}", "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches run.py, which stops them in order
+            )
+        for name in names:
+            self.wait_ready(name, timeout)
+
+    def wait_ready(self, name: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            process = self.processes[name]
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}; see {self.log_dir / (name + '.log')}")
+            try:
+                with urllib.request.urlopen(f"{self.url(name)}/readyz", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{name} not ready after {timeout:.0f}s; see {self.log_dir / (name + '.log')}")
+
+    def kill(self, name: str) -> None:
+        """SIGKILL: the crash a reliability test needs, no graceful shutdown."""
+        process = self.processes.pop(name)
+        process.kill()
+        process.wait()
+
+    def stop(self, names: list[str] | None = None, grace: float = 20) -> None:
+        for name in names or list(self.processes):
+            process = self.processes.pop(name, None)
+            if process is None or process.poll() is not None:
+                continue
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(grace)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -1,0 +1,1 @@
+"""The gateway: one front door that composes the domain services."""

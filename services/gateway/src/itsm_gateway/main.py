@@ -1,0 +1,22 @@
+"""Wiring of the gateway."""
+
+from fastapi import FastAPI
+
+from itsm_contracts import topics
+from itsm_kit.runtime import create_service_app
+from itsm_gateway import api, upstream
+from itsm_gateway.settings import GatewaySettings
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    return create_service_app(
+        settings or GatewaySettings(),
+        title="ITSM platform API",
+        description=(
+            "The one front door of the ITSM platform. Users authenticate with a bearer JWT; monitoring "
+            "systems post alerts with an integration key. Errors are RFC 9457 problem details."
+        ),
+        routers=[api.router],
+        produces_directly=[topics.ALERTS],
+        hooks=[upstream.http_client],
+    )

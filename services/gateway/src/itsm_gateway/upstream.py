@@ -1,0 +1,55 @@
+"""Calls to the domain services, with their answers passed through faithfully."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from itsm_kit import context
+from itsm_kit.errors import Problem
+from itsm_kit.runtime import Runtime
+
+PASSED_HEADERS = ("etag", "location")
+
+
+@contextlib.asynccontextmanager
+async def http_client(runtime: Runtime) -> AsyncIterator[None]:
+    """Lifespan hook: one pooled HTTP client for all upstream calls."""
+    timeout = httpx.Timeout(runtime.settings.upstream_timeout_seconds)
+    async with httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=200)) as client:
+        runtime.extras["http"] = client
+        yield
+
+
+async def call(runtime: Runtime, service: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """The upstream's response if it succeeded; its problem (or a 502/503 of ours) raised if not."""
+    base = getattr(runtime.settings, f"{service}_url")
+    headers = {"x-correlation-id": context.current_correlation_id(), **kwargs.pop("headers", {})}
+    try:
+        response = await runtime.extras["http"].request(method, f"{base}{path}", headers=headers, **kwargs)
+    except httpx.HTTPError as exc:
+        raise Problem(503, "Service Unavailable", f"the {service} service did not answer ({type(exc).__name__})",
+                      service=service) from exc
+    if response.status_code >= 400:
+        raise upstream_problem(service, response)
+    return response
+
+
+def upstream_problem(service: str, response: httpx.Response) -> Problem:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict) or "title" not in body:
+        return Problem(502, "Bad Gateway", f"the {service} service answered {response.status_code}", service=service)
+    extra = {k: v for k, v in body.items() if k not in {"type", "title", "status", "detail", "instance"}}
+    problem = Problem(response.status_code, body["title"], body.get("detail"), type_=body.get("type", "about:blank"),
+                      **extra)
+    return problem
+
+
+def passed_headers(response: httpx.Response) -> dict[str, str]:
+    return {name: response.headers[name] for name in PASSED_HEADERS if name in response.headers}

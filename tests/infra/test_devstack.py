@@ -1,0 +1,137 @@
+"""deploy/local/devstack.py brings up real PostgreSQL and Kafka, finds them again, and stops them.
+
+Uses its own stack name and ports, so it never touches the dev or test stacks.
+"""
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "deploy" / "local"))
+from devstack import DATABASES, Stack  # noqa: E402
+
+NAME = "infratest"
+PG_PORT = 55452
+KAFKA_PORT = 59112
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="module")
+def stack_env():
+    with pytest.MonkeyPatch.context() as mp:
+        # These tests are about the servers devstack starts itself, not external ones.
+        mp.delenv("ITSM_DATABASE_URL", raising=False)
+        mp.delenv("ITSM_KAFKA_BOOTSTRAP", raising=False)
+        stack = Stack(NAME, pg_port=PG_PORT, kafka_port=KAFKA_PORT)
+        stack.down(purge=True)  # leftovers of an interrupted run
+        try:
+            yield stack, stack.up()
+        finally:
+            stack.down(purge=True)
+
+
+def test_up_returns_env(stack_env):
+    stack, env = stack_env
+    assert env == {
+        "ITSM_DATABASE_URL": f"postgresql://itsm:itsm@127.0.0.1:{PG_PORT}/postgres",
+        "ITSM_KAFKA_BOOTSTRAP": f"127.0.0.1:{KAFKA_PORT}",
+    }
+    assert stack.started_by_us()
+
+
+def test_service_databases_exist_and_answer(stack_env):
+    _, env = stack_env
+    server_url = env["ITSM_DATABASE_URL"].rsplit("/", 1)[0]
+
+    async def check() -> None:
+        for db in DATABASES:
+            conn = await asyncpg.connect(f"{server_url}/{db}")
+            try:
+                assert await conn.fetchval("SELECT current_database()") == db
+            finally:
+                await conn.close()
+
+    asyncio.run(check())
+
+
+async def produce_and_consume(bootstrap: str, topic: str, group: str) -> bytes:
+    payload = uuid.uuid4().bytes
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, payload, key=b"infratest")
+    finally:
+        await producer.stop()
+
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=group,
+        auto_offset_reset="earliest", enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        message = await asyncio.wait_for(consumer.getone(), 30)
+        await consumer.commit()
+        committed = await consumer.committed(TopicPartition(topic, message.partition))
+    finally:
+        await consumer.stop()
+    assert message.value == payload
+    assert committed == message.offset + 1
+    return payload
+
+
+def test_kafka_round_trip_through_consumer_group(stack_env):
+    _, env = stack_env
+    topic = f"infratest-{uuid.uuid4().hex[:8]}"
+    asyncio.run(produce_and_consume(env["ITSM_KAFKA_BOOTSTRAP"], topic, group="infratest"))
+
+
+def test_kafka_restart_keeps_messages(stack_env):
+    stack, env = stack_env
+    bootstrap = env["ITSM_KAFKA_BOOTSTRAP"]
+    topic = f"infratest-{uuid.uuid4().hex[:8]}"
+    payload = asyncio.run(produce_and_consume(bootstrap, topic, group="before-restart"))
+
+    stack.kafka_stop()
+    assert not port_open(KAFKA_PORT)
+    stack.kafka_start()
+
+    async def read_back() -> bytes:
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=bootstrap, group_id="after-restart", auto_offset_reset="earliest"
+        )
+        await consumer.start()
+        try:
+            return (await asyncio.wait_for(consumer.getone(), 30)).value
+        finally:
+            await consumer.stop()
+
+    assert asyncio.run(read_back()) == payload
+
+
+def test_second_up_is_fast_and_starts_nothing(stack_env):
+    _, env = stack_env
+    again = Stack(NAME, pg_port=PG_PORT, kafka_port=KAFKA_PORT)
+    started = time.monotonic()
+    assert again.up() == env
+    assert time.monotonic() - started < 5
+    assert not again.started_by_us()
+
+
+def test_down_stops_the_servers(stack_env):
+    stack, _ = stack_env
+    stack.down()
+    assert not any(port_open(port) for port in (PG_PORT, KAFKA_PORT, KAFKA_PORT + 1))
+    assert stack.status() == {"postgres": "stopped", "kafka": "stopped"}
