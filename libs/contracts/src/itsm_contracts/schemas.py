@@ -15,7 +15,12 @@ from itsm_contracts import REGISTRY
 
 
 def current_schemas() -> dict[str, dict[str, Any]]:
-    return {model.schema_name(): model.model_json_schema() for model in REGISTRY.values()}
+    """The contracts this package defines (tests may register throwaway ones elsewhere)."""
+    return {
+        model.schema_name(): model.model_json_schema()
+        for model in REGISTRY.values()
+        if model.__module__.startswith("itsm_contracts.")
+    }
 
 
 def write(folder: Path) -> list[Path]:

@@ -58,6 +58,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _validation_errors(exc)
+        if any(e["type"] == "json_invalid" for e in errors):
+            return problem_response(400, "Bad Request", "the body is not valid JSON", instance=request.url.path,
+                                    errors=errors)
         detail = "; ".join(f"{'.'.join(e['location'])}: {e['message']}" for e in errors[:5])
         return problem_response(422, "Unprocessable Content", detail, instance=request.url.path, errors=errors)
 

@@ -10,7 +10,7 @@ import orjson
 
 from itsm_kit.context import correlation_id
 
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -46,3 +46,4 @@ def configure(service: str, level: str = "INFO") -> None:
     # Access lines duplicate the metrics and drown the rest at load.
     logging.getLogger("uvicorn.access").setLevel("WARNING")
     logging.getLogger("aiokafka").setLevel("WARNING")
+    logging.getLogger("httpx").setLevel("WARNING")

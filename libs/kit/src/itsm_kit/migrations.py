@@ -13,6 +13,7 @@ from alembic.config import Config
 from sqlalchemy import MetaData, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from itsm_kit.db import kit_metadata
 from itsm_kit.settings import ServiceSettings
 
 
@@ -30,6 +31,7 @@ def upgrade(migrations_dir: Path, settings: ServiceSettings, revision: str = "he
 
 def run_env(metadata: MetaData, settings_cls: type[ServiceSettings]) -> None:
     url = context.config.attributes.get("database_url") or settings_cls().database_url
+    metadata = [metadata, kit_metadata]  # what autogenerate compares the database with
 
     def migrate(connection) -> None:
         context.configure(connection=connection, target_metadata=metadata, compare_type=True)

@@ -61,11 +61,12 @@ AdminUser = Annotated[User, Depends(admin_user)]
 
 
 def _presented_key(request: Request) -> str | None:
-    """Where senders can put the key: Alertmanager's `authorization` credentials, a header, or the URL."""
+    """Where senders can put the key: a header, the URL, or Alertmanager's `authorization` credentials."""
+    explicit = request.headers.get("x-integration-key") or request.query_params.get("key")
+    if explicit:
+        return explicit
     header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip()
-    return request.headers.get("x-integration-key") or request.query_params.get("key")
+    return header[7:].strip() if header.lower().startswith("bearer ") else None
 
 
 async def integration(request: Request, runtime: RuntimeDep) -> dict:

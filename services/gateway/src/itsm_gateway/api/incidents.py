@@ -30,7 +30,8 @@ def _relay(upstream, response: Response) -> dict:
 async def list_incidents(request: Request, runtime: RuntimeDep, user: CurrentUser,
                          cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50,
                          state: Annotated[list[IncidentState] | None, Query()] = None,
-                         priority: Annotated[list[int] | None, Query()] = None) -> dict:
+                         priority: Annotated[list[int] | None, Query()] = None,
+                         dedup_key: str | None = None) -> dict:
     upstream = await call(runtime, "incidents", "GET", "/incidents", params=request.query_params)
     return upstream.json()
 

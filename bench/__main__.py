@@ -1,0 +1,95 @@
+"""`make bench`: start the platform on the test infrastructure and measure it.
+
+Measures, so far: latency from an Alertmanager webhook to the incident visible at the
+gateway, one alert at a time (no load), over several runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "deploy" / "local"))
+
+from devstack import Stack  # noqa: E402
+from processes import Platform  # noqa: E402
+
+RESULTS = REPO / "bench" / "results"
+
+
+async def webhook_to_visible(gateway: httpx.AsyncClient, key: str, runs: int) -> list[float]:
+    latencies = []
+    for _ in range(runs):
+        fingerprint = uuid.uuid4().hex
+        body = {"version": "4", "status": "firing", "alerts": [{
+            "status": "firing", "fingerprint": fingerprint, "labels": {"alertname": "Bench", "severity": "warning"},
+            "annotations": {"summary": "benchmark alert"}}]}
+        started = time.perf_counter()
+        response = await gateway.post("/api/v1/integrations/alertmanager", json=body,
+                                      headers={"x-integration-key": key})
+        response.raise_for_status()
+        while True:
+            page = (await gateway.get("/api/v1/incidents", params={"dedup_key": fingerprint})).json()
+            if page["items"]:
+                break
+            await asyncio.sleep(0.005)
+        latencies.append(time.perf_counter() - started)
+    return latencies
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def measure(platform: Platform, secret: str) -> dict:
+    from itsm_gateway.auth import issue_token
+
+    headers = {"authorization": f"Bearer {issue_token(secret, 'bench', ['admin'])}"}
+    async with httpx.AsyncClient(base_url=platform.url("gateway"), headers=headers, timeout=30) as gateway:
+        key = (await gateway.post("/api/v1/integrations", json={"name": "bench"})).json()["key"]
+        await webhook_to_visible(gateway, key, 3)  # warm-up: connections, consumer assignment
+        latencies = await webhook_to_visible(gateway, key, int(os.environ.get("BENCH_RUNS", "30")))
+    ms = [x * 1000 for x in latencies]
+    return {"runs": len(ms), "median_ms": round(statistics.median(ms), 1), "p90_ms": round(percentile(ms, 90), 1),
+            "max_ms": round(max(ms), 1)}
+
+
+def main() -> int:
+    stack = Stack("test")
+    infra = stack.up()
+    stack.reset_databases()
+    secret = secrets.token_urlsafe(48)
+    platform = Platform(infra, REPO / ".devstack" / "bench" / "logs", base_port=int(os.environ.get("ITSM_BENCH_BASE_PORT", "18100")),
+                        extra_env={"ITSM_GATEWAY_JWT_SECRET": secret, "ITSM_LOG_LEVEL": "WARNING"})
+    try:
+        platform.migrate()
+        platform.start()
+        flow = asyncio.run(measure(platform, secret))
+    finally:
+        platform.stop()
+        if stack.started_by_us():
+            stack.down()
+    result = {"benchmark": "webhook_to_incident_visible", "measured_at": datetime.now(UTC).isoformat(),
+              "machine": f"{os.cpu_count()} cores", **flow}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "flow_latency.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"webhook -> incident visible at the gateway, {flow['runs']} single alerts: "
+          f"median {flow['median_ms']} ms, p90 {flow['p90_ms']} ms, max {flow['max_ms']} ms")
+    print(f"written to {RESULTS / 'flow_latency.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""The HTTP mechanics every service shares: problem details, body limit, correlation id, cursors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+from itsm_kit import errors
+from itsm_kit.errors import Problem
+from itsm_kit.middleware import BodyLimitMiddleware, CorrelationIdMiddleware
+from itsm_kit.pagination import decode_cursor, encode_cursor
+
+
+class Thing(BaseModel):
+    name: str
+    size: int
+
+
+def make_app() -> FastAPI:
+    app = FastAPI()
+    errors.install(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=100)
+    app.add_middleware(CorrelationIdMiddleware)
+
+    @app.post("/things")
+    async def create(thing: Thing) -> Thing:
+        return thing
+
+    @app.get("/conflict")
+    async def conflict() -> None:
+        raise Problem(409, "Conflict", "it moved", current_state="resolved")
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    return app
+
+
+@pytest.fixture
+async def client():
+    transport = httpx.ASGITransport(app=make_app(), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        yield c
+
+
+async def test_validation_error_is_a_422_problem_naming_the_field(client):
+    response = await client.post("/things", json={"name": "x", "size": "big"})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == 422 and body["instance"] == "/things"
+    assert body["errors"][0]["location"] == ["body", "size"]
+
+
+async def test_invalid_json_is_a_400_problem(client):
+    response = await client.post("/things", content=b"{nope", headers={"content-type": "application/json"})
+    assert response.status_code == 400 and response.json()["detail"] == "the body is not valid JSON"
+
+
+async def test_problem_carries_its_extension_members(client):
+    body = (await client.get("/conflict")).json()
+    assert body == {"type": "about:blank", "title": "Conflict", "status": 409, "detail": "it moved",
+                    "instance": "/conflict", "current_state": "resolved"}
+
+
+async def test_unexpected_error_is_a_500_problem_without_internals(client):
+    response = await client.get("/boom")
+    assert response.status_code == 500
+    assert "secret" not in response.text
+
+
+async def test_unknown_route_is_a_404_problem(client):
+    response = await client.get("/nowhere")
+    assert response.status_code == 404 and response.headers["content-type"] == "application/problem+json"
+
+
+async def test_declared_oversize_body_is_413(client):
+    response = await client.post("/things", json={"name": "x" * 200, "size": 1})
+    assert response.status_code == 413 and response.json()["title"] == "Content Too Large"
+
+
+async def test_streamed_oversize_body_is_413(client):
+    async def chunks():
+        for _ in range(10):
+            yield b'{"name": "xxxxxxxxxxxxxxxxxxxx"'
+
+    response = await client.post("/things", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+
+
+async def test_correlation_id_is_echoed_or_made(client):
+    given = await client.get("/conflict", headers={"x-correlation-id": "abc-123"})
+    assert given.headers["x-correlation-id"] == "abc-123"
+    made = await client.get("/conflict")
+    assert len(made.headers["x-correlation-id"]) == 36
+
+
+def test_cursor_round_trips_and_garbage_is_a_400():
+    at = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+    assert decode_cursor(encode_cursor(at, "i-9")) == (at, "i-9")
+    with pytest.raises(Problem) as caught:
+        decode_cursor("not-a-cursor")
+    assert caught.value.status == 400

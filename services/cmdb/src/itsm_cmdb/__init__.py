@@ -1,0 +1,1 @@
+"""Configuration management (CMDB) service."""

@@ -1,0 +1,1 @@
+"""Problem management service."""

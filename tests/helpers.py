@@ -1,0 +1,80 @@
+"""Small helpers the cross-service tests share."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def token(subject: str = "agent-1", roles: list[str] | None = None) -> str:
+    from itsm_gateway.auth import issue_token
+
+    return issue_token(os.environ["ITSM_GATEWAY_JWT_SECRET"], subject, roles if roles is not None else ["admin"])
+
+
+async def eventually(probe: Callable[[], Awaitable[T]], *, timeout: float = 30, every: float = 0.1) -> T:
+    """Poll until `probe` returns without AssertionError; re-raise its last failure at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await probe()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(every)
+
+
+async def topic_end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    """How far each partition of a topic has been written: a write shows as a higher offset."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        return {tp.partition: offset for tp, offset in (await consumer.end_offsets(partitions)).items()}
+    finally:
+        await consumer.stop()
+
+
+async def read_topic(bootstrap: str, topic: str, *, until: Callable[[list], bool], timeout: float = 30) -> list:
+    """Every record of a topic from the start, read until `until(records)` holds."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False)
+    await consumer.start()
+    records: list = []
+    try:
+        deadline = time.monotonic() + timeout
+        while not until(records):
+            assert time.monotonic() < deadline, f"{topic}: condition not met with {len(records)} records"
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                records.extend(batch)
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def database_scalar(database: str, query: str, *args) -> object:
+    """One value from a service's own database (for checks no API exposes yet)."""
+    import asyncpg
+
+    server = os.environ["ITSM_DATABASE_URL"].rsplit("/", 1)[0]
+    connection = await asyncpg.connect(f"{server}/itsm_{database}")
+    try:
+        return await connection.fetchval(query, *args)
+    finally:
+        await connection.close()

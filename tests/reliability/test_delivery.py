@@ -1,0 +1,179 @@
+"""No accepted event is lost or applied twice: crashes of the relay and of a consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import ClassVar
+
+import asyncpg
+import pytest
+from sqlalchemy import Column, MetaData, String, Table, func, select
+
+from itsm_contracts import CloudEvent, EventData
+from itsm_contracts.events import register
+from itsm_kit.consumer import EventConsumer
+from itsm_kit.db import inbox, kit_metadata, make_engine, make_sessionmaker, outbox
+from itsm_kit.kafka import ensure_topics, make_producer
+from itsm_kit.outbox import Outbox, OutboxRelay
+from tests.alerts import alert, alertmanager_batch, fingerprints
+from tests.helpers import database_scalar, eventually, read_topic
+
+RELAY_TOPIC = f"itsm.test.relay.{uuid.uuid4().hex[:8]}"
+
+
+@register
+class WidgetShipped(EventData):
+    """A throwaway contract on a topic of its own, so this test touches no real flow."""
+
+    type: ClassVar[str] = "itsm.test.widget_shipped"
+    topic: ClassVar[str] = RELAY_TOPIC
+    widget_id: str
+
+
+effects_metadata = MetaData()
+effects = Table("widget_effects", effects_metadata, Column("event_id", String(64), primary_key=True),
+                Column("widget_id", String(64), nullable=False))
+
+
+class RelayCrashed(Exception):
+    pass
+
+
+@pytest.fixture(scope="module")
+async def scratch(infra):
+    """A database of the kit's tables only, and a producer on the real broker."""
+    server = infra["ITSM_DATABASE_URL"].rsplit("/", 1)[0]
+    admin = await asyncpg.connect(f"{server}/postgres")
+    await admin.execute("DROP DATABASE IF EXISTS itsm_kit_test WITH (FORCE)")
+    await admin.execute("CREATE DATABASE itsm_kit_test")
+    await admin.close()
+    engine = make_engine(f"{server.replace('postgresql://', 'postgresql+asyncpg://')}/itsm_kit_test")
+    async with engine.begin() as conn:
+        await conn.run_sync(kit_metadata.create_all)
+        await conn.run_sync(effects_metadata.create_all)
+    await ensure_topics(infra["ITSM_KAFKA_BOOTSTRAP"], [RELAY_TOPIC], partitions=1, replication=1)
+    producer = make_producer(infra["ITSM_KAFKA_BOOTSTRAP"], "reliability-test")
+    await producer.start()
+    yield make_sessionmaker(engine), producer, infra["ITSM_KAFKA_BOOTSTRAP"]
+    await producer.stop()
+    await engine.dispose()
+
+
+async def test_relay_crash_between_publish_and_mark_sent_duplicates_but_applies_once(scratch):
+    sessions, producer, bootstrap = scratch
+    staged = Outbox("itsm/test")
+    async with sessions() as session, session.begin():
+        event = await staged.add(session, WidgetShipped(widget_id="w-1"), subject="w-1", sequence=1)
+
+    crashing = OutboxRelay(sessions, producer)
+
+    async def crash(ids):
+        raise RelayCrashed  # Kafka has the event; the process dies before marking it sent
+
+    crashing.after_publish = crash
+    with pytest.raises(RelayCrashed):
+        await crashing.publish_batch()
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).where(outbox.c.published_at.is_(None))) == 1
+
+    assert await OutboxRelay(sessions, producer).publish_batch() == 1  # the restarted relay sends it again
+    records = await read_topic(bootstrap, RELAY_TOPIC, until=lambda rs: len(rs) >= 2)
+    assert [CloudEvent.from_json(r.value).id for r in records] == [event.id, event.id]
+
+    async def ship(session, event, data):
+        await session.execute(effects.insert().values(event_id=event.id, widget_id=data.widget_id))
+
+    consumer = EventConsumer(name=f"reliability-{uuid.uuid4().hex[:6]}", topics=[RELAY_TOPIC],
+                             handlers={WidgetShipped.type: ship}, bootstrap=bootstrap, sessions=sessions,
+                             producer=producer)
+    running = asyncio.create_task(consumer.run())
+
+    async def both_deliveries_seen():
+        async with sessions() as session:
+            assert await session.scalar(select(func.count()).select_from(inbox)) == 1
+        assert not running.done()
+
+    await eventually(both_deliveries_seen)
+    await asyncio.sleep(1)  # time for the duplicate to arrive, be recognised and change nothing
+    consumer.stop()
+    await running
+    async with sessions() as session:
+        assert (await session.execute(select(effects.c.widget_id))).scalars().all() == ["w-1"]
+        assert await session.scalar(select(func.count()).where(outbox.c.published_at.is_(None))) == 0
+
+
+@pytest.mark.e2e
+async def test_incidents_killed_mid_batch_loses_nothing(platform, gateway, integration_key):
+    n = 1500
+    keys = fingerprints(n)
+    prefix = keys[0][:8]
+    headers = {"x-integration-key": integration_key}
+    for start in range(0, n, 500):
+        batch = alertmanager_batch([alert(fp, severity="warning") for fp in keys[start:start + 500]])
+        assert (await gateway.post("/api/v1/integrations/alertmanager", json=batch, headers=headers)).status_code == 202
+
+    async def opened() -> int:
+        return await database_scalar("incidents", "SELECT count(*) FROM incidents WHERE dedup_key LIKE $1",
+                                     f"{prefix}%")
+
+    async def some_opened():
+        assert await opened() > 0
+
+    await eventually(some_opened, every=0.02)
+    platform.kill("incidents")  # SIGKILL mid-stream: no graceful shutdown, no final commit
+    at_kill = await opened()
+    platform.start(["incidents"])
+
+    async def all_opened_once():
+        assert await opened() == n
+        assert await database_scalar(
+            "incidents", "SELECT count(*) FROM incidents WHERE dedup_key LIKE $1 AND alert_count = 1", f"{prefix}%"
+        ) == n
+
+    await eventually(all_opened_once, timeout=90)
+
+    async def every_incident_has_its_timers():  # the outbox delivered what the killed process staged
+        ids = await database_scalar("incidents", "SELECT array_agg(id) FROM incidents WHERE dedup_key LIKE $1",
+                                    f"{prefix}%")
+        assert await database_scalar("sla", "SELECT count(*) FROM timers WHERE incident_id = ANY($1)", ids) == 2 * n
+
+    await eventually(every_incident_has_its_timers, timeout=90)
+    print(f"killed with {at_kill}/{n} incidents committed")
+
+
+@pytest.mark.e2e
+async def test_malformed_events_go_to_the_dead_letter_topic_and_the_consumer_keeps_going(
+        platform, infra, gateway, integration_key):
+    bootstrap = infra["ITSM_KAFKA_BOOTSTRAP"]
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    poison_key = f"poison-{uuid.uuid4().hex[:8]}".encode()
+    bad_envelope = CloudEvent(source="itsm/test", type="itsm.alert.received", subject="x",
+                              dataschema="urn:itsm:schema:itsm.alert.received.v1", data={"status": "exploded"})
+    try:
+        await producer.send_and_wait("itsm.alerts", b"\x00 definitely not json", key=poison_key)
+        await producer.send_and_wait("itsm.alerts", bad_envelope.to_json(), key=poison_key)
+    finally:
+        await producer.stop()
+    [fp] = fingerprints(1)
+    body = alertmanager_batch([alert(fp)])
+    assert (await gateway.post("/api/v1/integrations/alertmanager", json=body,
+                               headers={"x-integration-key": integration_key})).status_code == 202
+
+    async def alert_behind_the_poison_opened_an_incident():
+        page = (await gateway.get("/api/v1/incidents", params={"dedup_key": fp})).json()
+        assert len(page["items"]) == 1
+
+    await eventually(alert_behind_the_poison_opened_an_incident)
+    dead = await read_topic(bootstrap, "itsm.alerts.dlq",
+                            until=lambda rs: sum(r.key == poison_key for r in rs) >= 2)
+    mine = [r for r in dead if r.key == poison_key]
+    assert [r.value for r in mine] == [b"\x00 definitely not json", bad_envelope.to_json()]
+    for record in mine:
+        headers = dict(record.headers)
+        assert headers["source-topic"] == b"itsm.alerts" and headers["consumer-group"] == b"incidents"
+        assert b"malformed event" in headers["error"]
