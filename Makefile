@@ -5,13 +5,16 @@ PY := $(VENV)/bin/python
 PACKAGES := libs/contracts libs/kit $(sort $(wildcard services/*))
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install bench schemas clean-stack
+.PHONY: run test lint install bench schemas clean-stack
 
 run: install ## start PostgreSQL, Kafka, migrations and the six services; Ctrl-C stops all
 	$(PY) deploy/local/run.py
 
-test: install ## the whole suite against real PostgreSQL and Kafka
+test: install lint ## the whole suite against real PostgreSQL and Kafka
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install ## pyflakes and pycodestyle errors (ruff)
+	$(PY) -m ruff check .
 
 install: $(STAMP)
 

@@ -71,7 +71,8 @@ def main() -> int:
     infra = stack.up()
     stack.reset_databases()
     secret = secrets.token_urlsafe(48)
-    platform = Platform(infra, REPO / ".devstack" / "bench" / "logs", base_port=int(os.environ.get("ITSM_BENCH_BASE_PORT", "18100")),
+    base_port = int(os.environ.get("ITSM_BENCH_BASE_PORT", "18100"))
+    platform = Platform(infra, REPO / ".devstack" / "bench" / "logs", base_port=base_port,
                         extra_env={"ITSM_GATEWAY_JWT_SECRET": secret, "ITSM_LOG_LEVEL": "WARNING"})
     try:
         platform.migrate()

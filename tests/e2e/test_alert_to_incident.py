@@ -121,7 +121,8 @@ async def test_incident_opened_by_hand_is_resolved_with_if_match(gateway):
 
 async def test_incident_list_pages_with_a_cursor(gateway):
     for n in range(5):
-        assert (await gateway.post("/api/v1/incidents", json={"short_description": f"page test {n}"})).status_code == 201
+        created = await gateway.post("/api/v1/incidents", json={"short_description": f"page test {n}"})
+        assert created.status_code == 201
     seen, cursor = [], None
     while True:
         params = {"limit": 2, **({"cursor": cursor} if cursor else {})}

@@ -8,7 +8,8 @@ from itsm_contracts.events.incidents import IncidentResolved
 
 def test_event_round_trips_through_json_with_its_typed_data():
     data = IncidentResolved(
-        incident_id="i-1", resolution_code="fixed", resolution_notes="restarted", resolved_at=datetime(2026, 1, 1, tzinfo=UTC)
+        incident_id="i-1", resolution_code="fixed", resolution_notes="restarted",
+        resolved_at=datetime(2026, 1, 1, tzinfo=UTC),
     )
     event = envelope(data, source="itsm/incidents", subject="i-1", sequence=3, correlationid="c-1")
 
@@ -22,6 +23,7 @@ def test_event_round_trips_through_json_with_its_typed_data():
 
 
 def test_unknown_event_type_is_refused_not_guessed():
-    event = CloudEvent(source="x", type="itsm.thing.happened", subject="1", dataschema="urn:itsm:schema:itsm.thing.happened.v1", data={})
+    event = CloudEvent(source="x", type="itsm.thing.happened", subject="1",
+                       dataschema="urn:itsm:schema:itsm.thing.happened.v1", data={})
     with pytest.raises(UnknownEventType):
         parse_data(event)

@@ -12,7 +12,8 @@ class WidgetsSettings(ServiceSettings):
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
-    for key in ("ITSM_DATABASE_URL", "ITSM_WIDGETS_DATABASE_URL", "ITSM_KAFKA_BOOTSTRAP", "ITSM_WIDGETS_KAFKA_BOOTSTRAP"):
+    for key in ("ITSM_DATABASE_URL", "ITSM_WIDGETS_DATABASE_URL",
+                "ITSM_KAFKA_BOOTSTRAP", "ITSM_WIDGETS_KAFKA_BOOTSTRAP"):
         monkeypatch.delenv(key, raising=False)
 
 

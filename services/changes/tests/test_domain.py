@@ -7,8 +7,9 @@ import pytest
 
 from itsm_contracts.api.changes import ChangeState as ContractState, ChangeType as ContractType
 from itsm_contracts.events.changes import ChangeRequested
+from itsm_kit.domain import InvalidTransition, InvalidValue
 from itsm_changes.domain import (
-    FINAL_STATES, PATHS, TRANSITIONS, ChangeRequest, ChangeType, InvalidTransition, InvalidValue, State,
+    FINAL_STATES, PATHS, TRANSITIONS, ChangeRequest, ChangeType, State,
 )
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)

@@ -7,9 +7,8 @@ import pytest
 from itsm_contracts.events.incidents import (
     IncidentAlertAttached, IncidentOpened, IncidentPriorityChanged, IncidentResolved, IncidentStateChanged,
 )
-from itsm_incidents.domain import (
-    PRIORITY_MATRIX, TRANSITIONS, Incident, InvalidTransition, InvalidValue, State, priority_of,
-)
+from itsm_incidents.domain import TRANSITIONS, Incident, State
+from itsm_kit.domain import InvalidTransition, InvalidValue, priority_of
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
@@ -38,10 +37,6 @@ def test_impact_or_urgency_outside_1_to_3_is_refused():
         priority_of(0, 2)
     with pytest.raises(InvalidValue):
         new_incident(urgency=4)
-
-
-def test_matrix_covers_every_combination_once():
-    assert sorted(PRIORITY_MATRIX) == [(i, u) for i in (1, 2, 3) for u in (1, 2, 3)]
 
 
 def test_opening_raises_opened_with_version_1():

@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from itsm_kit.domain import Conflict, DomainError
+
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,12 @@ def install(app: FastAPI) -> None:
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return problem_response(exc.status, exc.title, exc.detail, type_=exc.type, instance=request.url.path,
                                 headers=exc.headers, **exc.extra)
+
+    @app.exception_handler(DomainError)
+    async def _rule(request: Request, exc: DomainError) -> JSONResponse:
+        if isinstance(exc, Conflict):
+            return problem_response(409, "Conflict", str(exc), instance=request.url.path, **exc.details)
+        return problem_response(422, "Unprocessable Content", str(exc), instance=request.url.path, **exc.details)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -42,7 +42,8 @@ async def start_with_retry(client, what: str, timeout: float) -> None:
             await asyncio.sleep(1)
 
 
-async def ensure_topics(bootstrap: str, topics: list[str], partitions: int, replication: int, timeout: float = 60) -> None:
+async def ensure_topics(bootstrap: str, topics: list[str], partitions: int, replication: int,
+                        timeout: float = 60) -> None:
     """Create each topic and its dead-letter topic if missing (idempotent, any replica may run it)."""
     wanted = sorted({t for topic in topics for t in (topic, dead_letter(topic))})
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)

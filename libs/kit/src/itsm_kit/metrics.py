@@ -44,7 +44,8 @@ class HttpMetricsMiddleware:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
-            HTTP_LATENCY.labels(scope["method"], _route_template(scope), str(status)).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            HTTP_LATENCY.labels(scope["method"], _route_template(scope), str(status)).observe(elapsed)
 
 
 async def metrics_endpoint(request: Request) -> Response:

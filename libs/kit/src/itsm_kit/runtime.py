@@ -91,8 +91,9 @@ def create_service_app(
         producer = make_producer(settings.kafka_bootstrap, client_id=settings.service)
         runtime = Runtime(settings, engine, make_sessionmaker(engine), producer, Outbox(settings.source))
         app.state.runtime = runtime
-        await ensure_topics(settings.kafka_bootstrap, [*publishes, *produces_directly, *consumes], settings.kafka_partitions,
-                            settings.kafka_replication_factor, settings.startup_timeout_seconds)
+        await ensure_topics(settings.kafka_bootstrap, [*publishes, *produces_directly, *consumes],
+                            settings.kafka_partitions, settings.kafka_replication_factor,
+                            settings.startup_timeout_seconds)
         await start_with_retry(producer, settings.service, settings.startup_timeout_seconds)
         tasks: list[asyncio.Task] = []
         if publishes:

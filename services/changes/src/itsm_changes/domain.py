@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from itsm_contracts.events import EventData
 from itsm_contracts.events.changes import ChangeRequested
+from itsm_kit.domain import InvalidValue, RaisesEvents, check_transition, choice
 
 
 class ChangeType(StrEnum):
@@ -61,30 +62,13 @@ def _transitions(path: tuple[State, ...]) -> dict[State, frozenset[State]]:
 
 
 # The whole lifecycle: for each type, from each state, where a change may go next.
-TRANSITIONS: dict[ChangeType, dict[State, frozenset[State]]] = {kind: _transitions(path) for kind, path in PATHS.items()}
-
-
-class DomainError(Exception):
-    pass
-
-
-class InvalidTransition(DomainError):
-    def __init__(self, change_type: ChangeType, current: State, wanted: State):
-        self.current, self.wanted = current, wanted
-        self.allowed = sorted(TRANSITIONS[change_type][current])
-        allowed = ", ".join(self.allowed) or "none (final state)"
-        super().__init__(f"a {change_type} change in state {current} cannot move to {wanted}; allowed: {allowed}")
-
-
-class InvalidValue(DomainError):
-    pass
+TRANSITIONS: dict[ChangeType, dict[State, frozenset[State]]] = {
+    kind: _transitions(path) for kind, path in PATHS.items()
+}
 
 
 def change_type_of(value: str) -> ChangeType:
-    try:
-        return ChangeType(value)
-    except ValueError:
-        raise InvalidValue(f"a change is one of {', '.join(ChangeType)}, not {value!r}") from None
+    return choice(ChangeType, value, "a change type")
 
 
 def check_planned_window(start: datetime | None, end: datetime | None) -> None:
@@ -96,7 +80,7 @@ def check_planned_window(start: datetime | None, end: datetime | None) -> None:
 
 
 @dataclass
-class ChangeRequest:
+class ChangeRequest(RaisesEvents):
     id: str
     number: str
     short_description: str
@@ -131,8 +115,7 @@ class ChangeRequest:
         return TRANSITIONS[self.change_type][self.state]
 
     def move_to(self, wanted: State, at: datetime) -> None:
-        if wanted not in self.allowed_next:
-            raise InvalidTransition(self.change_type, self.state, wanted)
+        check_transition(TRANSITIONS[self.change_type], f"a {self.change_type} change", self.state, wanted)
         # Scheduling means committing to a window: the change calendar and conflict checks need one.
         if wanted is State.SCHEDULED and (self.planned_start is None or self.planned_end is None):
             raise InvalidValue("a change is scheduled only with a planned start and end")
@@ -141,6 +124,5 @@ class ChangeRequest:
         self.state, self.updated_at = wanted, at
 
     def _raise(self, event: EventData, at: datetime) -> None:
-        self.version += 1  # one version per event: the event's sequence
         self.updated_at = at
-        self.events.append((self.version, event))
+        self.record(event)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, MetaData, Sequence, String, Table, Text, select, tuple_
+from sqlalchemy import BigInteger, Column, DateTime, Index, MetaData, Sequence, String, Table, Text, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_changes.domain import ChangeRequest, ChangeType, State
+from itsm_kit.pagination import newest_first, page_of
 
 metadata = MetaData()
 
@@ -53,9 +53,8 @@ class ChangeRepository:
     async def add(self, change: ChangeRequest) -> None:
         await self.session.execute(changes.insert().values({name: getattr(change, name) for name in _FIELDS}))
 
-    async def page(self, *, limit: int, after: tuple[datetime, str] | None = None) -> list[ChangeRequest]:
-        """Newest first, keyset-paginated on (requested_at, id)."""
-        query = select(changes).order_by(changes.c.requested_at.desc(), changes.c.id.desc()).limit(limit)
-        if after is not None:
-            query = query.where(tuple_(changes.c.requested_at, changes.c.id) < tuple_(*after))
-        return [_to_change(r) for r in (await self.session.execute(query)).all()]
+    async def page(self, *, limit: int, cursor: str | None = None) -> tuple[list[ChangeRequest], str | None]:
+        """Newest first; returns the page and the next page's cursor."""
+        query = newest_first(select(changes), changes.c.requested_at, changes.c.id, limit=limit, cursor=cursor)
+        found = [_to_change(r) for r in (await self.session.execute(query)).all()]
+        return page_of(found, limit, lambda x: (x.requested_at, x.id))

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import TypeVar
 
 from itsm_contracts.events import EventData
 from itsm_contracts.events.cmdb import CiCreated
+from itsm_kit.domain import Conflict, InvalidValue, RaisesEvents, choice
 
 
 class CiClass(StrEnum):
@@ -40,32 +40,15 @@ class OperationalStatus(StrEnum):
 CRITICALITY_LABELS = {1: "most critical", 2: "somewhat critical", 3: "less critical", 4: "not critical"}
 
 
-class DomainError(Exception):
-    pass
-
-
-class InvalidValue(DomainError):
-    pass
-
-
-class DuplicateCi(DomainError):
+class DuplicateCi(Conflict):
     def __init__(self, ci_class: CiClass, name: str, existing_id: str | None):
         self.ci_class, self.name, self.existing_id = ci_class, name, existing_id
-        super().__init__(f"a {ci_class} named {name!r} already exists (names are unique per class, ignoring case)")
-
-
-E = TypeVar("E", bound=StrEnum)
-
-
-def _choice(choices: type[E], value: str, what: str) -> E:
-    try:
-        return choices(value)
-    except ValueError:
-        raise InvalidValue(f"{what} is one of {', '.join(choices)}, not {value!r}") from None
+        super().__init__(f"a {ci_class} named {name!r} already exists (names are unique per class, ignoring case)",
+                         existing_id=existing_id)
 
 
 @dataclass
-class ConfigurationItem:
+class ConfigurationItem(RaisesEvents):
     id: str
     name: str
     ci_class: CiClass
@@ -85,14 +68,13 @@ class ConfigurationItem:
         if criticality not in CRITICALITY_LABELS:
             raise InvalidValue(f"criticality runs from 1 (most critical) to 4 (not critical), got {criticality}")
         ci = cls(
-            id=id, name=name.strip(), ci_class=_choice(CiClass, ci_class, "a CI class"), criticality=criticality,
-            operational_status=_choice(OperationalStatus, operational_status, "an operational status"),
+            id=id, name=name.strip(), ci_class=choice(CiClass, ci_class, "a CI class"), criticality=criticality,
+            operational_status=choice(OperationalStatus, operational_status, "an operational status"),
             created_at=at, updated_at=at,
         )
         ci._raise(CiCreated(ci_id=id, name=ci.name, ci_class=ci.ci_class, criticality=criticality, created_at=at), at)
         return ci
 
     def _raise(self, event: EventData, at: datetime) -> None:
-        self.version += 1  # one version per event: the event's sequence
         self.updated_at = at
-        self.events.append((self.version, event))
+        self.record(event)

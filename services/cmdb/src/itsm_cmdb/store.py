@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, func, select, tuple_
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_cmdb.domain import CiClass, ConfigurationItem, OperationalStatus
+from itsm_kit.pagination import newest_first, page_of
 
 metadata = MetaData()
 
@@ -62,12 +62,11 @@ class CiRepository:
         )
         return inserted.first() is not None
 
-    async def page(self, *, limit: int, after: tuple[datetime, str] | None = None,
-                   classes: list[str] | None = None) -> list[ConfigurationItem]:
-        """Newest first, keyset-paginated on (created_at, id)."""
-        query = select(cis).order_by(cis.c.created_at.desc(), cis.c.id.desc()).limit(limit)
-        if after is not None:
-            query = query.where(tuple_(cis.c.created_at, cis.c.id) < tuple_(*after))
+    async def page(self, *, limit: int, cursor: str | None = None,
+                   classes: list[str] | None = None) -> tuple[list[ConfigurationItem], str | None]:
+        """Newest first; returns the page and the next page's cursor."""
+        query = newest_first(select(cis), cis.c.created_at, cis.c.id, limit=limit, cursor=cursor)
         if classes:
             query = query.where(cis.c.ci_class.in_(classes))
-        return [_to_ci(r) for r in (await self.session.execute(query)).all()]
+        found = [_to_ci(r) for r in (await self.session.execute(query)).all()]
+        return page_of(found, limit, lambda ci: (ci.created_at, ci.id))

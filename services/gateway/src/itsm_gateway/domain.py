@@ -75,13 +75,14 @@ def from_alertmanager(body: AlertmanagerWebhook, integration_id: str, received_a
         labels = {**body.commonLabels, **alert.labels}
         annotations = {**body.commonAnnotations, **alert.annotations}
         alertname = labels.get("alertname", "alert")
+        where = labels.get("instance", labels.get("job", "?"))
         alerts.append(AlertReceived(
             integration_id=integration_id,
             integration_kind="alertmanager",
             dedup_key=alert.fingerprint or labels_fingerprint(labels),
             status=alert.status,
             severity=severity_of(labels.get("severity")),
-            summary=(annotations.get("summary") or f"{alertname} on {labels.get('instance', labels.get('job', '?'))}")[:500],
+            summary=(annotations.get("summary") or f"{alertname} on {where}")[:500],
             description=annotations.get("description", ""),
             source=labels.get("instance") or labels.get("job") or "",
             labels=labels,

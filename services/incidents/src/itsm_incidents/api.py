@@ -8,10 +8,10 @@ from fastapi import APIRouter, Header, Query, Response
 
 from itsm_contracts.api.incidents import IncidentCreate, IncidentPage, IncidentPublic, IncidentResolve, StateChange
 from itsm_kit.errors import Problem, not_found
-from itsm_kit.pagination import decode_cursor, encode_cursor
 from itsm_kit.runtime import RuntimeDep, SessionDep
 from itsm_incidents import handlers
-from itsm_incidents.domain import PRIORITY_LABELS, DomainError, Incident, InvalidTransition, State
+from itsm_incidents.domain import Incident, State
+from itsm_kit.domain import PRIORITY_LABELS
 from itsm_incidents.store import IncidentRepository
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
@@ -39,12 +39,6 @@ def _answer(incident: Incident, response: Response) -> IncidentPublic:
     return public(incident)
 
 
-def _domain_problem(exc: DomainError) -> Problem:
-    if isinstance(exc, InvalidTransition):
-        return Problem(409, "Conflict", str(exc), current_state=exc.current, allowed_states=exc.allowed)
-    return Problem(422, "Unprocessable Content", str(exc))
-
-
 @router.get("", response_model=IncidentPage, summary="List incidents, newest first")
 async def list_incidents(
     session: SessionDep,
@@ -54,15 +48,11 @@ async def list_incidents(
     priority: Annotated[list[int] | None, Query()] = None,
     dedup_key: str | None = None,
 ) -> IncidentPage:
-    items = await IncidentRepository(session).page(
-        limit=limit + 1, after=decode_cursor(cursor) if cursor else None,
-        states=[s.value for s in state] if state else None, priorities=priority, dedup_key=dedup_key,
+    items, next_cursor = await IncidentRepository(session).page(
+        limit=limit, cursor=cursor, states=[s.value for s in state] if state else None, priorities=priority,
+        dedup_key=dedup_key,
     )
-    more = len(items) > limit
-    items = items[:limit]
-    last = items[-1] if more else None
-    return IncidentPage(items=[public(i) for i in items],
-                        next_cursor=encode_cursor(last.opened_at, last.id) if last else None)
+    return IncidentPage(items=[public(i) for i in items], next_cursor=next_cursor)
 
 
 @router.get("/{incident_id}", response_model=IncidentPublic)
@@ -75,11 +65,8 @@ async def get_incident(incident_id: str, session: SessionDep, response: Response
 
 @router.post("", response_model=IncidentPublic, status_code=201, summary="Open an incident by hand")
 async def create_incident(body: IncidentCreate, runtime: RuntimeDep, response: Response) -> IncidentPublic:
-    try:
-        async with runtime.transaction() as session:
-            incident = await handlers.open_incident(session, runtime.outbox, **body.model_dump())
-    except DomainError as exc:
-        raise _domain_problem(exc) from exc
+    async with runtime.transaction() as session:
+        incident = await handlers.open_incident(session, runtime.outbox, **body.model_dump())
     response.headers["Location"] = f"{router.prefix}/{incident.id}"
     return _answer(incident, response)
 
@@ -87,12 +74,9 @@ async def create_incident(body: IncidentCreate, runtime: RuntimeDep, response: R
 @router.post("/{incident_id}/resolve", response_model=IncidentPublic)
 async def resolve_incident(incident_id: str, body: IncidentResolve, runtime: RuntimeDep, response: Response,
                            if_match: IfMatch = None) -> IncidentPublic:
-    try:
-        async with runtime.transaction() as session:
-            incident = await handlers.resolve_incident(session, runtime.outbox, incident_id, code=body.resolution_code,
-                                                       notes=body.resolution_notes, if_match=_if_match(if_match))
-    except DomainError as exc:
-        raise _domain_problem(exc) from exc
+    async with runtime.transaction() as session:
+        incident = await handlers.resolve_incident(session, runtime.outbox, incident_id, code=body.resolution_code,
+                                                   notes=body.resolution_notes, if_match=_if_match(if_match))
     return _answer(incident, response)
 
 
@@ -101,10 +85,7 @@ async def change_state(incident_id: str, body: StateChange, runtime: RuntimeDep,
                        if_match: IfMatch = None) -> IncidentPublic:
     if (body.state == "on_hold") != (body.hold_reason is not None):
         raise Problem(422, "Unprocessable Content", "a hold reason is required for on_hold, and only for it")
-    try:
-        async with runtime.transaction() as session:
-            incident = await handlers.change_state(session, runtime.outbox, incident_id, state=State(body.state),
-                                                   hold_reason=body.hold_reason, if_match=_if_match(if_match))
-    except DomainError as exc:
-        raise _domain_problem(exc) from exc
+    async with runtime.transaction() as session:
+        incident = await handlers.change_state(session, runtime.outbox, incident_id, state=State(body.state),
+                                               hold_reason=body.hold_reason, if_match=_if_match(if_match))
     return _answer(incident, response)

@@ -11,6 +11,9 @@ from enum import StrEnum
 
 from itsm_contracts.events import EventData
 from itsm_contracts.events.alerts import Severity
+from itsm_kit.domain import (
+    DEFAULT_PRIORITY_MATRIX, InvalidValue, RaisesEvents, check_transition, priority_of,
+)
 from itsm_contracts.events.incidents import (
     IncidentAlertAttached,
     IncidentOpened,
@@ -41,13 +44,8 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 
 OPEN_STATES = frozenset({State.NEW, State.IN_PROGRESS, State.ON_HOLD})
 
-# Impact x urgency -> priority (1 Critical .. 5 Planning), ServiceNow's default lookup.
-PRIORITY_MATRIX: dict[tuple[int, int], int] = {
-    (1, 1): 1, (1, 2): 2, (1, 3): 3,
-    (2, 1): 2, (2, 2): 3, (2, 3): 4,
-    (3, 1): 3, (3, 2): 4, (3, 3): 5,
-}
-PRIORITY_LABELS = {1: "Critical", 2: "High", 3: "Moderate", 4: "Low", 5: "Planning"}
+# Impact x urgency -> priority: the default matrix (an admin-editable one replaces it later).
+PRIORITY_MATRIX = DEFAULT_PRIORITY_MATRIX
 
 # What a monitoring severity says about impact and urgency.
 SEVERITY_IMPACT_URGENCY: dict[Severity, tuple[int, int]] = {
@@ -60,31 +58,8 @@ SEVERITY_IMPACT_URGENCY: dict[Severity, tuple[int, int]] = {
 AUTO_RESOLUTION_CODE = "resolved_by_monitoring"
 
 
-class DomainError(Exception):
-    pass
-
-
-class InvalidTransition(DomainError):
-    def __init__(self, current: State, wanted: State):
-        self.current, self.wanted = current, wanted
-        self.allowed = sorted(TRANSITIONS[current])
-        allowed = ", ".join(self.allowed) or "none (final state)"
-        super().__init__(f"an incident in state {current} cannot move to {wanted}; allowed: {allowed}")
-
-
-class InvalidValue(DomainError):
-    pass
-
-
-def priority_of(impact: int, urgency: int) -> int:
-    try:
-        return PRIORITY_MATRIX[(impact, urgency)]
-    except KeyError:
-        raise InvalidValue(f"impact and urgency run from 1 (high) to 3 (low), got {impact} and {urgency}") from None
-
-
 @dataclass
-class Incident:
+class Incident(RaisesEvents):
     id: str
     number: str
     short_description: str
@@ -114,7 +89,7 @@ class Incident:
             raise InvalidValue("an incident needs a short description")
         incident = cls(
             id=id, number=number, short_description=short_description.strip(), description=description,
-            state=State.NEW, impact=impact, urgency=urgency, priority=priority_of(impact, urgency),
+            state=State.NEW, impact=impact, urgency=urgency, priority=priority_of(impact, urgency, PRIORITY_MATRIX),
             origin=origin, opened_at=at, updated_at=at, dedup_key=dedup_key,
             alert_count=1 if dedup_key else 0, last_seen_at=at if dedup_key else None,
         )
@@ -146,8 +121,7 @@ class Incident:
         ), at)
 
     def move_to(self, wanted: State, at: datetime, hold_reason: str | None = None) -> None:
-        if wanted not in TRANSITIONS[self.state]:
-            raise InvalidTransition(self.state, wanted)
+        check_transition(TRANSITIONS, "an incident", self.state, wanted)
         previous, self.state = self.state, wanted
         self.hold_reason = hold_reason if wanted is State.ON_HOLD else None
         self._raise(IncidentStateChanged(
@@ -163,7 +137,7 @@ class Incident:
                                      resolved_at=at), at)
 
     def reprioritise(self, impact: int, urgency: int, at: datetime) -> None:
-        priority = priority_of(impact, urgency)
+        priority = priority_of(impact, urgency, PRIORITY_MATRIX)
         previous = self.priority
         self.impact, self.urgency, self.priority = impact, urgency, priority
         if priority != previous:
@@ -171,6 +145,5 @@ class Incident:
                                                 impact=impact, urgency=urgency, changed_at=at), at)
 
     def _raise(self, event: EventData, at: datetime) -> None:
-        self.version += 1  # one version per event: the event's sequence
         self.updated_at = at
-        self.events.append((self.version, event))
+        self.record(event)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
 
 from sqlalchemy import (
-    BigInteger, Column, DateTime, Index, Integer, MetaData, Sequence, String, Table, Text, and_, func, or_, select,
-    text, update,
+    BigInteger, Column, DateTime, Index, Integer, MetaData, Sequence, String, Table, Text, func, select, text, update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_incidents.domain import OPEN_STATES, Incident, State
+from itsm_kit.pagination import newest_first, page_of
 
 metadata = MetaData()
 
@@ -101,21 +100,19 @@ class IncidentRepository:
             raise StaleVersion(incident.id)
 
     async def page(
-        self, *, limit: int, after: tuple[datetime, str] | None = None, states: list[str] | None = None,
+        self, *, limit: int, cursor: str | None = None, states: list[str] | None = None,
         priorities: list[int] | None = None, dedup_key: str | None = None,
-    ) -> list[Incident]:
-        """Newest first, keyset-paginated on (opened_at, id)."""
-        query = select(incidents).order_by(incidents.c.opened_at.desc(), incidents.c.id.desc()).limit(limit)
-        if after is not None:
-            at, ident = after
-            query = query.where(or_(incidents.c.opened_at < at, and_(incidents.c.opened_at == at, incidents.c.id < ident)))
+    ) -> tuple[list[Incident], str | None]:
+        """Newest first; returns the page and the next page's cursor."""
+        query = newest_first(select(incidents), incidents.c.opened_at, incidents.c.id, limit=limit, cursor=cursor)
         if states:
             query = query.where(incidents.c.state.in_(states))
         if priorities:
             query = query.where(incidents.c.priority.in_(priorities))
         if dedup_key:
             query = query.where(incidents.c.dedup_key == dedup_key)
-        return [_to_incident(r) for r in (await self.session.execute(query)).all()]
+        found = [_to_incident(r) for r in (await self.session.execute(query)).all()]
+        return page_of(found, limit, lambda i: (i.opened_at, i.id))
 
     async def count(self, states: list[str] | None = None) -> int:
         query = select(func.count()).select_from(incidents)

@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from itsm_contracts.events import EventData
 from itsm_contracts.events.problems import ProblemOpened
+from itsm_kit.domain import InvalidValue, RaisesEvents, check_transition, priority_of
 
 
 class State(StrEnum):
@@ -37,39 +38,8 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     State.CLOSED: frozenset(),
 }
 
-# Impact x urgency -> priority (1 Critical .. 5 Planning): ServiceNow weighs problems as it
-# weighs incidents, so a problem behind P1 incidents ranks with them.
-PRIORITY_MATRIX: dict[tuple[int, int], int] = {
-    (1, 1): 1, (1, 2): 2, (1, 3): 3,
-    (2, 1): 2, (2, 2): 3, (2, 3): 4,
-    (3, 1): 3, (3, 2): 4, (3, 3): 5,
-}
-
-
-class DomainError(Exception):
-    pass
-
-
-class InvalidTransition(DomainError):
-    def __init__(self, current: State, wanted: State):
-        self.current, self.wanted = current, wanted
-        self.allowed = sorted(TRANSITIONS[current])
-        allowed = ", ".join(self.allowed) or "none (final state)"
-        super().__init__(f"a problem in state {current} cannot move to {wanted}; allowed: {allowed}")
-
-
-class InvalidValue(DomainError):
-    pass
-
-
-def problem_priority(impact: int, urgency: int) -> int:
-    if (impact, urgency) not in PRIORITY_MATRIX:
-        raise InvalidValue(f"a problem's impact and urgency run from 1 (high) to 3 (low), got {impact} and {urgency}")
-    return PRIORITY_MATRIX[(impact, urgency)]
-
-
 @dataclass
-class Problem:
+class Problem(RaisesEvents):
     id: str
     number: str
     short_description: str
@@ -89,9 +59,10 @@ class Problem:
              at: datetime) -> Problem:
         if not short_description.strip():
             raise InvalidValue("a problem needs a short description")
+        # Weighed as incidents are (the shared default matrix): a problem behind P1 incidents ranks with them.
         problem = cls(
             id=id, number=number, short_description=short_description.strip(), description=description,
-            state=State.NEW, impact=impact, urgency=urgency, priority=problem_priority(impact, urgency),
+            state=State.NEW, impact=impact, urgency=urgency, priority=priority_of(impact, urgency),
             opened_at=at, updated_at=at,
         )
         problem._raise(ProblemOpened(problem_id=id, number=number, short_description=problem.short_description,
@@ -99,13 +70,11 @@ class Problem:
         return problem
 
     def move_to(self, wanted: State, at: datetime) -> None:
-        if wanted not in TRANSITIONS[self.state]:
-            raise InvalidTransition(self.state, wanted)
+        check_transition(TRANSITIONS, "a problem", self.state, wanted)
         # No use case stores this yet: a problem state event contract comes first, and raising
         # it here will also move the version (one version per event).
         self.state, self.updated_at = wanted, at
 
     def _raise(self, event: EventData, at: datetime) -> None:
-        self.version += 1  # one version per event: the event's sequence
         self.updated_at = at
-        self.events.append((self.version, event))
+        self.record(event)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
 
 from sqlalchemy import (
-    BigInteger, Column, DateTime, Index, Integer, MetaData, Sequence, String, Table, Text, select, tuple_,
+    BigInteger, Column, DateTime, Index, Integer, MetaData, Sequence, String, Table, Text, select,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_problems.domain import Problem, State
+from itsm_kit.pagination import newest_first, page_of
 
 metadata = MetaData()
 
@@ -55,9 +55,8 @@ class ProblemRepository:
     async def add(self, problem: Problem) -> None:
         await self.session.execute(problems.insert().values({name: getattr(problem, name) for name in _FIELDS}))
 
-    async def page(self, *, limit: int, after: tuple[datetime, str] | None = None) -> list[Problem]:
-        """Newest first, keyset-paginated on (opened_at, id)."""
-        query = select(problems).order_by(problems.c.opened_at.desc(), problems.c.id.desc()).limit(limit)
-        if after is not None:
-            query = query.where(tuple_(problems.c.opened_at, problems.c.id) < tuple_(*after))
-        return [_to_problem(r) for r in (await self.session.execute(query)).all()]
+    async def page(self, *, limit: int, cursor: str | None = None) -> tuple[list[Problem], str | None]:
+        """Newest first; returns the page and the next page's cursor."""
+        query = newest_first(select(problems), problems.c.opened_at, problems.c.id, limit=limit, cursor=cursor)
+        found = [_to_problem(r) for r in (await self.session.execute(query)).all()]
+        return page_of(found, limit, lambda x: (x.opened_at, x.id))

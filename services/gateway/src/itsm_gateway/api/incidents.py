@@ -7,7 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from itsm_contracts.api.incidents import IncidentCreate, IncidentPage, IncidentPublic, IncidentResolve, IncidentView, StateChange
+from itsm_contracts.api.incidents import (
+    IncidentCreate, IncidentPage, IncidentPublic, IncidentResolve, IncidentView, StateChange,
+)
 from itsm_contracts.events.incidents import IncidentState
 from itsm_kit.errors import Problem
 from itsm_kit.runtime import RuntimeDep

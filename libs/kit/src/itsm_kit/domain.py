@@ -1,0 +1,90 @@
+"""Pure building blocks every practice's domain uses. No I/O, no framework.
+
+- errors a rule raises (the HTTP layer turns them into 409/422 problem details);
+- the check of a move against a transition table;
+- the (sequence, event) list an aggregate keeps until the handler stores it;
+- the impact x urgency priority matrix ITIL practices share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from itsm_contracts.events import EventData
+
+
+class DomainError(Exception):
+    """A rule said no. `details` become members of the problem answer."""
+
+    def __init__(self, message: str, **details: Any):
+        super().__init__(message)
+        self.details = details
+
+
+class InvalidValue(DomainError):
+    """The request itself breaks a rule (422)."""
+
+
+class Conflict(DomainError):
+    """The request clashes with the current state of things (409)."""
+
+
+class InvalidTransition(Conflict):
+    def __init__(self, noun: str, current: str, wanted: str, allowed: frozenset[str]):
+        self.current, self.wanted, self.allowed = current, wanted, sorted(allowed)
+        allowed_text = ", ".join(self.allowed) or "none (final state)"
+        super().__init__(f"{noun} in state {current} cannot move to {wanted}; allowed: {allowed_text}",
+                         current_state=current, allowed_states=self.allowed)
+
+
+S = TypeVar("S", bound=str)
+E = TypeVar("E", bound=StrEnum)
+
+
+def check_transition(table: Mapping[S, frozenset[S]], noun: str, current: S, wanted: S) -> None:
+    """Refuse a move the transition table does not list, naming the ones it does."""
+    if wanted not in table[current]:
+        raise InvalidTransition(noun, current, wanted, table[current])
+
+
+def choice(choices: type[E], value: str, what: str) -> E:
+    """`value` as a member of `choices`, or an InvalidValue that lists them."""
+    try:
+        return choices(value)
+    except ValueError:
+        raise InvalidValue(f"{what} is one of {', '.join(choices)}, not {value!r}") from None
+
+
+class RaisesEvents:
+    """For aggregate dataclasses with `version` and `events` fields.
+
+    `events` holds what the aggregate raised since it was loaded, each with its sequence
+    number; the handler stores them with the aggregate. One version per event, so an
+    event's sequence is the aggregate's version after it.
+    """
+
+    version: int
+    events: list[tuple[int, EventData]]
+
+    def record(self, event: EventData) -> None:
+        self.version += 1
+        self.events.append((self.version, event))
+
+
+# Impact x urgency -> priority (1 Critical .. 5 Planning): ServiceNow's default lookup rules,
+# which incidents and problems share.
+DEFAULT_PRIORITY_MATRIX: Mapping[tuple[int, int], int] = {
+    (1, 1): 1, (1, 2): 2, (1, 3): 3,
+    (2, 1): 2, (2, 2): 3, (2, 3): 4,
+    (3, 1): 3, (3, 2): 4, (3, 3): 5,
+}
+PRIORITY_LABELS: Mapping[int, str] = {1: "Critical", 2: "High", 3: "Moderate", 4: "Low", 5: "Planning"}
+
+
+def priority_of(impact: int, urgency: int, matrix: Mapping[tuple[int, int], int] = DEFAULT_PRIORITY_MATRIX) -> int:
+    try:
+        return matrix[(impact, urgency)]
+    except KeyError:
+        raise InvalidValue(f"impact and urgency run from 1 (high) to 3 (low), got {impact} and {urgency}") from None
