@@ -23,7 +23,7 @@ def main(settings_cls: type[ServiceSettings], create_app: Callable[[ServiceSetti
     args = parser.parse_args(argv)
     settings = settings_cls()
     if args.command == "migrate":
-        upgrade(migrations_dir, settings, args.revision)
+        upgrade(Path(settings.migrations_dir) if settings.migrations_dir else migrations_dir, settings, args.revision)
         return
     uvicorn.run(
         create_app(settings), host=settings.host, port=settings.port, loop="uvloop", http="httptools",

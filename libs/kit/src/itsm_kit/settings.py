@@ -41,6 +41,9 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = 3
     consumer_retry_backoff_seconds: float = 0.2
     startup_timeout_seconds: float = 60.0
+    # Where `migrate` finds the Alembic history: beside the source tree by default, set
+    # in container images, where the package is installed and the history copied.
+    migrations_dir: str | None = None
 
     @classmethod
     def settings_customise_sources(
