@@ -106,3 +106,27 @@ def test_cursor_round_trips_and_garbage_is_a_400():
     with pytest.raises(Problem) as caught:
         decode_cursor("not-a-cursor")
     assert caught.value.status == 400
+
+
+async def test_http_latency_is_labelled_with_the_full_route_template():
+    from fastapi import APIRouter
+
+    from itsm_kit.metrics import HttpMetricsMiddleware, metrics_endpoint
+
+    inner = APIRouter(prefix="/incidents")
+
+    @inner.get("/{incident_id}")
+    async def one(incident_id: int) -> dict:
+        return {}
+
+    outer = APIRouter(prefix="/api/v9")
+    outer.include_router(inner)
+    app = FastAPI()
+    app.add_middleware(HttpMetricsMiddleware)
+    app.include_router(outer)
+    app.add_route("/metrics", metrics_endpoint)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        await c.get("/api/v9/incidents/42")
+        await c.get("/api/v9/incidents/43")
+        text = (await c.get("/metrics")).text
+    assert 'route="/api/v9/incidents/{incident_id}",status="200"} 2.0' in text

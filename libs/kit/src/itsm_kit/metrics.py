@@ -20,8 +20,21 @@ CONSUMER_LAG = Gauge("itsm_consumer_lag", "Records behind the partition end", ["
 
 
 def _route_template(scope: Scope) -> str:
-    """The matched route's template (`/incidents/{incident_id}`), so labels stay few."""
-    return getattr(scope.get("route"), "path", "unmatched")
+    """The matched route's full template (`/api/v1/incidents/{incident_id}`), so labels stay few.
+
+    A route inside included routers knows only its own part of the template; the rest
+    is the prefix of the request path in front of what that part matched.
+    """
+    route = scope.get("route")
+    if route is None:
+        return "unmatched"
+    try:
+        matched = route.path_format.format(**scope.get("path_params", {}))
+    except (AttributeError, KeyError, IndexError):
+        return getattr(route, "path", "unmatched")
+    path = scope["path"]
+    prefix = path[: len(path) - len(matched)] if path.endswith(matched) else ""
+    return prefix + route.path
 
 
 class HttpMetricsMiddleware:
