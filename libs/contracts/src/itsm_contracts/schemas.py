@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from itsm_contracts import REGISTRY
+from itsm_contracts.compatibility import breaking_changes
 
 
 def current_schemas() -> dict[str, dict[str, Any]]:
@@ -23,15 +24,24 @@ def current_schemas() -> dict[str, dict[str, Any]]:
     }
 
 
+def render(schema: dict[str, Any]) -> bytes:
+    return orjson.dumps(schema, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+
+
 def write(folder: Path) -> list[Path]:
-    """Write the schema of each contract version not yet published; never rewrite one."""
+    """Publish new contract versions and compatible growth of published ones; refuse breaking changes."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name, schema in sorted(current_schemas().items()):
         path = folder / f"{name}.json"
-        if not path.exists():
-            path.write_bytes(orjson.dumps(schema, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
-            written.append(path)
+        if path.exists():
+            if path.read_bytes() == render(schema):
+                continue
+            if problems := breaking_changes(orjson.loads(path.read_bytes()), schema):
+                raise SystemExit(f"{name} would break its published schema ({'; '.join(problems)}): "
+                                 "publish a new version instead")
+        path.write_bytes(render(schema))
+        written.append(path)
     return written
 
 

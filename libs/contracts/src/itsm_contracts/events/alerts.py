@@ -5,14 +5,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from itsm_contracts import topics
 from itsm_contracts.events import EventData, register
 
-AlertStatus = Literal["firing", "resolved"]
+# acknowledged: someone is on it at the source (PagerDuty's acknowledge event).
+AlertStatus = Literal["firing", "acknowledged", "resolved"]
 # One severity scale for every monitoring source (PagerDuty's four levels).
 Severity = Literal["critical", "error", "warning", "info"]
+
+
+class AlertRouting(BaseModel):
+    """What the integration's routing rules decided for the incident this alert may open."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    affected_ci: str | None = None
+    business_service: str | None = None
+    impact: int | None = Field(default=None, ge=1, le=3)
+    urgency: int | None = Field(default=None, ge=1, le=3)
+    assignment_group: str | None = None
+    category: str | None = None
+    rule: str | None = Field(default=None, description="name of the rule that matched")
 
 
 @register
@@ -35,3 +50,9 @@ class AlertReceived(EventData):
     group_key: str | None = None
     generator_url: str | None = None
     received_at: datetime
+    # The integration's policy, carried with each alert so incidents needs no copy of it.
+    routing: AlertRouting = AlertRouting()
+    resolve_incident: bool = Field(default=True, description="a resolved alert resolves its incident")
+    acknowledge_incident: bool = Field(default=True, description="an acknowledged alert puts it in progress")
+    storm_window_seconds: int = Field(default=0, ge=0, description=(
+        "alerts sharing group_key within this window attach to one incident; 0 turns storm control off"))
