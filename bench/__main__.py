@@ -67,7 +67,7 @@ async def measure(platform: Platform, secret: str) -> dict:
 
 
 def main() -> int:
-    stack = Stack("test")
+    stack = Stack("bench", pg_port=55530, kafka_port=59530)  # its own, so a test run may go on beside it
     infra = stack.up()
     stack.reset_databases()
     secret = secrets.token_urlsafe(48)

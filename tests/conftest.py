@@ -5,6 +5,7 @@ Only tests that ask for `infra` or `platform` start anything, so unit tests stay
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import sys
@@ -21,10 +22,39 @@ from processes import Platform  # noqa: E402
 
 from tests.helpers import token  # noqa: E402
 
+MAX_SLOTS = 4
+_held_locks: list = []
+
 @pytest.fixture(scope="session")
-def infra() -> dict[str, str]:
+def stack_slot() -> int:
+    """Which of a few side-by-side test stacks this run owns, so concurrent runs never collide.
+
+    Slot 0 is the `test` devstack on its usual ports; a second run finds slot 0 locked
+    and takes slot 1 (its own stack name, ports and data), and so on.
+    """
+    (REPO / ".devstack").mkdir(exist_ok=True)
+    for slot in range(MAX_SLOTS):
+        handle = open(REPO / ".devstack" / f"test-slot-{slot}.lock", "w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        _held_locks.append(handle)  # released when the test process exits
+        return slot
+    pytest.exit(f"{MAX_SLOTS} test runs are already running here", returncode=3)
+
+
+def _stack(slot: int) -> Stack:
+    if slot == 0:
+        return Stack("test")
+    return Stack(f"test{slot}", pg_port=55500 + slot, kafka_port=59500 + 2 * slot)
+
+
+@pytest.fixture(scope="session")
+def infra(stack_slot) -> dict[str, str]:
     """PostgreSQL and Kafka, empty: databases recreated; a local broker starts from no data."""
-    stack = Stack("test")
+    stack = _stack(stack_slot)
     if not os.environ.get("ITSM_KAFKA_BOOTSTRAP"):
         stack.down(purge=True)  # old topics would replay into the fresh databases
     env = stack.up()
@@ -42,12 +72,12 @@ def infra() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def platform(infra) -> Platform:
+def platform(infra, stack_slot) -> Platform:
     """All six services as real processes, migrated, ready."""
     secret = secrets.token_urlsafe(48)
     os.environ["ITSM_GATEWAY_JWT_SECRET"] = secret
-    platform = Platform(infra, REPO / ".devstack" / "test" / "logs",
-                        base_port=int(os.environ.get("ITSM_TEST_BASE_PORT", "18000")),
+    base_port = int(os.environ.get("ITSM_TEST_BASE_PORT", "18000")) + 100 * stack_slot
+    platform = Platform(infra, REPO / ".devstack" / f"test{stack_slot or ''}" / "logs", base_port=base_port,
                         extra_env={"ITSM_GATEWAY_JWT_SECRET": secret, "ITSM_LOG_LEVEL": "INFO"})
     platform.migrate()
     try:
