@@ -4,10 +4,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from itsm_contracts.events.alerts import AlertReceived, AlertRouting
 from itsm_contracts.events.incidents import (
     IncidentAlertAttached, IncidentOpened, IncidentPriorityChanged, IncidentResolved, IncidentStateChanged,
 )
-from itsm_incidents.domain import TRANSITIONS, Incident, State
+from itsm_incidents.domain import TRANSITIONS, AlertAction, Incident, State, alert_action
 from itsm_kit.domain import InvalidTransition, InvalidValue, priority_of
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -18,6 +19,11 @@ def new_incident(**overrides) -> Incident:
                 urgency=2, origin="manual", at=T0)
     args.update(overrides)
     return Incident.open(**args)
+
+
+def alert(severity="warning", dedup_key="fp-1", **fields) -> AlertReceived:
+    return AlertReceived(integration_id="int-1", integration_kind="alertmanager", dedup_key=dedup_key,
+                         status="firing", severity=severity, summary="Disk full", received_at=T0, **fields)
 
 
 def event_types(incident: Incident) -> list[type]:
@@ -55,17 +61,15 @@ def test_blank_short_description_is_refused():
     ("severity", "priority"), [("critical", 1), ("error", 2), ("warning", 3), ("info", 4)]
 )
 def test_alert_severity_sets_priority(severity, priority):
-    incident = Incident.open_from_alert(id="i", number="INC1", dedup_key="fp-1", severity=severity, summary="Disk full",
-                                        description="", at=T0)
+    incident = Incident.open_from_alert(id="i", number="INC1", alert=alert(severity))
     assert incident.priority == priority
     assert incident.origin == "monitoring" and incident.alert_count == 1 and incident.last_seen_at == T0
 
 
 def test_repeated_alert_counts_and_moves_last_seen_forward_only():
-    incident = Incident.open_from_alert(id="i", number="INC1", dedup_key="fp-1", severity="warning", summary="x",
-                                        description="", at=T0)
-    incident.attach_alert(T0 + timedelta(minutes=5))
-    incident.attach_alert(T0 + timedelta(minutes=1))  # a late, older repeat
+    incident = Incident.open_from_alert(id="i", number="INC1", alert=alert())
+    incident.attach_alert("fp-1", T0 + timedelta(minutes=5))
+    incident.attach_alert("fp-2", T0 + timedelta(minutes=1))  # a late, older member of its storm
     assert incident.alert_count == 3
     assert incident.last_seen_at == T0 + timedelta(minutes=5)
     assert event_types(incident) == [IncidentOpened, IncidentAlertAttached, IncidentAlertAttached]
@@ -111,3 +115,38 @@ def test_reprioritising_raises_an_event_only_when_priority_changes():
     incident.reprioritise(1, 1, T0)
     assert incident.priority == 1
     assert isinstance(incident.events[-1][1], IncidentPriorityChanged)
+
+
+def test_routing_decides_over_severity_and_fills_the_incident():
+    routed = alert("info", routing=AlertRouting(impact=1, urgency=1, category="database", assignment_group="dba",
+                                              affected_ci="db-1", business_service="checkout", rule="dbs"))
+    incident = Incident.open_from_alert(id="i", number="INC1", alert=routed)
+    assert incident.priority == 1
+    assert (incident.category, incident.assignment_group, incident.affected_ci, incident.business_service) == (
+        "database", "dba", "db-1", "checkout")
+
+
+@pytest.mark.parametrize(
+    ("status", "active", "storm", "action"),
+    [
+        ("firing", False, False, AlertAction.OPEN),
+        ("firing", True, False, AlertAction.ATTACH),
+        ("firing", False, True, AlertAction.ATTACH),   # storm control: joins the group's open incident
+        ("acknowledged", True, False, AlertAction.ACKNOWLEDGE),
+        ("acknowledged", False, False, AlertAction.IGNORE),
+        ("resolved", True, False, AlertAction.CLEAR),
+        ("resolved", False, False, AlertAction.IGNORE),  # never seen firing, or already over
+        ("resolved", False, True, AlertAction.IGNORE),
+    ],
+)
+def test_what_an_alert_does_to_incidents(status, active, storm, action):
+    assert alert_action(status, has_active_alert=active, storm_incident_open=storm) is action
+
+
+def test_acknowledging_moves_a_new_incident_in_progress_and_leaves_others():
+    incident = new_incident()
+    incident.acknowledge(T0)
+    assert incident.state is State.IN_PROGRESS
+    incident.move_to(State.ON_HOLD, T0, hold_reason="awaiting_vendor")
+    incident.acknowledge(T0)
+    assert incident.state is State.ON_HOLD

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_contracts.events.alerts import AlertReceived
 from itsm_kit.errors import Problem, not_found
 from itsm_kit.outbox import Outbox
-from itsm_incidents.domain import AUTO_RESOLUTION_CODE, Incident, State
-from itsm_incidents.store import IncidentRepository, StaleVersion
+from itsm_incidents.domain import AUTO_RESOLUTION_CODE, AlertAction, Incident, State, alert_action
+from itsm_incidents.store import AlertRepository, IncidentRepository, StaleVersion
 
 
 def utcnow() -> datetime:
@@ -69,25 +69,43 @@ async def change_state(session: AsyncSession, outbox: Outbox, incident_id: str, 
 
 
 async def receive_alert(session: AsyncSession, outbox: Outbox, alert: AlertReceived) -> Incident | None:
-    """Open, deduplicate onto, or resolve the incident an alert is about."""
-    repo = IncidentRepository(session)
-    incident = await repo.open_for_alert(alert.dedup_key)
+    """Open, deduplicate onto, acknowledge or clear the incident an alert is about."""
+    incidents, alerts = IncidentRepository(session), AlertRepository(session)
     at = alert.received_at
-    if incident is None:
-        if alert.status == "resolved":
-            return None  # nothing open for it: already resolved, or never seen firing
-        incident = Incident.open_from_alert(
-            id=str(uuid.uuid4()), number=await repo.next_number(), dedup_key=alert.dedup_key,
-            severity=alert.severity, summary=alert.summary, description=alert.description, at=at,
-        )
-        await _store(repo, outbox, incident, None)
+    row = await alerts.active(alert.dedup_key)
+    incident = await incidents.get(row["incident_id"], for_update=True) if row else None
+    if row is not None and not incident.is_open:
+        await alerts.retire(row)  # resolved by a person while it kept firing: a new episode starts
+        row = incident = None
+    storm = None
+    if row is None and alert.status == "firing" and alert.storm_window_seconds and alert.group_key:
+        since = at - timedelta(seconds=alert.storm_window_seconds)
+        storm_id = await alerts.storm_incident(alert.group_key, since)
+        storm = await incidents.get(storm_id, for_update=True) if storm_id else None
+        storm = storm if storm is not None and storm.is_open else None
+    action = alert_action(alert.status, has_active_alert=row is not None, storm_incident_open=storm is not None)
+
+    if action is AlertAction.IGNORE:
+        return None
+    if action is AlertAction.OPEN:
+        incident = Incident.open_from_alert(id=str(uuid.uuid4()), number=await incidents.next_number(), alert=alert)
+        await _store(incidents, outbox, incident, None)
+        await alerts.add(incident.id, alert)
         return incident
-    loaded = incident.version
-    if alert.status == "firing":
-        incident.attach_alert(at)
+    if row is None:  # a new member of an open storm incident
+        incident, loaded = storm, storm.version
+        await alerts.add(incident.id, alert)
     else:
-        incident.resolve(AUTO_RESOLUTION_CODE, f"The alert cleared at its source ({alert.integration_kind}).", at)
-    await _store(repo, outbox, incident, loaded)
+        loaded = incident.version
+        await alerts.seen_again(row, alert)
+    if action is AlertAction.ATTACH:
+        incident.attach_alert(alert.dedup_key, at)
+    elif action is AlertAction.ACKNOWLEDGE and alert.acknowledge_incident:
+        incident.acknowledge(at)
+    elif action is AlertAction.CLEAR and alert.resolve_incident and not await alerts.still_active(incident.id):
+        incident.resolve(AUTO_RESOLUTION_CODE, f"Every alert of this incident cleared at its source "
+                         f"({alert.integration_kind}).", at)
+    await _store(incidents, outbox, incident, loaded)
     return incident
 
 

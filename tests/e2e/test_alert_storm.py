@@ -1,0 +1,77 @@
+"""An alert storm: thousands of notifications, many repeats, firing and resolved interleaved.
+
+Afterwards the incidents are exactly what the alerts imply: one incident per firing
+episode of each alert, counting that episode's notifications, resolved when it ended.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+
+import pytest
+
+from tests.alerts import alert, alertmanager_batch, fingerprints
+from tests.helpers import eventually
+
+pytestmark = pytest.mark.e2e
+
+
+def storm(keys: list[str], seed: int) -> list[tuple[str, str]]:
+    """(fingerprint, status) notifications; each key's own order is a plausible alert life."""
+    rng = random.Random(seed)
+    lives = {}
+    for fp in keys:
+        life = ["firing"] * rng.randint(1, 5)
+        if rng.random() < 0.6:
+            life += ["resolved"] * rng.randint(1, 2)  # Alertmanager repeats resolved notifications too
+            if rng.random() < 0.3:
+                life += ["firing"] * rng.randint(1, 3)  # fires again: a new episode
+        lives[fp] = life
+    notifications = []
+    cursors = dict.fromkeys(keys, 0)
+    while cursors:  # interleave the keys, keeping each key's order
+        fp = rng.choice(sorted(cursors))
+        notifications.append((fp, lives[fp][cursors[fp]]))
+        cursors[fp] += 1
+        if cursors[fp] == len(lives[fp]):
+            del cursors[fp]
+    return notifications
+
+
+def expected_episodes(notifications: list[tuple[str, str]]) -> dict[str, list[tuple[int, str]]]:
+    """Per key: (notifications counted, final state) of each incident it should have, oldest first."""
+    episodes: dict[str, list[list]] = defaultdict(list)
+    for fp, status in notifications:
+        current = episodes[fp][-1] if episodes[fp] and episodes[fp][-1][1] == "new" else None
+        if status == "firing":
+            if current is None:
+                episodes[fp].append([1, "new"])
+            else:
+                current[0] += 1
+        elif current is not None:
+            current[1] = "resolved"
+    return {fp: [tuple(e) for e in eps] for fp, eps in episodes.items()}
+
+
+async def test_storm_leaves_exactly_the_incidents_the_alerts_imply(gateway, integration_key):
+    keys = fingerprints(400)
+    notifications = storm(keys, seed=7)
+    assert len(notifications) > 1500
+    headers = {"x-integration-key": integration_key}
+    for start in range(0, len(notifications), 250):
+        chunk = notifications[start:start + 250]
+        body = alertmanager_batch([alert(fp, status=status, severity="warning") for fp, status in chunk])
+        response = await gateway.post("/api/v1/integrations/alertmanager", json=body, headers=headers)
+        assert response.status_code == 202 and response.json()["accepted"] == len(chunk)
+
+    expected = expected_episodes(notifications)
+
+    async def incidents_match():
+        for fp in keys:
+            page = (await gateway.get("/api/v1/incidents", params={"dedup_key": fp, "limit": 10})).json()
+            oldest_first = sorted(page["items"], key=lambda i: i["number"])  # one webhook may open two
+            actual = [(i["alert_count"], i["state"]) for i in oldest_first]
+            assert actual == expected[fp], fp
+
+    await eventually(incidents_match, timeout=120, every=1)
