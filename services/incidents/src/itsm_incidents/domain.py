@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from itsm_contracts.events import EventData
-from itsm_contracts.events.alerts import Severity
+from itsm_contracts.events.alerts import AlertReceived, Severity
 from itsm_kit.domain import (
     DEFAULT_PRIORITY_MATRIX, InvalidValue, RaisesEvents, check_transition, priority_of,
 )
@@ -101,23 +101,28 @@ class Incident(RaisesEvents):
         return incident
 
     @classmethod
-    def open_from_alert(cls, *, id: str, number: str, dedup_key: str, severity: Severity, summary: str,
-                        description: str, at: datetime) -> Incident:
-        impact, urgency = SEVERITY_IMPACT_URGENCY[severity]
-        return cls.open(id=id, number=number, short_description=summary[:160] or dedup_key, description=description,
-                        impact=impact, urgency=urgency, origin="monitoring", at=at, dedup_key=dedup_key)
+    def open_from_alert(cls, *, id: str, number: str, alert: AlertReceived) -> Incident:
+        """The routing rule's impact and urgency win over what the severity suggests."""
+        impact, urgency = SEVERITY_IMPACT_URGENCY[alert.severity]
+        routing = alert.routing
+        return cls.open(
+            id=id, number=number, short_description=alert.summary[:160] or alert.dedup_key,
+            description=alert.description, impact=routing.impact or impact, urgency=routing.urgency or urgency,
+            origin="monitoring", at=alert.received_at, dedup_key=alert.dedup_key, caller=None,
+            category=routing.category, assignment_group=routing.assignment_group, affected_ci=routing.affected_ci,
+            business_service=routing.business_service,
+        )
 
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
 
-    def attach_alert(self, at: datetime) -> None:
-        """A repeat of the alert this incident is tracking: count it, never open another."""
+    def attach_alert(self, dedup_key: str, at: datetime) -> None:
+        """A repeat of an alert this incident tracks, or another alert of its storm: count it."""
         self.alert_count += 1
         self.last_seen_at = max(self.last_seen_at or at, at)
         self._raise(IncidentAlertAttached(
-            incident_id=self.id, dedup_key=self.dedup_key or "", alert_count=self.alert_count,
-            last_seen_at=self.last_seen_at,
+            incident_id=self.id, dedup_key=dedup_key, alert_count=self.alert_count, last_seen_at=self.last_seen_at,
         ), at)
 
     def move_to(self, wanted: State, at: datetime, hold_reason: str | None = None) -> None:
@@ -127,6 +132,11 @@ class Incident(RaisesEvents):
         self._raise(IncidentStateChanged(
             incident_id=self.id, from_state=previous, to_state=wanted, hold_reason=self.hold_reason, changed_at=at,
         ), at)
+
+    def acknowledge(self, at: datetime) -> None:
+        """Someone is on it (an acknowledged alert): a new incident moves in progress; others stay as they are."""
+        if self.state is State.NEW:
+            self.move_to(State.IN_PROGRESS, at)
 
     def resolve(self, code: str, notes: str, at: datetime) -> None:
         if not code.strip() or not notes.strip():
@@ -147,3 +157,27 @@ class Incident(RaisesEvents):
     def _raise(self, event: EventData, at: datetime) -> None:
         self.updated_at = at
         self.record(event)
+
+
+class AlertAction(StrEnum):
+    """What an incoming alert does to incidents."""
+
+    OPEN = "open"                # a new incident for it
+    ATTACH = "attach"            # counted on the incident it (or its storm) already has
+    ACKNOWLEDGE = "acknowledge"  # its incident goes in progress
+    CLEAR = "clear"              # the alert is over; its incident resolves when none of its alerts is active
+    IGNORE = "ignore"            # nothing to do: e.g. a resolve for an alert never seen firing
+
+
+def alert_action(status: str, *, has_active_alert: bool, storm_incident_open: bool) -> AlertAction:
+    """The correlation rules, in one place.
+
+    `has_active_alert`: this dedup key is firing (or acknowledged) on an open incident.
+    `storm_incident_open`: an open incident holds an active alert of the same group within
+    the integration's storm window.
+    """
+    if status == "firing":
+        return AlertAction.ATTACH if has_active_alert or storm_incident_open else AlertAction.OPEN
+    if not has_active_alert:
+        return AlertAction.IGNORE
+    return AlertAction.ACKNOWLEDGE if status == "acknowledged" else AlertAction.CLEAR
