@@ -177,3 +177,40 @@ async def test_malformed_events_go_to_the_dead_letter_topic_and_the_consumer_kee
         headers = dict(record.headers)
         assert headers["source-topic"] == b"itsm.alerts" and headers["consumer-group"] == b"incidents"
         assert b"malformed event" in headers["error"]
+
+
+async def test_a_failing_event_is_retried_then_dead_lettered_and_the_others_still_apply(scratch):
+    sessions, producer, bootstrap = scratch
+    staged = Outbox("itsm/test")
+    async with sessions() as session, session.begin():
+        for n, widget in enumerate(["w-a", "w-b", "poison", "w-c", "w-d"]):
+            await staged.add(session, WidgetShipped(widget_id=widget), subject="batch", sequence=n + 1)
+    assert await OutboxRelay(sessions, producer).publish_batch() == 5
+    attempts = []
+
+    async def ship(session, event, data):
+        if data.widget_id == "poison":
+            attempts.append(event.id)
+            raise ValueError("this widget cannot ship")
+        await session.execute(effects.insert().values(event_id=event.id, widget_id=data.widget_id))
+
+    consumer = EventConsumer(name=f"poison-{uuid.uuid4().hex[:6]}", topics=[RELAY_TOPIC],
+                             handlers={WidgetShipped.type: ship}, bootstrap=bootstrap, sessions=sessions,
+                             producer=producer, max_attempts=3, retry_backoff=0.01)
+    running = asyncio.create_task(consumer.run())
+
+    async def all_handled():
+        async with sessions() as session:
+            shipped = (await session.execute(select(effects.c.widget_id).order_by(effects.c.widget_id))).scalars()
+            assert [w for w in shipped.all() if w != "w-1"] == ["w-a", "w-b", "w-c", "w-d"]
+            outcome = await session.scalar(select(inbox.c.outcome).where(inbox.c.event_id == attempts[0]))
+            assert outcome == "dead_lettered"
+
+    await eventually(all_handled)
+    consumer.stop()
+    await running
+    # first try in the batch, once more isolated, then max_attempts - 1 retries alone
+    assert len(attempts) == 4 and len(set(attempts)) == 1
+    dead = await read_topic(bootstrap, f"{RELAY_TOPIC}.dlq", until=lambda rs: len(rs) >= 1)
+    assert CloudEvent.from_json(dead[0].value).id == attempts[0]
+    assert dict(dead[0].headers)["error"] == b"ValueError: this widget cannot ship"

@@ -108,19 +108,21 @@ class EventConsumer:
                 batches = await consumer.getmany(timeout_ms=200, max_records=self.batch_size)
                 if not batches:
                     continue
-                try:
-                    for tp, records in batches.items():
-                        await self.handle(records)
-                        CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(
-                            max((consumer.highwater(tp) or 0) - records[-1].offset - 1, 0)
-                        )
-                    await consumer.commit()
-                except Exception as exc:
-                    if not is_outage(exc):
-                        raise
-                    log.warning("outage while consuming (%s); re-reading from the last commit", exc)
+                # Partitions are independent streams: apply them side by side, each in its order.
+                results = await asyncio.gather(*(self.handle(rs) for rs in batches.values()), return_exceptions=True)
+                failures = [r for r in results if isinstance(r, BaseException)]
+                if any(not is_outage(f) for f in failures):
+                    raise next(f for f in failures if not is_outage(f))
+                if failures:
+                    log.warning("outage while consuming (%s); re-reading from the last commit", failures[0])
                     await asyncio.sleep(1)
                     await self._rewind(consumer, batches)
+                    continue
+                for tp, records in batches.items():
+                    CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(
+                        max((consumer.highwater(tp) or 0) - records[-1].offset - 1, 0)
+                    )
+                await consumer.commit()
         finally:
             await consumer.stop()
 
@@ -136,36 +138,57 @@ class EventConsumer:
             if d not in pending:
                 EVENTS_CONSUMED.labels(d.record.topic, "ignored").inc()
         while pending:
-            applied = await self._apply_in_order(pending)
+            applied = await self._apply_run(pending, isolate=False)
+            if applied is None:  # one of them failed: find it, one savepoint per event
+                applied = await self._apply_run(pending, isolate=True)
             pending = pending[applied:]
             if pending:  # the first one failed on its own: retry it alone, then move on
                 await self._retry_or_dead_letter(pending.pop(0))
         if self.after_commit is not None:
             self.after_commit()
 
-    async def _apply_in_order(self, deliveries: list[Delivery]) -> int:
-        """Apply deliveries in one transaction up to the first that fails; commit those."""
-        applied = 0
-        async with self.sessions() as session, session.begin():
-            seen = await self._already_handled(session, deliveries)
-            for d in deliveries:
-                if d.unreadable:
-                    break
-                if d.event.id in seen:
-                    EVENTS_CONSUMED.labels(d.record.topic, "duplicate").inc()
-                    applied += 1
-                    continue
-                try:
-                    async with session.begin_nested():
-                        await self._apply(session, d)
-                except Exception as exc:
-                    if is_outage(exc):
-                        raise
-                    log.warning("handler failed for %s: %s", d.event.type, exc, extra={"event_id": d.event.id})
-                    break
-                seen.add(d.event.id)
-                applied += 1
-        return applied
+    async def _apply_run(self, deliveries: list[Delivery], *, isolate: bool) -> int | None:
+        """Apply deliveries in order in one transaction; returns how many were applied.
+
+        Optimistic (isolate=False): no savepoints, and None if any handler failed (nothing
+        is kept). Isolating: each event in its own savepoint, stopping at the first that
+        fails or cannot be read, and committing those before it.
+        """
+        outcomes: list[str] = []
+        inbox_rows: list[dict] = []
+        try:
+            async with self.sessions() as session, session.begin():
+                seen = await self._already_handled(session, deliveries)
+                for d in deliveries:
+                    if d.unreadable:
+                        break
+                    if d.event.id in seen:
+                        outcomes.append("duplicate")
+                        continue
+                    try:
+                        if isolate:
+                            async with session.begin_nested():
+                                await self._run_handler(session, d)
+                        else:
+                            await self._run_handler(session, d)
+                    except Exception as exc:
+                        if is_outage(exc) or not isolate:
+                            raise
+                        log.warning("handler failed for %s: %s", d.event.type, exc, extra={"event_id": d.event.id})
+                        break
+                    seen.add(d.event.id)
+                    inbox_rows.append(self._inbox_row(d, "handled"))
+                    outcomes.append("handled")
+                if inbox_rows:
+                    await session.execute(insert(inbox), inbox_rows)
+        except Exception as exc:
+            if is_outage(exc) or isolate:
+                raise
+            return None
+        topic = deliveries[0].record.topic
+        for outcome in outcomes:
+            EVENTS_CONSUMED.labels(topic, outcome).inc()
+        return len(outcomes)
 
     async def _already_handled(self, session: AsyncSession, deliveries: list[Delivery]) -> set[str]:
         ids = [d.event.id for d in deliveries if d.event]
@@ -173,15 +196,16 @@ class EventConsumer:
             return set()
         return set((await session.scalars(select(inbox.c.event_id).where(inbox.c.event_id.in_(ids)))).all())
 
-    async def _apply(self, session: AsyncSession, d: Delivery) -> None:
+    async def _run_handler(self, session: AsyncSession, d: Delivery) -> None:
         context.correlation_id.set(d.event.correlationid or d.event.id)
         context.causation_id.set(d.event.id)
         await self.handlers[d.event.type](session, d.event, d.data)
-        await session.execute(insert(inbox).values(
-            event_id=d.event.id, topic=d.record.topic, partition=d.record.partition, offset=d.record.offset,
-            outcome="handled",
-        ))
-        EVENTS_CONSUMED.labels(d.record.topic, "handled").inc()
+
+    @staticmethod
+    def _inbox_row(d: Delivery, outcome: str, error: str | None = None) -> dict:
+        r = d.record
+        return {"event_id": d.event.id, "topic": r.topic, "partition": r.partition, "offset": r.offset,
+                "outcome": outcome, "error": error}
 
     async def _retry_or_dead_letter(self, d: Delivery) -> None:
         error = d.unreadable
@@ -192,7 +216,9 @@ class EventConsumer:
                     async with self.sessions() as session, session.begin():
                         if await self._already_handled(session, [d]):
                             return
-                        await self._apply(session, d)
+                        await self._run_handler(session, d)
+                        await session.execute(insert(inbox).values(self._inbox_row(d, "handled")))
+                    EVENTS_CONSUMED.labels(d.record.topic, "handled").inc()
                     return
                 except Exception as exc:
                     if is_outage(exc):
@@ -212,9 +238,6 @@ class EventConsumer:
         await self.producer.send_and_wait(dead_letter(r.topic), r.value, key=r.key, headers=headers)
         if d.event is not None:
             async with self.sessions() as session, session.begin():
-                await session.execute(insert(inbox).values(
-                    event_id=d.event.id, topic=r.topic, partition=r.partition, offset=r.offset,
-                    outcome="dead_lettered", error=error,
-                ))
+                await session.execute(insert(inbox).values(self._inbox_row(d, "dead_lettered", error)))
         EVENTS_CONSUMED.labels(r.topic, "dead_lettered").inc()
         log.error("event dead-lettered: %s", error, extra={"topic": r.topic, "offset": r.offset})
