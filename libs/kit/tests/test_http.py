@@ -108,6 +108,32 @@ def test_cursor_round_trips_and_garbage_is_a_400():
     assert caught.value.status == 400
 
 
+def test_cursor_keeps_any_key_values_and_belongs_to_one_sort_order():
+    at = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+    cursor = encode_cursor(2, at, "i-9", sort="priority:asc")
+    assert decode_cursor(cursor, sort="priority:asc") == (2, at, "i-9")
+    with pytest.raises(Problem) as caught:
+        decode_cursor(cursor, sort="opened_at:desc")
+    assert caught.value.status == 400 and "priority:asc" in caught.value.detail
+
+
+@pytest.mark.parametrize(("descending", "order", "compare"), [(True, "DESC", "<"), (False, "ASC", ">")])
+def test_keyset_orders_and_continues_in_one_direction(descending, order, compare):
+    from sqlalchemy import Column, Integer, MetaData, String, Table, select
+
+    from itsm_kit.pagination import keyset
+
+    things = Table("things", MetaData(), Column("id", String), Column("rank", Integer))
+    cursor = encode_cursor(3, "t-7", sort="rank")
+    sql = str(keyset(select(things), (things.c.rank, things.c.id), descending=descending, limit=10, cursor=cursor,
+                     sort="rank").compile(compile_kwargs={"literal_binds": True}))
+    assert f"(things.rank, things.id) {compare} (3, 't-7')" in sql
+    assert f"ORDER BY things.rank {order}, things.id {order}" in sql and "LIMIT 11" in sql
+    with pytest.raises(Problem):  # a cursor of another shape is refused, not misapplied
+        keyset(select(things), (things.c.rank, things.c.id), descending=True, limit=10,
+               cursor=encode_cursor("t-7", sort="rank"), sort="rank")
+
+
 async def test_http_latency_is_labelled_with_the_full_route_template():
     from fastapi import APIRouter
 

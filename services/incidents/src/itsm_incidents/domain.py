@@ -5,21 +5,31 @@ An Incident collects the events its changes raise; the handler stores both at on
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from itsm_contracts.events import EventData
 from itsm_contracts.events.alerts import AlertReceived, Severity
 from itsm_kit.domain import (
-    DEFAULT_PRIORITY_MATRIX, InvalidValue, RaisesEvents, check_transition, priority_of,
+    DEFAULT_PRIORITY_MATRIX, PRIORITY_LABELS, Conflict, InvalidValue, RaisesEvents, check_transition, choice,
+    priority_of,
 )
 from itsm_contracts.events.incidents import (
     IncidentAlertAttached,
+    IncidentAssigned,
+    IncidentCanceled,
+    IncidentClosed,
+    IncidentCommented,
     IncidentOpened,
     IncidentPriorityChanged,
+    IncidentReopened,
     IncidentResolved,
     IncidentStateChanged,
+    IncidentUpdated,
+    IncidentWorkNoteAdded,
 )
 
 
@@ -44,7 +54,8 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 
 OPEN_STATES = frozenset({State.NEW, State.IN_PROGRESS, State.ON_HOLD})
 
-# Impact x urgency -> priority: the default matrix (an admin-editable one replaces it later).
+# Impact x urgency -> priority when no other is given: the default matrix. The one in use is
+# the admin's, stored in the database, which handlers pass in.
 PRIORITY_MATRIX = DEFAULT_PRIORITY_MATRIX
 
 # What a monitoring severity says about impact and urgency.
@@ -56,6 +67,101 @@ SEVERITY_IMPACT_URGENCY: dict[Severity, tuple[int, int]] = {
 }
 
 AUTO_RESOLUTION_CODE = "resolved_by_monitoring"
+
+
+class HoldReason(StrEnum):
+    AWAITING_CALLER = "awaiting_caller"
+    AWAITING_CHANGE = "awaiting_change"
+    AWAITING_VENDOR = "awaiting_vendor"
+    AWAITING_PROBLEM = "awaiting_problem"
+
+
+# ServiceNow: children follow their parent on hold for a change, problem or vendor; not
+# while it awaits its caller, who is not theirs.
+HOLD_REASONS_CHILDREN_FOLLOW = frozenset({HoldReason.AWAITING_CHANGE, HoldReason.AWAITING_PROBLEM,
+                                          HoldReason.AWAITING_VENDOR})
+
+# Parent/child: the parent's new state -> the child states that follow it there. Closed and
+# canceled are absent: children are never closed with their parent (ServiceNow).
+CHILDREN_FOLLOW: dict[State, frozenset[State]] = {
+    State.IN_PROGRESS: frozenset({State.NEW, State.ON_HOLD, State.RESOLVED}),  # a parent's reopen reopens them
+    State.ON_HOLD: frozenset({State.NEW, State.IN_PROGRESS}),
+    State.RESOLVED: OPEN_STATES,
+}
+
+# Fields a PATCH may set with no rule beyond their value, and published as itsm.incident.updated.
+PLAIN_FIELDS = frozenset({"short_description", "description", "caller", "category", "subcategory", "affected_ci",
+                          "business_service", "major"})
+UPDATABLE_FIELDS = PLAIN_FIELDS | {"assignment_group", "assignee", "impact", "urgency", "priority",
+                                   "priority_override_reason", "parent_id"}
+NOT_NULL_FIELDS = frozenset({"short_description", "description", "major", "impact", "urgency"})
+
+SYSTEM = "system"
+MONITORING = "monitoring"
+
+
+class ActivityKind(StrEnum):
+    OPENED = "opened"
+    FIELD = "field"          # one field changed: old -> new
+    COMMENT = "comment"      # caller-visible
+    WORK_NOTE = "work_note"  # internal
+
+
+@dataclass(frozen=True)
+class Activity:
+    """One line of an incident's append-only timeline."""
+
+    kind: ActivityKind
+    actor: str
+    at: datetime
+    field: str | None = None
+    old_value: str | None = None
+    new_value: str | None = None
+    text: str | None = None
+
+
+def _as_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _required(text: str | None, what: str) -> str:
+    if text is None or not text.strip():
+        raise InvalidValue(f"{what} must not be blank")
+    return text
+
+
+def is_reassignment(group: str | None, assignee: str | None, new_group: str | None, new_assignee: str | None) -> bool:
+    """Work moved away from a group or person who already had it (ServiceNow's reassignment count).
+
+    Filling an empty assignment is not one: the first assignment, or naming a person within
+    the group that already holds the incident.
+    """
+    return (new_group != group and group is not None) or (new_assignee != assignee and assignee is not None)
+
+
+def valid_matrix(cells: Iterable[tuple[int, int, int]]) -> dict[tuple[int, int], int]:
+    """An admin's priority matrix from (impact, urgency, priority) cells: each of the 9 impact x
+    urgency pairs exactly once, each priority 1..5."""
+    cells = list(cells)
+    matrix = {(impact, urgency): priority for impact, urgency, priority in cells}
+    wanted = set(DEFAULT_PRIORITY_MATRIX)
+    if set(matrix) != wanted or len(cells) != len(wanted):
+        raise InvalidValue("the priority matrix needs each of the 9 impact x urgency cells (1..3 each) once",
+                           missing=[list(c) for c in sorted(wanted - set(matrix))],
+                           unexpected=[list(c) for c in sorted(set(matrix) - wanted)])
+    if wrong := sorted(c for c, p in matrix.items() if p not in PRIORITY_LABELS):
+        raise InvalidValue("priorities run from 1 (critical) to 5 (planning)", cells=[list(c) for c in wrong])
+    return matrix
+
+
+def is_due_for_auto_close(incident: Incident, now: datetime, after: timedelta) -> bool:
+    """ServiceNow's auto-close: resolved for longer than the setting, never a major incident; 0 disables it."""
+    return (after > timedelta(0) and incident.state is State.RESOLVED and not incident.major
+            and incident.resolved_at is not None and incident.resolved_at <= now - after)
 
 
 @dataclass
@@ -79,24 +185,53 @@ class Incident(RaisesEvents):
     resolved_at: datetime | None = None
     resolution_code: str | None = None
     resolution_notes: str | None = None
+    caller: str | None = None
+    category: str | None = None
+    subcategory: str | None = None
+    assignment_group: str | None = None
+    assignee: str | None = None
+    reassignment_count: int = 0
+    affected_ci: str | None = None
+    business_service: str | None = None
+    major: bool = False
+    parent_id: str | None = None
+    priority_override_reason: str | None = None
+    reopen_count: int = 0
+    closed_at: datetime | None = None
     # (sequence, event) raised since loading; the handler stores them with the incident.
     events: list[tuple[int, EventData]] = field(default_factory=list, repr=False, compare=False)
+    # Timeline lines since loading, stored by the handler with the incident.
+    activity: list[Activity] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
     def open(cls, *, id: str, number: str, short_description: str, description: str, impact: int, urgency: int,
-             origin: str, at: datetime, dedup_key: str | None = None) -> Incident:
+             origin: str, at: datetime, dedup_key: str | None = None, caller: str | None = None,
+             category: str | None = None, subcategory: str | None = None, assignment_group: str | None = None,
+             assignee: str | None = None, affected_ci: str | None = None, business_service: str | None = None,
+             major: bool = False, parent: Incident | None = None, actor: str | None = None,
+             matrix: Mapping[tuple[int, int], int] = PRIORITY_MATRIX) -> Incident:
         if not short_description.strip():
             raise InvalidValue("an incident needs a short description")
+        if parent is not None:
+            check_parent(id, parent, has_children=False)
+        actor = actor or (MONITORING if origin == "monitoring" else SYSTEM)
         incident = cls(
             id=id, number=number, short_description=short_description.strip(), description=description,
-            state=State.NEW, impact=impact, urgency=urgency, priority=priority_of(impact, urgency, PRIORITY_MATRIX),
+            state=State.NEW, impact=impact, urgency=urgency, priority=priority_of(impact, urgency, matrix),
             origin=origin, opened_at=at, updated_at=at, dedup_key=dedup_key,
             alert_count=1 if dedup_key else 0, last_seen_at=at if dedup_key else None,
+            caller=caller, category=category, subcategory=subcategory, assignment_group=assignment_group,
+            assignee=assignee, affected_ci=affected_ci, business_service=business_service, major=major,
+            parent_id=parent.id if parent else None,
         )
+        incident.activity.append(Activity(ActivityKind.OPENED, actor, at, new_value=number,
+                                          text=incident.short_description))
         incident._raise(IncidentOpened(
             incident_id=id, number=number, short_description=incident.short_description, description=description,
             state=incident.state, impact=impact, urgency=urgency, priority=incident.priority, origin=origin,
-            dedup_key=dedup_key, opened_at=at,
+            dedup_key=dedup_key, opened_at=at, caller=caller, category=category, subcategory=subcategory,
+            assignment_group=assignment_group, assignee=assignee, affected_ci=affected_ci,
+            business_service=business_service, major=major, parent_id=incident.parent_id, actor=actor,
         ), at)
         return incident
 
@@ -125,38 +260,250 @@ class Incident(RaisesEvents):
             incident_id=self.id, dedup_key=dedup_key, alert_count=self.alert_count, last_seen_at=self.last_seen_at,
         ), at)
 
-    def move_to(self, wanted: State, at: datetime, hold_reason: str | None = None) -> None:
-        check_transition(TRANSITIONS, "an incident", self.state, wanted)
-        previous, self.state = self.state, wanted
-        self.hold_reason = hold_reason if wanted is State.ON_HOLD else None
-        self._raise(IncidentStateChanged(
-            incident_id=self.id, from_state=previous, to_state=wanted, hold_reason=self.hold_reason, changed_at=at,
-        ), at)
+    # -- state -----------------------------------------------------------------------------
 
-    def acknowledge(self, at: datetime) -> None:
+    def move_to(self, wanted: State, at: datetime, hold_reason: str | None = None, *, actor: str = SYSTEM,
+                comment: str | None = None, reopen_window: timedelta | None = None) -> None:
+        """A state change a person asked for; resolving has its own command (it needs a resolution).
+
+        `comment` is recorded as a caller-visible comment; putting an incident on hold awaiting
+        its caller needs one (ServiceNow), so the caller knows what is awaited.
+        """
+        if wanted is State.RESOLVED:
+            raise InvalidValue("resolving needs a resolution code and notes: resolve the incident instead")
+        check_transition(TRANSITIONS, "an incident", self.state, wanted)
+        if wanted is State.ON_HOLD:
+            hold_reason = choice(HoldReason, hold_reason or "", "a hold reason").value
+            if hold_reason == HoldReason.AWAITING_CALLER:
+                _required(comment, "a comment to the caller (awaiting caller)")
+        elif hold_reason is not None:
+            raise InvalidValue("a hold reason goes only with on_hold")
+        if comment is not None:
+            _required(comment, "a comment")
+        if self.state is State.RESOLVED and wanted is State.IN_PROGRESS:
+            self.reopen(at, actor=actor, window=reopen_window)
+        elif wanted is State.CLOSED:
+            self.close(at, actor=actor)
+        elif wanted is State.CANCELED:
+            self._transition(State.CANCELED, at, actor)
+            self._raise(IncidentCanceled(incident_id=self.id, canceled_at=at, actor=actor), at)
+        else:
+            self._transition(wanted, at, actor, hold_reason)
+        if comment is not None:
+            self._comment(comment, at, actor)
+
+    def acknowledge(self, at: datetime, *, actor: str = MONITORING) -> None:
         """Someone is on it (an acknowledged alert): a new incident moves in progress; others stay as they are."""
         if self.state is State.NEW:
-            self.move_to(State.IN_PROGRESS, at)
+            self._transition(State.IN_PROGRESS, at, actor)
 
-    def resolve(self, code: str, notes: str, at: datetime) -> None:
+    def resolve(self, code: str, notes: str, at: datetime, *, actor: str = SYSTEM) -> None:
         if not code.strip() or not notes.strip():
             raise InvalidValue("resolving needs a resolution code and resolution notes")
-        self.move_to(State.RESOLVED, at)
-        self.resolved_at, self.resolution_code, self.resolution_notes = at, code, notes
+        self._transition(State.RESOLVED, at, actor)
+        self.resolved_at = at
+        self._set("resolution_code", code, at, actor)
+        self._set("resolution_notes", notes, at, actor)
         self._raise(IncidentResolved(incident_id=self.id, resolution_code=code, resolution_notes=notes,
-                                     resolved_at=at), at)
+                                     resolved_at=at, actor=actor), at)
 
-    def reprioritise(self, impact: int, urgency: int, at: datetime) -> None:
-        priority = priority_of(impact, urgency, PRIORITY_MATRIX)
+    def reopen(self, at: datetime, *, actor: str = SYSTEM, window: timedelta | None = None) -> None:
+        """Resolved -> In Progress, within `window` of the resolution (None: any time, as for a parent's children).
+
+        The resolution is cleared (the timeline keeps it): resolving again needs a new one,
+        and the auto-close clock starts again then.
+        """
+        check_transition(TRANSITIONS, "an incident", self.state, State.IN_PROGRESS)
+        if window is not None and self.resolved_at is not None and at > self.resolved_at + window:
+            deadline = self.resolved_at + window
+            raise Conflict(f"incident {self.number} was resolved at {self.resolved_at.isoformat()}; it could be "
+                           f"reopened until {deadline.isoformat()} ({_days(window)} after resolution). "
+                           "Open a new incident instead.",
+                           resolved_at=self.resolved_at.isoformat(), reopen_deadline=deadline.isoformat())
+        self._transition(State.IN_PROGRESS, at, actor)
+        self.reopen_count += 1
+        self.resolved_at = None
+        self._set("resolution_code", None, at, actor)
+        self._set("resolution_notes", None, at, actor)
+        self._raise(IncidentReopened(incident_id=self.id, reopen_count=self.reopen_count, reopened_at=at,
+                                     actor=actor), at)
+
+    def close(self, at: datetime, *, actor: str = SYSTEM, automatically: bool = False) -> None:
+        self._transition(State.CLOSED, at, actor)
+        self.closed_at = at
+        self._raise(IncidentClosed(incident_id=self.id, closed_at=at, automatically=automatically, actor=actor), at)
+
+    def follow(self, parent: Incident, at: datetime, *, actor: str) -> None:
+        """This child follows its parent's new state, if CHILDREN_FOLLOW says so; the resolution is copied."""
+        if self.state not in CHILDREN_FOLLOW.get(parent.state, frozenset()):
+            return
+        if parent.state is State.RESOLVED:
+            self.resolve(parent.resolution_code or "", parent.resolution_notes or "", at, actor=actor)
+        elif parent.state is State.ON_HOLD:
+            if parent.hold_reason in HOLD_REASONS_CHILDREN_FOLLOW:
+                self._transition(State.ON_HOLD, at, actor, parent.hold_reason)
+        elif self.state is State.RESOLVED:
+            self.reopen(at, actor=actor)  # the parent's reopen was within its window: no second check
+        else:
+            self._transition(State.IN_PROGRESS, at, actor)
+
+    def _transition(self, wanted: State, at: datetime, actor: str, hold_reason: str | None = None) -> None:
+        check_transition(TRANSITIONS, "an incident", self.state, wanted)
+        previous = self.state
+        self._set("state", wanted, at, actor)
+        self._set("hold_reason", hold_reason if wanted is State.ON_HOLD else None, at, actor)
+        self._raise(IncidentStateChanged(incident_id=self.id, from_state=previous, to_state=wanted,
+                                         hold_reason=self.hold_reason, changed_at=at, actor=actor), at)
+
+    # -- comments and notes -----------------------------------------------------------------
+
+    def comment(self, text: str, at: datetime, *, actor: str) -> None:
+        """A caller-visible comment. The caller's own comment on an incident awaiting them
+        clears the hold and sets it in progress (ServiceNow)."""
+        self._comment(_required(text, "a comment"), at, actor)
+        if (self.state is State.ON_HOLD and self.hold_reason == HoldReason.AWAITING_CALLER
+                and self.caller is not None and actor == self.caller):
+            self._transition(State.IN_PROGRESS, at, actor)
+
+    def add_work_note(self, text: str, at: datetime, *, actor: str) -> None:
+        _required(text, "a work note")
+        self.activity.append(Activity(ActivityKind.WORK_NOTE, actor, at, text=text))
+        self._raise(IncidentWorkNoteAdded(incident_id=self.id, text=text, added_at=at, actor=actor), at)
+
+    def _comment(self, text: str, at: datetime, actor: str) -> None:
+        self.activity.append(Activity(ActivityKind.COMMENT, actor, at, text=text))
+        self._raise(IncidentCommented(incident_id=self.id, text=text, commented_at=at, actor=actor), at)
+
+    # -- fields ----------------------------------------------------------------------------
+
+    def update(self, changes: Mapping[str, Any], at: datetime, *, actor: str,
+               matrix: Mapping[tuple[int, int], int] = PRIORITY_MATRIX, parent: Incident | None = None,
+               has_children: bool = False) -> None:
+        """A PATCH: only the fields named change. Assignment, priority and parent keep their own rules
+        and events; the other fields are published together as itsm.incident.updated.
+
+        `parent` is the incident `changes["parent_id"]` names (loaded by the handler), and
+        `has_children` whether this incident is a parent itself.
+        """
+        if unknown := sorted(set(changes) - UPDATABLE_FIELDS):
+            raise InvalidValue(f"these fields cannot be changed this way: {', '.join(unknown)}")
+        if not changes:
+            raise InvalidValue("name at least one field to change")
+        if nulls := sorted(name for name in NOT_NULL_FIELDS & set(changes) if changes[name] is None):
+            raise InvalidValue(f"these fields cannot be emptied: {', '.join(nulls)}")
+        if "short_description" in changes:
+            _required(changes["short_description"], "the short description")
+        updated = {}
+        for name in sorted(PLAIN_FIELDS & set(changes)):
+            value = changes[name].strip() if name == "short_description" else changes[name]
+            if self._set(name, value, at, actor):
+                updated[name] = value
+        if "parent_id" in changes:
+            self._set_parent(parent, changes["parent_id"], has_children, at, actor, updated)
+        if "assignment_group" in changes or "assignee" in changes:
+            self.assign(changes.get("assignment_group", self.assignment_group),
+                        changes.get("assignee", self.assignee), at, actor=actor)
+        if "impact" in changes or "urgency" in changes:
+            restated = {k: changes[k] for k in ("impact", "urgency") if k in changes and changes[k] != getattr(self, k)}
+            impact, urgency = changes.get("impact", self.impact), changes.get("urgency", self.urgency)
+            if not self.reprioritise(impact, urgency, at, actor=actor, matrix=matrix):
+                updated |= restated
+        if "priority" in changes or "priority_override_reason" in changes:
+            self.override_priority(changes.get("priority"), changes.get("priority_override_reason"), at, actor=actor)
+        if updated:
+            self._raise(IncidentUpdated(incident_id=self.id, changes=updated, updated_at=at, actor=actor), at)
+
+    def _set_parent(self, parent: Incident | None, parent_id: str | None, has_children: bool, at: datetime,
+                    actor: str, updated: dict[str, Any]) -> None:
+        if parent_id is not None:
+            if parent is None or parent.id != parent_id:
+                raise InvalidValue(f"the parent incident {parent_id} does not exist")
+            check_parent(self.id, parent, has_children=has_children)
+        if self._set("parent_id", parent_id, at, actor):
+            updated["parent_id"] = parent_id
+
+    def assign(self, group: str | None, assignee: str | None, at: datetime, *, actor: str = SYSTEM) -> None:
+        previous_group, previous_assignee = self.assignment_group, self.assignee
+        if (group, assignee) == (previous_group, previous_assignee):
+            return
+        if is_reassignment(previous_group, previous_assignee, group, assignee):
+            self.reassignment_count += 1
+        self._set("assignment_group", group, at, actor)
+        self._set("assignee", assignee, at, actor)
+        self._raise(IncidentAssigned(
+            incident_id=self.id, assignment_group=group, assignee=assignee, previous_assignment_group=previous_group,
+            previous_assignee=previous_assignee, reassignment_count=self.reassignment_count, assigned_at=at,
+            actor=actor,
+        ), at)
+
+    def reprioritise(self, impact: int, urgency: int, at: datetime, *, actor: str = SYSTEM,
+                     matrix: Mapping[tuple[int, int], int] = PRIORITY_MATRIX) -> bool:
+        """New impact or urgency: the priority comes from the matrix again.
+
+        A manual override lapses here: restating impact and urgency is a new assessment, and
+        an override reason kept would describe a priority the incident no longer has. With
+        impact and urgency unchanged nothing happens, so an override stands until then.
+        Returns whether it published itsm.incident.priority_changed (which carries them).
+        """
+        priority = priority_of(impact, urgency, matrix)
+        if (impact, urgency) == (self.impact, self.urgency):
+            return False
+        previous, overridden = self.priority, self.priority_override_reason is not None
+        self._set("impact", impact, at, actor)
+        self._set("urgency", urgency, at, actor)
+        self._set("priority_override_reason", None, at, actor)
+        if not self._set("priority", priority, at, actor) and not overridden:
+            return False
+        self._raise(IncidentPriorityChanged(incident_id=self.id, from_priority=previous, to_priority=priority,
+                                            impact=impact, urgency=urgency, changed_at=at, actor=actor), at)
+        return True
+
+    def override_priority(self, priority: int | None, reason: str | None, at: datetime, *,
+                          actor: str = SYSTEM) -> None:
+        """A priority chosen by hand, away from the matrix: it needs a reason, kept on the incident."""
+        if priority is None or priority not in PRIORITY_LABELS:
+            raise InvalidValue("a priority override names a priority from 1 (critical) to 5 (planning)")
+        reason = _required(reason, "the reason for overriding the priority").strip()
         previous = self.priority
-        self.impact, self.urgency, self.priority = impact, urgency, priority
-        if priority != previous:
-            self._raise(IncidentPriorityChanged(incident_id=self.id, from_priority=previous, to_priority=priority,
-                                                impact=impact, urgency=urgency, changed_at=at), at)
+        reason_changed = self._set("priority_override_reason", reason, at, actor)
+        if not self._set("priority", priority, at, actor) and not reason_changed:
+            return
+        self._raise(IncidentPriorityChanged(incident_id=self.id, from_priority=previous, to_priority=priority,
+                                            impact=self.impact, urgency=self.urgency, changed_at=at,
+                                            override_reason=reason, actor=actor), at)
+
+    def _set(self, name: str, value: object, at: datetime, actor: str) -> bool:
+        """Change one field and write it on the timeline; False when it already had that value."""
+        old = getattr(self, name)
+        if old == value:
+            return False
+        setattr(self, name, value)
+        self.activity.append(Activity(ActivityKind.FIELD, actor, at, field=name, old_value=_as_text(old),
+                                      new_value=_as_text(value)))
+        return True
 
     def _raise(self, event: EventData, at: datetime) -> None:
         self.updated_at = at
         self.record(event)
+
+
+def check_parent(child_id: str, parent: Incident, *, has_children: bool) -> None:
+    """Parent/child is one level deep (a parent's state cascades once, and no cycle can form),
+    and a closed or canceled incident takes no new children."""
+    if parent.id == child_id:
+        raise InvalidValue("an incident cannot be its own parent")
+    if parent.parent_id is not None:
+        raise InvalidValue(f"{parent.number} is itself a child incident; a parent must be a top-level incident")
+    if has_children:
+        raise InvalidValue("this incident is a parent itself; parent/child incidents are one level deep")
+    if parent.state in (State.CLOSED, State.CANCELED):
+        raise Conflict(f"{parent.number} is {parent.state}; it takes no new child incidents",
+                       parent_state=parent.state.value)
+
+
+def _days(window: timedelta) -> str:
+    days = window / timedelta(days=1)
+    return f"{days:g} day" + ("" if days == 1 else "s")
 
 
 class AlertAction(StrEnum):

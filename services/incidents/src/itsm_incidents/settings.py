@@ -1,3 +1,5 @@
+from pydantic import Field
+
 from itsm_kit.settings import ServiceSettings, service_config
 
 
@@ -6,3 +8,9 @@ class IncidentsSettings(ServiceSettings):
     service = "incidents"
 
     port: int = 8001
+    # A resolved incident may be reopened (Resolved -> In Progress) this long after resolution.
+    reopen_window_days: float = Field(default=7, ge=0)
+    # Resolved incidents close by themselves after this long (ServiceNow's glide.ui.autoclose.time); 0 disables.
+    auto_close_days: float = Field(default=7, ge=0)
+    auto_close_interval_seconds: float = Field(default=60, gt=0)
+    auto_close_batch_size: int = Field(default=200, ge=1)

@@ -6,15 +6,17 @@ import dataclasses
 from datetime import datetime
 
 from sqlalchemy import (
-    BigInteger, Column, DateTime, ForeignKey, Index, Integer, MetaData, Sequence, String, Table, Text, func, select,
-    text, update,
+    BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer, MetaData, Select, Sequence, String, Table, Text,
+    exists, func, insert, or_, select, text, update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from itsm_contracts.api.incidents import IncidentFilter, IncidentQuery
 from itsm_contracts.events.alerts import AlertReceived
-from itsm_incidents.domain import OPEN_STATES, Incident, State
-from itsm_kit.pagination import newest_first, page_of
+from itsm_incidents.domain import PRIORITY_MATRIX, Activity, Incident, State
+from itsm_kit.domain import PRIORITY_LABELS
+from itsm_kit.pagination import keyset, newest_first, page_of
 
 metadata = MetaData()
 
@@ -42,7 +44,31 @@ incidents = Table(
     Column("resolved_at", DateTime(timezone=True)),
     Column("resolution_code", String(60)),
     Column("resolution_notes", Text),
+    Column("caller", String(100)),
+    Column("category", String(100)),
+    Column("subcategory", String(100)),
+    Column("assignment_group", String(100)),
+    Column("assignee", String(100)),
+    Column("reassignment_count", Integer, nullable=False, server_default="0"),
+    Column("affected_ci", String(255)),
+    Column("business_service", String(255)),
+    Column("major", Boolean, nullable=False, server_default="false"),
+    Column("parent_id", String(36), ForeignKey("incidents.id")),
+    Column("priority_override_reason", String(500)),
+    Column("reopen_count", Integer, nullable=False, server_default="0"),
+    Column("closed_at", DateTime(timezone=True)),
     Index("incidents_by_opened", "opened_at", "id"),
+    # The sort orders lists offer, and the filters a service desk uses most.
+    Index("incidents_by_updated", "updated_at", "id"),
+    Index("incidents_by_priority", "priority", "id"),
+    Index("incidents_by_state", "state"),
+    Index("incidents_by_assignment_group", "assignment_group"),
+    Index("incidents_by_assignee", "assignee"),
+    Index("incidents_by_affected_ci", "affected_ci"),
+    Index("incidents_by_business_service", "business_service"),
+    Index("incidents_children", "parent_id", postgresql_where=text("parent_id IS NOT NULL")),
+    # What the auto-close job scans.
+    Index("incidents_resolved", "resolved_at", postgresql_where=text("state = 'resolved'")),
     # At most one open incident per alert: the database holds the line even if two
     # consumers race on the same dedup key.
     Index(
@@ -51,7 +77,34 @@ incidents = Table(
     ),
 )
 
-_FIELDS = [f.name for f in dataclasses.fields(Incident) if f.name != "events"]
+# Every change to an incident, who made it and when; comments and work notes too. Append-only.
+incident_activity = Table(
+    "incident_activity",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("incident_id", String(36), ForeignKey("incidents.id"), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("field", String(40)),
+    Column("old_value", Text),
+    Column("new_value", Text),
+    Column("text", Text),
+    Index("incident_activity_by_incident", "incident_id", "at", "id"),
+)
+
+# Impact x urgency -> priority, as an admin set it (seeded with the default by the migration).
+priority_matrix = Table(
+    "priority_matrix",
+    metadata,
+    Column("impact", Integer, primary_key=True),
+    Column("urgency", Integer, primary_key=True),
+    Column("priority", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True)),
+    Column("updated_by", String(255)),
+)
+
+_FIELDS = [f.name for f in dataclasses.fields(Incident) if f.name not in ("events", "activity")]
 
 
 class StaleVersion(Exception):
@@ -92,26 +145,116 @@ class IncidentRepository:
         if result.rowcount != 1:
             raise StaleVersion(incident.id)
 
-    async def page(
-        self, *, limit: int, cursor: str | None = None, states: list[str] | None = None,
-        priorities: list[int] | None = None, dedup_key: str | None = None,
-    ) -> tuple[list[Incident], str | None]:
-        """Newest first; returns the page and the next page's cursor."""
-        query = newest_first(select(incidents), incidents.c.opened_at, incidents.c.id, limit=limit, cursor=cursor)
-        if states:
-            query = query.where(incidents.c.state.in_(states))
-        if priorities:
-            query = query.where(incidents.c.priority.in_(priorities))
-        if dedup_key:
-            query = query.where(incidents.c.dedup_key == dedup_key)
-        found = [_to_incident(r) for r in (await self.session.execute(query)).all()]
-        return page_of(found, limit, lambda i: (i.opened_at, i.id))
+    async def children(self, parent_id: str) -> list[Incident]:
+        """A parent's children, locked in id order (so two cascades cannot deadlock)."""
+        rows = await self.session.execute(
+            select(incidents).where(incidents.c.parent_id == parent_id).order_by(incidents.c.id).with_for_update()
+        )
+        return [_to_incident(r) for r in rows.all()]
+
+    async def has_children(self, incident_id: str) -> bool:
+        return bool(await self.session.scalar(select(exists().where(incidents.c.parent_id == incident_id))))
+
+    async def resolved_before(self, cutoff: datetime, limit: int) -> list[Incident]:
+        """Resolved non-major incidents due for auto-close, locked; rows another replica holds are skipped."""
+        rows = await self.session.execute(
+            select(incidents)
+            .where(incidents.c.state == State.RESOLVED.value, incidents.c.resolved_at <= cutoff,
+                   incidents.c.major.is_(False))
+            .order_by(incidents.c.resolved_at, incidents.c.id).limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [_to_incident(r) for r in rows.all()]
+
+    async def page(self, query: IncidentQuery) -> tuple[list[Incident], str | None]:
+        """One page in the asked order; returns it and the next page's cursor."""
+        column = incidents.c[query.sort]
+        sort = f"{query.sort}:{query.order}"  # in the cursor: it only continues the same order
+        page = keyset(_filtered(select(incidents), query), (column, incidents.c.id),
+                      descending=query.order == "desc", limit=query.limit, cursor=query.cursor, sort=sort)
+        found = [_to_incident(r) for r in (await self.session.execute(page)).all()]
+        return page_of(found, query.limit, lambda i: (getattr(i, query.sort), i.id), sort=sort)
+
+    async def counts(self, where: IncidentFilter) -> tuple[dict[str, int], dict[int, int]]:
+        """How many incidents match, by state and by priority (zeros included)."""
+        by_state = dict.fromkeys((s.value for s in State), 0)
+        by_priority = dict.fromkeys(PRIORITY_LABELS, 0)
+        for column, counts in ((incidents.c.state, by_state), (incidents.c.priority, by_priority)):
+            rows = await self.session.execute(_filtered(select(column, func.count()), where).group_by(column))
+            counts.update({value: n for value, n in rows.all()})
+        return by_state, by_priority
 
     async def count(self, states: list[str] | None = None) -> int:
         query = select(func.count()).select_from(incidents)
         if states:
             query = query.where(incidents.c.state.in_(states))
         return await self.session.scalar(query) or 0
+
+    async def add_activity(self, incident_id: str, entries: list[Activity]) -> None:
+        if entries:
+            await self.session.execute(insert(incident_activity), [
+                {"incident_id": incident_id, "at": e.at, "actor": e.actor, "kind": e.kind.value, "field": e.field,
+                 "old_value": e.old_value, "new_value": e.new_value, "text": e.text} for e in entries
+            ])
+
+    async def activity(self, incident_id: str, *, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
+        """Newest first. Lines written in one change share `at`; the id keeps their order."""
+        query = newest_first(select(incident_activity).where(incident_activity.c.incident_id == incident_id),
+                             incident_activity.c.at, incident_activity.c.id, limit=limit, cursor=cursor)
+        found = [dict(r._mapping) for r in (await self.session.execute(query)).all()]
+        return page_of(found, limit, lambda e: (e["at"], e["id"]))
+
+
+def _filtered(query: Select, where: IncidentFilter) -> Select:
+    c = incidents.c
+    if where.state:
+        query = query.where(c.state.in_(where.state))
+    if where.priority:
+        query = query.where(c.priority.in_(where.priority))
+    for name in ("assignment_group", "assignee", "caller", "category", "affected_ci", "business_service", "major",
+                 "parent_id", "dedup_key"):
+        if (value := getattr(where, name)) is not None:
+            query = query.where(c[name] == value)
+    for column, low, high in ((c.opened_at, where.opened_from, where.opened_before),
+                              (c.updated_at, where.updated_from, where.updated_before)):
+        if low is not None:
+            query = query.where(column >= low)
+        if high is not None:
+            query = query.where(column < high)
+    if where.q:
+        # ILIKE: enough at this size; a tsvector GIN index is the next step when it is not.
+        pattern = "%" + where.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(or_(c.number.ilike(pattern), c.short_description.ilike(pattern),
+                                c.description.ilike(pattern)))
+    return query
+
+
+class PriorityMatrixRepository:
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    async def get(self) -> dict[tuple[int, int], int]:
+        rows = (await self.session.execute(select(priority_matrix))).all()
+        # Seeded by the migration; the default stands in should the table ever be emptied.
+        return {(r.impact, r.urgency): r.priority for r in rows} or dict(PRIORITY_MATRIX)
+
+    async def changed(self) -> tuple[datetime | None, str | None]:
+        row = (await self.session.execute(
+            select(priority_matrix.c.updated_at, priority_matrix.c.updated_by)
+            .order_by(priority_matrix.c.updated_at.desc().nulls_last()).limit(1)
+        )).first()
+        return (row.updated_at, row.updated_by) if row else (None, None)
+
+    async def replace(self, matrix: dict[tuple[int, int], int], *, by: str, at: datetime) -> None:
+        upsert = pg_insert(priority_matrix)
+        await self.session.execute(
+            upsert.on_conflict_do_update(index_elements=["impact", "urgency"], set_={
+                "priority": upsert.excluded.priority, "updated_at": upsert.excluded.updated_at,
+                "updated_by": upsert.excluded.updated_by,
+            }),
+            [{"impact": i, "urgency": u, "priority": p, "updated_at": at, "updated_by": by}
+             for (i, u), p in sorted(matrix.items())],
+        )
 
 
 # Monitoring alerts and the incident each is attached to. One active row per dedup key;

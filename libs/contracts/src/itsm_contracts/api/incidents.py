@@ -5,13 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from itsm_contracts.api.sla import TimerPublic
 from itsm_contracts.events.incidents import IncidentState
 
 Level = Annotated[int, Field(ge=1, le=3, description="1 high .. 3 low")]
 HoldReason = Literal["awaiting_caller", "awaiting_change", "awaiting_vendor", "awaiting_problem"]
+Priority = Annotated[int, Field(ge=1, le=5, description="1 Critical, 2 High, 3 Moderate, 4 Low, 5 Planning")]
+# People and groups by id or name (a directory comes later); CIs and services by CMDB id or name.
+Name = Annotated[str, Field(min_length=1, max_length=100)]
+Ref = Annotated[str, Field(min_length=1, max_length=255)]
+Text = Annotated[str, Field(min_length=1, max_length=32_000)]
+IncidentId = Annotated[str, Field(min_length=1, max_length=36)]
 
 
 class IncidentCreate(BaseModel):
@@ -19,6 +25,50 @@ class IncidentCreate(BaseModel):
     description: str = Field(default="", max_length=32_000)
     impact: Level = 3
     urgency: Level = 3
+    caller: Name | None = None
+    category: Name | None = None
+    subcategory: Name | None = None
+    assignment_group: Name | None = None
+    assignee: Name | None = None
+    affected_ci: Ref | None = None
+    business_service: Ref | None = None
+    major: bool = False
+    parent_id: IncidentId | None = Field(default=None, description="the parent incident; parents are top-level")
+
+
+class IncidentUpdate(BaseModel):
+    """PATCH: only the fields sent change; null empties an optional field.
+
+    Changing impact or urgency takes the priority from the matrix again (and ends a manual
+    override); `priority` with `priority_override_reason` overrides it by hand.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    short_description: str | None = Field(default=None, min_length=1, max_length=160)
+    description: str | None = Field(default=None, max_length=32_000)
+    impact: Level | None = None
+    urgency: Level | None = None
+    priority: Priority | None = None
+    priority_override_reason: str | None = Field(default=None, min_length=1, max_length=500)
+    caller: Name | None = None
+    category: Name | None = None
+    subcategory: Name | None = None
+    assignment_group: Name | None = None
+    assignee: Name | None = None
+    affected_ci: Ref | None = None
+    business_service: Ref | None = None
+    major: bool | None = None
+    parent_id: IncidentId | None = None
+
+    @model_validator(mode="after")
+    def _something_sent(self) -> IncidentUpdate:
+        if not self.model_fields_set:
+            raise ValueError("name at least one field to change")
+        return self
+
+    def changes(self) -> dict:
+        return self.model_dump(exclude_unset=True)
 
 
 class IncidentResolve(BaseModel):
@@ -27,8 +77,16 @@ class IncidentResolve(BaseModel):
 
 
 class StateChange(BaseModel):
+    """in_progress from resolved reopens (within the reopen window); on_hold needs a reason, and
+    awaiting_caller a comment, which the caller sees."""
+
     state: Literal["in_progress", "on_hold", "closed", "canceled"]
     hold_reason: HoldReason | None = None
+    comment: Text | None = None
+
+
+class NoteCreate(BaseModel):
+    text: Text
 
 
 class IncidentPublic(BaseModel):
@@ -52,11 +110,94 @@ class IncidentPublic(BaseModel):
     resolved_at: datetime | None
     resolution_code: str | None
     resolution_notes: str | None
+    caller: str | None
+    category: str | None
+    subcategory: str | None
+    assignment_group: str | None
+    assignee: str | None
+    reassignment_count: int = Field(description="times the work moved away from a group or person who had it")
+    affected_ci: str | None
+    business_service: str | None
+    major: bool
+    parent_id: str | None
+    priority_override_reason: str | None = Field(description="set while the priority is overridden by hand")
+    reopen_count: int
+    closed_at: datetime | None
 
 
 class IncidentPage(BaseModel):
     items: list[IncidentPublic]
     next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
+
+
+class IncidentFilter(BaseModel):
+    """Which incidents: every filter given must hold. Ranges include `from` and exclude `before`."""
+
+    state: list[IncidentState] = []
+    priority: list[Priority] = []
+    assignment_group: str | None = None
+    assignee: str | None = None
+    caller: str | None = None
+    category: str | None = None
+    affected_ci: str | None = None
+    business_service: str | None = None
+    major: bool | None = None
+    parent_id: str | None = Field(default=None, description="the children of this incident")
+    dedup_key: str | None = None
+    opened_from: AwareDatetime | None = None
+    opened_before: AwareDatetime | None = None
+    updated_from: AwareDatetime | None = None
+    updated_before: AwareDatetime | None = None
+    q: str | None = Field(default=None, min_length=1, max_length=200,
+                          description="text in the number, short description or description")
+
+
+class IncidentQuery(IncidentFilter):
+    sort: Literal["opened_at", "updated_at", "priority"] = "opened_at"
+    order: Literal["asc", "desc"] = Field(default="desc", description="priority asc puts P1 first")
+    cursor: str | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+
+
+class IncidentCounts(BaseModel):
+    total: int
+    by_state: dict[IncidentState, int] = Field(description="every state, zeros included")
+    by_priority: dict[str, int] = Field(description='"1" .. "5", zeros included')
+
+
+class ActivityEntry(BaseModel):
+    """One line of an incident's timeline: opened, a field change, a comment or a work note."""
+
+    id: int
+    incident_id: str
+    at: datetime
+    actor: str = Field(description='a user id, "monitoring" or "system"')
+    kind: Literal["opened", "field", "comment", "work_note"]
+    field: str | None = None
+    old_value: str | None = None
+    new_value: str | None = None
+    text: str | None = Field(default=None, description="a comment or work note; the short description when opened")
+
+
+class ActivityPage(BaseModel):
+    items: list[ActivityEntry]
+    next_cursor: str | None
+
+
+class PriorityCell(BaseModel):
+    impact: Level
+    urgency: Level
+    priority: Priority
+
+
+class PriorityMatrixUpdate(BaseModel):
+    cells: list[PriorityCell] = Field(min_length=9, max_length=9, description="each impact x urgency pair once")
+
+
+class PriorityMatrixPublic(BaseModel):
+    cells: list[PriorityCell]
+    updated_at: datetime | None = Field(description="null while the default matrix is in use")
+    updated_by: str | None
 
 
 class IncidentView(IncidentPublic):

@@ -15,6 +15,8 @@ class IncidentEvent(EventData):
     topic = topics.INCIDENTS
 
     incident_id: str
+    # Who made the change: a user id (the gateway's JWT subject), "monitoring" or "system".
+    actor: str | None = None
 
 
 @register
@@ -31,6 +33,15 @@ class IncidentOpened(IncidentEvent):
     origin: Literal["monitoring", "manual"]
     dedup_key: str | None = None
     opened_at: datetime
+    caller: str | None = None
+    category: str | None = None
+    subcategory: str | None = None
+    assignment_group: str | None = None
+    assignee: str | None = None
+    affected_ci: str | None = None
+    business_service: str | None = None
+    major: bool = False
+    parent_id: str | None = None
 
 
 @register
@@ -63,6 +74,8 @@ class IncidentPriorityChanged(IncidentEvent):
     impact: int
     urgency: int
     changed_at: datetime
+    # Set when someone chose the priority by hand instead of the impact x urgency matrix.
+    override_reason: str | None = None
 
 
 @register
@@ -72,3 +85,79 @@ class IncidentResolved(IncidentEvent):
     resolution_code: str
     resolution_notes: str
     resolved_at: datetime
+
+
+@register
+class IncidentAssigned(IncidentEvent):
+    """The assignment group or assignee changed; a change away from someone already assigned counts."""
+
+    type = "itsm.incident.assigned"
+
+    assignment_group: str | None = None
+    assignee: str | None = None
+    previous_assignment_group: str | None = None
+    previous_assignee: str | None = None
+    reassignment_count: int
+    assigned_at: datetime
+
+
+FieldValue = str | int | bool | None
+
+
+@register
+class IncidentUpdated(IncidentEvent):
+    """Fields changed that no more specific event covers (category, description, CI, major, parent...)."""
+
+    type = "itsm.incident.updated"
+
+    changes: dict[str, FieldValue]  # field name -> its new value
+    updated_at: datetime
+
+
+@register
+class IncidentCommented(IncidentEvent):
+    """A caller-visible comment (ServiceNow's additional comments)."""
+
+    type = "itsm.incident.commented"
+
+    text: str
+    commented_at: datetime
+
+
+@register
+class IncidentWorkNoteAdded(IncidentEvent):
+    """An internal work note, for agents only."""
+
+    type = "itsm.incident.work_note_added"
+
+    text: str
+    added_at: datetime
+
+
+@register
+class IncidentReopened(IncidentEvent):
+    """Resolved -> In Progress (also published as state_changed)."""
+
+    type = "itsm.incident.reopened"
+
+    reopen_count: int
+    reopened_at: datetime
+
+
+@register
+class IncidentClosed(IncidentEvent):
+    """Resolved -> Closed (also published as state_changed)."""
+
+    type = "itsm.incident.closed"
+
+    automatically: bool = False  # by the auto-close job, not by a person
+    closed_at: datetime
+
+
+@register
+class IncidentCanceled(IncidentEvent):
+    """Canceled: a duplicate or not an incident (also published as state_changed)."""
+
+    type = "itsm.incident.canceled"
+
+    canceled_at: datetime

@@ -1,4 +1,8 @@
-"""Incidents for frontends: the incidents service's records, with their SLA timers composed in."""
+"""Incidents for frontends: the incidents service's records, with their SLA timers composed in.
+
+Every call upstream names who acts (`X-Actor`, the JWT subject): the incidents service
+writes it on the timeline and trusts it because only the gateway reaches it.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,16 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
+from pydantic import BaseModel
 
 from itsm_contracts.api.incidents import (
-    IncidentCreate, IncidentPage, IncidentPublic, IncidentResolve, IncidentView, StateChange,
+    ActivityPage, IncidentCounts, IncidentCreate, IncidentFilter, IncidentPage, IncidentPublic, IncidentQuery,
+    IncidentResolve, IncidentUpdate, IncidentView, NoteCreate, PriorityMatrixPublic, PriorityMatrixUpdate,
+    StateChange,
 )
-from itsm_contracts.events.incidents import IncidentState
 from itsm_kit.errors import Problem
 from itsm_kit.runtime import RuntimeDep
-from itsm_gateway.auth import CurrentUser
+from itsm_gateway.auth import AdminUser, CurrentUser, User
 from itsm_gateway.upstream import call, passed_headers
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
@@ -28,14 +34,43 @@ def _relay(upstream, response: Response) -> dict:
     return upstream.json()
 
 
-@router.get("", response_model=IncidentPage, summary="List incidents, newest first (cursor pagination)")
+def _as(user: User, if_match: str | None = None) -> dict[str, str]:
+    return {"x-actor": user.id, **({"if-match": if_match} if if_match else {})}
+
+
+async def _send(runtime: RuntimeDep, response: Response, method: str, path: str, body: BaseModel, user: User,
+                if_match: str | None = None) -> dict:
+    # exclude_unset: a PATCH must not turn the fields it left out into nulls.
+    upstream = await call(runtime, "incidents", method, path, json=body.model_dump(mode="json", exclude_unset=True),
+                          headers=_as(user, if_match))
+    return _relay(upstream, response)
+
+
+@router.get("", response_model=IncidentPage, summary="List and search incidents (filters, sort, cursor pagination)")
 async def list_incidents(request: Request, runtime: RuntimeDep, user: CurrentUser,
-                         cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                         state: Annotated[list[IncidentState] | None, Query()] = None,
-                         priority: Annotated[list[int] | None, Query()] = None,
-                         dedup_key: str | None = None) -> dict:
+                         query: Annotated[IncidentQuery, Query()]) -> dict:
+    # Validated here for the OpenAPI document and early 422s; passed on as sent (repeated keys too).
     upstream = await call(runtime, "incidents", "GET", "/incidents", params=request.query_params)
     return upstream.json()
+
+
+@router.get("/counts", response_model=IncidentCounts, summary="How many incidents match, by state and priority")
+async def count_incidents(request: Request, runtime: RuntimeDep, user: CurrentUser,
+                          where: Annotated[IncidentFilter, Query()]) -> dict:
+    upstream = await call(runtime, "incidents", "GET", "/incidents/counts", params=request.query_params)
+    return upstream.json()
+
+
+@router.get("/priority-matrix", response_model=PriorityMatrixPublic, summary="Impact x urgency -> priority")
+async def get_priority_matrix(runtime: RuntimeDep, user: CurrentUser) -> dict:
+    return (await call(runtime, "incidents", "GET", "/priority-matrix")).json()
+
+
+@router.put("/priority-matrix", response_model=PriorityMatrixPublic,
+            summary="Replace the priority matrix (admin); new incidents and later reprioritisation use it")
+async def put_priority_matrix(body: PriorityMatrixUpdate, runtime: RuntimeDep, user: AdminUser,
+                              response: Response) -> dict:
+    return await _send(runtime, response, "PUT", "/priority-matrix", body, user)
 
 
 @router.get("/{incident_id}", response_model=IncidentView, summary="An incident with its SLA timers")
@@ -60,23 +95,47 @@ async def get_incident(incident_id: str, runtime: RuntimeDep, user: CurrentUser,
 
 @router.post("", response_model=IncidentPublic, status_code=201, summary="Open an incident")
 async def create_incident(body: IncidentCreate, runtime: RuntimeDep, user: CurrentUser, response: Response) -> dict:
-    upstream = await call(runtime, "incidents", "POST", "/incidents", json=body.model_dump())
-    return _relay(upstream, response)
+    return await _send(runtime, response, "POST", "/incidents", body, user)
 
 
-async def _change(runtime: RuntimeDep, response: Response, path: str, body, if_match: str | None) -> dict:
-    headers = {"if-match": if_match} if if_match else {}
-    upstream = await call(runtime, "incidents", "POST", path, json=body.model_dump(), headers=headers)
-    return _relay(upstream, response)
+@router.patch("/{incident_id}", response_model=IncidentPublic,
+              summary="Change fields: assignment, category, impact/urgency, priority override, parent, ...")
+async def update_incident(incident_id: str, body: IncidentUpdate, runtime: RuntimeDep, user: CurrentUser,
+                          response: Response, if_match: IfMatch = None) -> dict:
+    return await _send(runtime, response, "PATCH", f"/incidents/{incident_id}", body, user, if_match)
 
 
-@router.post("/{incident_id}/resolve", response_model=IncidentPublic, summary="Resolve an incident")
+@router.post("/{incident_id}/resolve", response_model=IncidentPublic,
+             summary="Resolve an incident (its open children with it)")
 async def resolve_incident(incident_id: str, body: IncidentResolve, runtime: RuntimeDep, user: CurrentUser,
                            response: Response, if_match: IfMatch = None) -> dict:
-    return await _change(runtime, response, f"/incidents/{incident_id}/resolve", body, if_match)
+    return await _send(runtime, response, "POST", f"/incidents/{incident_id}/resolve", body, user, if_match)
 
 
-@router.post("/{incident_id}/state", response_model=IncidentPublic, summary="Move an incident to another state")
+@router.post("/{incident_id}/state", response_model=IncidentPublic,
+             summary="Move an incident to another state; in_progress from resolved reopens it")
 async def change_state(incident_id: str, body: StateChange, runtime: RuntimeDep, user: CurrentUser,
                        response: Response, if_match: IfMatch = None) -> dict:
-    return await _change(runtime, response, f"/incidents/{incident_id}/state", body, if_match)
+    return await _send(runtime, response, "POST", f"/incidents/{incident_id}/state", body, user, if_match)
+
+
+@router.post("/{incident_id}/comments", response_model=IncidentPublic,
+             summary="Add a comment the caller sees (the caller's own comment ends awaiting caller)")
+async def add_comment(incident_id: str, body: NoteCreate, runtime: RuntimeDep, user: CurrentUser,
+                      response: Response) -> dict:
+    return await _send(runtime, response, "POST", f"/incidents/{incident_id}/comments", body, user)
+
+
+@router.post("/{incident_id}/work-notes", response_model=IncidentPublic, summary="Add an internal work note")
+async def add_work_note(incident_id: str, body: NoteCreate, runtime: RuntimeDep, user: CurrentUser,
+                        response: Response) -> dict:
+    return await _send(runtime, response, "POST", f"/incidents/{incident_id}/work-notes", body, user)
+
+
+@router.get("/{incident_id}/activity", response_model=ActivityPage,
+            summary="The incident's timeline, newest first: changes, comments, work notes")
+async def activity(incident_id: str, request: Request, runtime: RuntimeDep, user: CurrentUser,
+                   cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict:
+    upstream = await call(runtime, "incidents", "GET", f"/incidents/{incident_id}/activity",
+                          params=request.query_params)
+    return upstream.json()
