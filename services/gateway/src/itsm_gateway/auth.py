@@ -80,4 +80,20 @@ async def integration(request: Request, runtime: RuntimeDep) -> dict:
     return found
 
 
+WEBHOOK_PATHS = {"alertmanager": "/api/v1/integrations/alertmanager", "grafana": "/api/v1/integrations/grafana",
+                 "pagerduty": "/api/v1/integrations/pagerduty/v2/enqueue", "generic": "/api/v1/integrations/generic"}
+
+
+def integration_of(kind: str):
+    """A dependency: the calling integration, which must be of `kind` (its policy was written for that sender)."""
+
+    async def of_kind(found: Annotated[dict, Depends(integration)]) -> dict:
+        if found["kind"] != kind:
+            raise Problem(403, "Forbidden", f"this key belongs to a {found['kind']} integration; "
+                          f"post to {WEBHOOK_PATHS[found['kind']]}, or create a {kind} integration")
+        return found
+
+    return Depends(of_kind)
+
+
 Integration = Annotated[dict, Depends(integration)]

@@ -1,12 +1,15 @@
-"""Use cases of the gateway's own: integration keys, and handing alerts to Kafka."""
+"""Use cases of the gateway's own: integrations (keys and policies), and handing alerts to Kafka."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import secrets
+import string
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -15,28 +18,94 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from itsm_contracts import envelope, topics
 from itsm_contracts.events.alerts import AlertReceived
 from itsm_kit import context
-from itsm_kit.errors import Problem
+from itsm_kit.domain import Conflict
+from itsm_kit.errors import Problem, not_found
 from itsm_kit.metrics import EVENTS_PUBLISHED
+from itsm_gateway.domain import IntegrationPolicy, check_policy
 from itsm_gateway.store import IntegrationRepository
 
 KEY_PREFIX = "itsm_"
+# PagerDuty integration keys are 32 alphanumerics, and some senders check that shape.
+PAGERDUTY_KEY_ALPHABET = string.ascii_lowercase + string.digits
 
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-async def create_integration(session: AsyncSession, *, name: str, kind: str, created_by: str) -> tuple[dict, str]:
-    """Returns the integration and its key; the key is shown this once and only its hash is kept."""
+def new_key(kind: str) -> tuple[str, str]:
+    """(key, the prefix shown to tell keys apart). Both shapes carry over 160 random bits."""
+    if kind == "pagerduty":
+        key = "".join(secrets.choice(PAGERDUTY_KEY_ALPHABET) for _ in range(32))
+        return key, key[:8]
     key = KEY_PREFIX + secrets.token_urlsafe(32)
+    return key, key[:12]
+
+
+def _with_policy(row: dict) -> dict:
+    return {**row, "policy": policy_of(row)}
+
+
+_policies: dict[tuple[str, int], IntegrationPolicy] = {}
+
+
+def policy_of(row: Mapping[str, Any]) -> IntegrationPolicy:
+    """The stored policy as the domain's model, parsed once per integration version (webhooks are hot)."""
+    cache_key = (row["id"], row["version"])
+    policy = _policies.get(cache_key)
+    if policy is None:
+        if len(_policies) > 10_000:
+            _policies.clear()
+        policy = _policies[cache_key] = IntegrationPolicy.model_validate(row["policy"])
+    return policy
+
+
+async def create_integration(session: AsyncSession, *, name: str, kind: str, policy: IntegrationPolicy,
+                             created_by: str) -> tuple[dict, str]:
+    """Returns the integration and its key; the key is shown this once and only its hash is kept."""
+    check_policy(kind, policy)
+    key, prefix = new_key(kind)
     integration = await IntegrationRepository(session).add(
-        id=str(uuid.uuid4()), name=name, kind=kind, key_hash=hash_key(key), key_prefix=key[:12], created_by=created_by,
+        id=str(uuid.uuid4()), name=name, kind=kind, key_hash=hash_key(key), key_prefix=prefix, created_by=created_by,
+        policy=policy.model_dump(mode="json"),
     )
-    return integration, key
+    return _with_policy(integration), key
+
+
+async def get_integration(session: AsyncSession, integration_id: str) -> dict:
+    found = await IntegrationRepository(session).get(integration_id)
+    if found is None:
+        raise not_found("integration", integration_id)
+    return _with_policy(found)
+
+
+async def list_integrations(session: AsyncSession) -> list[dict]:
+    return [_with_policy(row) for row in await IntegrationRepository(session).all()]
+
+
+async def change_integration(session: AsyncSession, integration_id: str, *, name: str | None,
+                             policy_changes: Mapping[str, Any], if_match: int | None, changed_by: str) -> dict:
+    """Renames and/or changes the policy of an active integration; its key and kind stay."""
+    repo = IntegrationRepository(session)
+    current = await repo.get(integration_id, for_update=True)
+    if current is None:
+        raise not_found("integration", integration_id)
+    if if_match is not None and if_match != current["version"]:
+        raise Problem(412, "Precondition Failed", f"integration {integration_id} is at version {current['version']}, "
+                      f"not {if_match}; reload it and retry", current_version=current["version"])
+    if current["revoked_at"] is not None:
+        raise Conflict(f"integration {integration_id} is revoked; create a new one")
+    policy = policy_of(current).changed(policy_changes)
+    check_policy(current["kind"], policy)
+    changed = await repo.change(integration_id, name=name or current["name"], updated_at=utcnow(),
+                                updated_by=changed_by, policy=policy.model_dump(mode="json"))
+    return _with_policy(changed)
 
 
 async def integration_for_key(session: AsyncSession, key: str) -> dict | None:
-    return await IntegrationRepository(session).by_key_hash(hash_key(key))
+    """The active integration a key belongs to, with its policy; None for an unknown or revoked key."""
+    found = await IntegrationRepository(session).by_key_hash(hash_key(key))
+    return _with_policy(found) if found else None
 
 
 async def publish_alerts(producer: AIOKafkaProducer, alerts: list[AlertReceived], source: str) -> None:

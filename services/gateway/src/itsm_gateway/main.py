@@ -16,7 +16,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             "The one front door of the ITSM platform. Users authenticate with a bearer JWT; monitoring "
             "systems post alerts with an integration key. Errors are RFC 9457 problem details."
         ),
-        routers=[api.router],
+        routers=[api.router, api.root],
         produces_directly=[topics.ALERTS],
         hooks=[upstream.http_client],
     )

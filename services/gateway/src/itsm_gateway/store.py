@@ -1,10 +1,11 @@
-"""The gateway database: monitoring integrations and their (hashed) keys."""
+"""The gateway database: monitoring integrations, their (hashed) keys and their policies."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, func, select, update
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, func, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 metadata = MetaData()
@@ -20,6 +21,11 @@ integrations = Table(
     Column("created_by", String(120), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("revoked_at", DateTime(timezone=True)),
+    # The domain's IntegrationPolicy as JSON; checked by the domain model on the way in and out.
+    Column("policy", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("version", Integer, nullable=False, server_default=text("1")),  # the ETag; If-Match on changes
+    Column("updated_at", DateTime(timezone=True)),
+    Column("updated_by", String(120)),
 )
 
 
@@ -29,6 +35,19 @@ class IntegrationRepository:
 
     async def add(self, **values) -> dict:
         row = (await self.session.execute(integrations.insert().values(**values).returning(integrations))).one()
+        return dict(row._mapping)
+
+    async def get(self, integration_id: str, *, for_update: bool = False) -> dict | None:
+        query = select(integrations).where(integrations.c.id == integration_id)
+        row = (await self.session.execute(query.with_for_update() if for_update else query)).first()
+        return dict(row._mapping) if row else None
+
+    async def change(self, integration_id: str, **values) -> dict:
+        """Writes `values` and moves the version on by one."""
+        row = (await self.session.execute(
+            update(integrations).where(integrations.c.id == integration_id)
+            .values(version=integrations.c.version + 1, **values).returning(integrations)
+        )).one()
         return dict(row._mapping)
 
     async def by_key_hash(self, key_hash: str) -> dict | None:
@@ -44,6 +63,6 @@ class IntegrationRepository:
     async def revoke(self, integration_id: str, at: datetime) -> bool:
         result = await self.session.execute(
             update(integrations).where(integrations.c.id == integration_id, integrations.c.revoked_at.is_(None))
-            .values(revoked_at=at)
+            .values(revoked_at=at, version=integrations.c.version + 1)
         )
         return result.rowcount == 1

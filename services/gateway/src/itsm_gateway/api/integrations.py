@@ -1,74 +1,269 @@
-"""Monitoring integrations: keys for admins to manage, webhooks for monitoring systems."""
+"""Monitoring integrations: keys and policies for admins to manage, webhooks for monitoring systems.
+
+Every webhook answers 202 only once its alerts are durably in Kafka (acks=all); a 503
+means retry the whole request (alerts already stored are deduplicated downstream).
+Errors are problem+json, except on the PagerDuty endpoint, which answers in PagerDuty's
+own shapes so that PagerDuty clients point at it unchanged (see PagerDutyRoute).
+"""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable, Coroutine
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Body, Header, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field
 
-from itsm_kit.errors import not_found
+from itsm_contracts.events.alerts import AlertReceived
+from itsm_kit.errors import Problem
 from itsm_kit.runtime import RuntimeDep
 from itsm_gateway import handlers
-from itsm_gateway.auth import AdminUser, Integration
-from itsm_gateway.domain import AlertmanagerWebhook, from_alertmanager
+from itsm_gateway.auth import AdminUser, integration_of
+from itsm_gateway.domain import (
+    AlertmanagerWebhook, GenericBody, GrafanaWebhook, IntegrationPolicy, Kind, PagerDutyEvent, apply_policy,
+    from_alertmanager, from_generic, from_grafana, from_pagerduty,
+)
+from itsm_gateway.domain.pagerduty import ACTION_STATUS
+from itsm_gateway.domain.policy import RoutingRule
 from itsm_gateway.store import IntegrationRepository
 
 router = APIRouter(prefix="/integrations", tags=["integrations"])
 webhooks = APIRouter(prefix="/integrations", tags=["monitoring webhooks"])
 
 
-class IntegrationCreate(BaseModel):
+# --- admin API ---------------------------------------------------------------------------
+
+class IntegrationCreate(IntegrationPolicy):
     name: str = Field(min_length=1, max_length=120)
-    kind: Literal["alertmanager"] = "alertmanager"
+    kind: Kind = "alertmanager"
 
 
-class IntegrationPublic(BaseModel):
+class IntegrationUpdate(BaseModel):
+    """Only the members sent change; null clears dedup_key_template or dedup_fields; routing_rules is replaced whole."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    dedup_key_template: str | None = Field(default=None, min_length=1, max_length=500)
+    dedup_fields: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        default=None, min_length=1, max_length=20)
+    resolve_incident: bool | None = None
+    acknowledge_incident: bool | None = None
+    storm_window_seconds: int | None = Field(default=None, ge=0, le=86_400)
+    storm_group_labels: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        default=None, max_length=20)
+    routing_rules: list[RoutingRule] | None = Field(default=None, max_length=200)
+
+
+class IntegrationPublic(IntegrationPolicy):
+    model_config = ConfigDict(extra="ignore")  # answers are built from stored rows, key hash included
+
     id: str
     name: str
-    kind: str
-    key_prefix: str
+    kind: Kind
+    key_prefix: str = Field(description="the key's first characters, to tell keys apart; never the key")
     created_by: str
     created_at: datetime
     revoked_at: datetime | None
+    version: int = Field(description="also the ETag; send it as If-Match when changing the integration")
+    updated_at: datetime | None
+    updated_by: str | None
 
 
 class IntegrationCreated(IntegrationPublic):
     key: str = Field(description="the integration key; shown only now, store it in the sender's configuration")
 
 
-class AlertsAccepted(BaseModel):
-    status: Literal["accepted"] = "accepted"
-    accepted: int
-    dedup_keys: list[str]
+IfMatch = Annotated[str | None, Header(description="the version (ETag) you last read; a stale one is a 412")]
+
+
+def _public(integration: dict, response: Response) -> dict:
+    response.headers["ETag"] = f'"{integration["version"]}"'
+    return {**integration, **integration["policy"].model_dump()}
+
+
+def _if_match(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value.strip().removeprefix("W/").strip('"'))
+    except ValueError:
+        raise Problem(400, "Bad Request", "If-Match must be an integration version (its ETag)") from None
 
 
 @router.post("", response_model=IntegrationCreated, status_code=201, summary="Create an integration and its key")
-async def create_integration(body: IntegrationCreate, runtime: RuntimeDep, user: AdminUser) -> IntegrationCreated:
+async def create_integration(body: IntegrationCreate, runtime: RuntimeDep, user: AdminUser,
+                             response: Response) -> dict:
+    policy = IntegrationPolicy.model_validate(body.model_dump(exclude={"name", "kind"}))
     async with runtime.transaction() as session:
-        integration, key = await handlers.create_integration(session, name=body.name, kind=body.kind,
+        integration, key = await handlers.create_integration(session, name=body.name, kind=body.kind, policy=policy,
                                                              created_by=user.id)
-    return IntegrationCreated(key=key, **integration)
+    response.headers["Location"] = f"/api/v1/integrations/{integration['id']}"
+    return {**_public(integration, response), "key": key}
 
 
-@router.get("", response_model=list[IntegrationPublic])
+@router.get("", response_model=list[IntegrationPublic], summary="Every integration, revoked ones included")
 async def list_integrations(runtime: RuntimeDep, user: AdminUser) -> list[dict]:
     async with runtime.sessions() as session:
-        return await IntegrationRepository(session).all()
+        return [{**i, **i["policy"].model_dump()} for i in await handlers.list_integrations(session)]
+
+
+@router.get("/{integration_id}", response_model=IntegrationPublic)
+async def get_integration(integration_id: str, runtime: RuntimeDep, user: AdminUser, response: Response) -> dict:
+    async with runtime.sessions() as session:
+        return _public(await handlers.get_integration(session, integration_id), response)
+
+
+@router.patch("/{integration_id}", response_model=IntegrationPublic,
+              summary="Rename an integration or change its policy (its key and kind stay)")
+async def change_integration(integration_id: str, body: IntegrationUpdate, runtime: RuntimeDep, user: AdminUser,
+                             response: Response, if_match: IfMatch = None) -> dict:
+    changes = body.model_dump(exclude_unset=True, exclude={"name"})
+    async with runtime.transaction() as session:
+        integration = await handlers.change_integration(session, integration_id, name=body.name,
+                                                        policy_changes=changes, if_match=_if_match(if_match),
+                                                        changed_by=user.id)
+    return _public(integration, response)
 
 
 @router.delete("/{integration_id}", status_code=204, summary="Revoke an integration's key")
 async def revoke_integration(integration_id: str, runtime: RuntimeDep, user: AdminUser) -> None:
     async with runtime.transaction() as session:
         if not await IntegrationRepository(session).revoke(integration_id, handlers.utcnow()):
-            raise not_found("active integration", integration_id)
+            raise Problem(404, "Not Found", f"active integration {integration_id} does not exist")
+
+
+# --- webhooks ----------------------------------------------------------------------------
+
+class AlertsAccepted(BaseModel):
+    status: Literal["accepted"] = "accepted"
+    accepted: int
+    dedup_keys: list[str] = Field(description="each alert's dedup key, in the order sent")
+
+
+async def _accept(runtime, integration: dict, alerts: list[AlertReceived]) -> list[AlertReceived]:
+    """The integration's policy applied, then every alert durably in Kafka."""
+    routed = apply_policy(alerts, integration["policy"])
+    await handlers.publish_alerts(runtime.producer, routed, runtime.settings.source)
+    return routed
+
+
+async def _accepted(runtime, integration: dict, alerts: list[AlertReceived]) -> AlertsAccepted:
+    routed = await _accept(runtime, integration, alerts)
+    return AlertsAccepted(accepted=len(routed), dedup_keys=[a.dedup_key for a in routed])
 
 
 @webhooks.post("/alertmanager", response_model=AlertsAccepted, status_code=202,
                summary="Prometheus Alertmanager webhook (version 4)")
 async def alertmanager_webhook(body: AlertmanagerWebhook, runtime: RuntimeDep,
-                               integration: Integration) -> AlertsAccepted:
-    alerts = from_alertmanager(body, integration["id"], handlers.utcnow())
-    await handlers.publish_alerts(runtime.producer, alerts, runtime.settings.source)
-    return AlertsAccepted(accepted=len(alerts), dedup_keys=[a.dedup_key for a in alerts])
+                               integration: Annotated[dict, integration_of("alertmanager")]) -> AlertsAccepted:
+    return await _accepted(runtime, integration, from_alertmanager(body, integration["id"], handlers.utcnow()))
+
+
+@webhooks.post("/grafana", response_model=AlertsAccepted, status_code=202,
+               summary="Grafana unified alerting webhook (contact point of type webhook)")
+async def grafana_webhook(body: GrafanaWebhook, runtime: RuntimeDep,
+                          integration: Annotated[dict, integration_of("grafana")]) -> AlertsAccepted:
+    return await _accepted(runtime, integration, from_grafana(body, integration["id"], handlers.utcnow()))
+
+
+@webhooks.post("/generic", response_model=AlertsAccepted, status_code=202,
+               summary="A generic JSON alert, or a batch of them as {\"alerts\": [...]}")
+async def generic_webhook(body: Annotated[GenericBody, Body()], runtime: RuntimeDep,
+                          integration: Annotated[dict, integration_of("generic")]) -> AlertsAccepted:
+    return await _accepted(runtime, integration, from_generic(body, integration["id"], handlers.utcnow()))
+
+
+# --- PagerDuty Events API v2 -------------------------------------------------------------
+
+class PagerDutyAccepted(BaseModel):
+    status: Literal["success"] = "success"
+    message: Literal["Event processed"] = "Event processed"
+    dedup_key: str
+
+
+class PagerDutyRejected(BaseModel):
+    status: str = Field(examples=["invalid event"])
+    message: str = Field(examples=["Event object is invalid"])
+    errors: list[str] = []
+
+
+def _pagerduty_error(status_code: int, status: str, message: str, errors: list[str],
+                     headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"status": status, "message": message, "errors": errors}, status_code=status_code,
+                        headers=headers)
+
+
+def _invalid_event(errors: list[str]) -> Problem:
+    return Problem(400, "invalid event", "Event object is invalid", errors=errors)
+
+
+def _explain(error: dict[str, Any]) -> str:
+    """One of PagerDuty's error strings: "'payload.severity' ...", without FastAPI's "body" or the action tag."""
+    location = [str(p) for p in error.get("loc", ())]
+    location = location[1:] if location[:1] == ["body"] else location
+    location = location[1:] if location[:1] and location[0] in ACTION_STATUS else location
+    where, message = ".".join(location), error.get("msg", "is invalid")
+    if error.get("type") == "union_tag_not_found":
+        return "'event_action' is missing"
+    if error.get("type") == "union_tag_invalid":
+        return "'event_action' must be one of trigger, acknowledge, resolve"
+    if error.get("type") == "missing":
+        return f"'{where}' is missing"
+    return f"'{where}' {message}" if where else message
+
+
+class PagerDutyRoute(APIRoute):
+    """Answers errors as PagerDuty does ({status, message, errors}), which PagerDuty clients parse.
+
+    Invalid JSON and invalid events are 400s, as at PagerDuty; so is an unknown routing_key
+    (PagerDuty's "Invalid routing key"), where our other webhooks answer 401. Other errors
+    (503 when Kafka cannot take the event) keep their status in the same shape. A body over
+    the size limit is refused before any route runs, so that 413 stays problem+json.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def pagerduty_shaped(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except RequestValidationError as exc:
+                errors = exc.errors()
+                if any(e.get("type") == "json_invalid" for e in errors):
+                    return _pagerduty_error(400, "Unrecognized object", "Event object format is unrecognized",
+                                            ["JSON parse error"])
+                return _pagerduty_error(400, "invalid event", "Event object is invalid", [_explain(e) for e in errors])
+            except Problem as exc:
+                return _pagerduty_error(exc.status, exc.title, exc.detail or exc.title,
+                                        list(exc.extra.get("errors", [])), exc.headers)
+
+        return pagerduty_shaped
+
+
+pagerduty = APIRouter(route_class=PagerDutyRoute, tags=["monitoring webhooks"])
+
+
+@pagerduty.post(
+    "/v2/enqueue", response_model=PagerDutyAccepted, status_code=202,
+    summary="PagerDuty Events API v2: trigger, acknowledge or resolve an alert",
+    description="The body PagerDuty's /v2/enqueue takes; `routing_key` is the integration key. A trigger "
+                "without dedup_key gets one, returned in the answer. Errors answer in PagerDuty's shape.",
+    responses={400: {"model": PagerDutyRejected, "description": "invalid event, JSON or routing_key"},
+               503: {"model": PagerDutyRejected, "description": "not stored; retry"}},
+)
+async def pagerduty_enqueue(event: Annotated[PagerDutyEvent, Body()], runtime: RuntimeDep) -> PagerDutyAccepted:
+    async with runtime.sessions() as session:
+        integration = await handlers.integration_for_key(session, event.routing_key)
+    if integration is None:
+        raise _invalid_event(["Invalid routing key"])
+    if integration["kind"] != "pagerduty":
+        raise _invalid_event([f"Invalid routing key: it belongs to a {integration['kind']} integration"])
+    alert = from_pagerduty(event, integration["id"], handlers.utcnow(), generated_dedup_key=uuid.uuid4().hex)
+    [routed] = await _accept(runtime, integration, [alert])
+    return PagerDutyAccepted(dedup_key=routed.dedup_key)

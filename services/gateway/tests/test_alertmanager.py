@@ -1,4 +1,4 @@
-"""Normalizing monitoring payloads, with no broker and no database."""
+"""Normalizing Prometheus Alertmanager webhooks (version 4), with no broker and no database."""
 
 from datetime import UTC, datetime
 
