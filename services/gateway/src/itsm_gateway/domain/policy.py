@@ -103,9 +103,20 @@ class RoutingRule(BaseModel):
                 raise ValueError(f"match_re.{name}: {pattern!r} is not a valid regular expression: {exc}") from None
         return patterns
 
+    @functools.cached_property
+    def _conditions(self) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, re.Pattern[str]], ...]]:
+        # Once per rule: every alert of the integration is checked against every rule before the match.
+        return tuple(self.match.items()), tuple((name, _regex(pattern)) for name, pattern in self.match_re.items())
+
     def matches(self, context: Mapping[str, str]) -> bool:
-        return (all(context.get(name, "") == value for name, value in self.match.items())
-                and all(_regex(pattern).fullmatch(context.get(name, "")) for name, pattern in self.match_re.items()))
+        exact, patterns = self._conditions
+        for name, value in exact:
+            if context.get(name, "") != value:
+                return False
+        for name, regex in patterns:
+            if regex.fullmatch(context.get(name, "")) is None:
+                return False
+        return True
 
 
 def route(rules: Sequence[RoutingRule], context: Mapping[str, str]) -> AlertRouting:
