@@ -46,19 +46,21 @@ async def _send(runtime: RuntimeDep, response: Response, method: str, path: str,
     return _relay(upstream, response)
 
 
+async def _read(runtime: RuntimeDep, request: Request, path: str) -> dict:
+    """A read passed on as sent, repeated keys included; the route validated it first (early 422s, OpenAPI)."""
+    return (await call(runtime, "incidents", "GET", path, params=request.query_params.multi_items())).json()
+
+
 @router.get("", response_model=IncidentPage, summary="List and search incidents (filters, sort, cursor pagination)")
 async def list_incidents(request: Request, runtime: RuntimeDep, user: CurrentUser,
                          query: Annotated[IncidentQuery, Query()]) -> dict:
-    # Validated here for the OpenAPI document and early 422s; passed on as sent (repeated keys too).
-    upstream = await call(runtime, "incidents", "GET", "/incidents", params=request.query_params)
-    return upstream.json()
+    return await _read(runtime, request, "/incidents")
 
 
 @router.get("/counts", response_model=IncidentCounts, summary="How many incidents match, by state and priority")
 async def count_incidents(request: Request, runtime: RuntimeDep, user: CurrentUser,
                           where: Annotated[IncidentFilter, Query()]) -> dict:
-    upstream = await call(runtime, "incidents", "GET", "/incidents/counts", params=request.query_params)
-    return upstream.json()
+    return await _read(runtime, request, "/incidents/counts")
 
 
 @router.get("/priority-matrix", response_model=PriorityMatrixPublic, summary="Impact x urgency -> priority")
@@ -136,6 +138,4 @@ async def add_work_note(incident_id: str, body: NoteCreate, runtime: RuntimeDep,
             summary="The incident's timeline, newest first: changes, comments, work notes")
 async def activity(incident_id: str, request: Request, runtime: RuntimeDep, user: CurrentUser,
                    cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict:
-    upstream = await call(runtime, "incidents", "GET", f"/incidents/{incident_id}/activity",
-                          params=request.query_params)
-    return upstream.json()
+    return await _read(runtime, request, f"/incidents/{incident_id}/activity")
