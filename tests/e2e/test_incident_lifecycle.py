@@ -223,6 +223,9 @@ async def test_a_priority_override_is_recorded_with_its_reason_until_impact_or_u
     assert field_lines(lines, "priority_override_reason") == [(None, "the CEO's laptop", "agent-1")]
     reassessed = (await gateway.patch(url, json={"impact": 2})).json()
     assert (reassessed["priority"], reassessed["priority_override_reason"]) == (4, None)
+    await gateway.patch(url, json={"priority": 2, "priority_override_reason": "month-end close"})
+    back = (await gateway.patch(url, json={"priority": None})).json()  # null: back to the matrix
+    assert (back["priority"], back["priority_override_reason"]) == (4, None)
 
 
 async def test_list_filters_sorts_searches_pages_and_counts(gateway):

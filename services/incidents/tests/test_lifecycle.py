@@ -292,6 +292,19 @@ def test_a_priority_override_needs_a_reason_and_lapses_when_impact_or_urgency_ch
     assert isinstance(again, IncidentPriorityChanged) and again.override_reason is None and again.from_priority == 1
 
 
+def test_priority_null_ends_an_override_and_is_a_no_op_without_one():
+    working = incident()  # 2/2 -> P3
+    working.update({"priority": None}, T0, actor="agent-1")
+    assert working.events == []
+    working.update({"priority": 1, "priority_override_reason": "VIP"}, T0, actor="agent-1")
+    working.update({"priority": None}, T0, actor="agent-1")
+    assert (working.priority, working.priority_override_reason) == (3, None)
+    back = working.events[-1][1]
+    assert isinstance(back, IncidentPriorityChanged) and (back.from_priority, back.to_priority) == (1, 3)
+    with pytest.raises(InvalidValue):
+        working.update({"priority": None, "priority_override_reason": "VIP"}, T0, actor="agent-1")
+
+
 def test_an_override_lapsing_on_the_same_priority_still_publishes_priority_changed():
     working = incident()  # 2/2 -> P3
     working.update({"priority": 3, "priority_override_reason": "keep it moderate"}, T0, actor="agent-1")

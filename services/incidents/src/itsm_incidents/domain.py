@@ -408,7 +408,9 @@ class Incident(RaisesEvents):
             impact, urgency = changes.get("impact", self.impact), changes.get("urgency", self.urgency)
             if not self.reprioritise(impact, urgency, at, actor=actor, matrix=matrix):
                 updated |= restated
-        if "priority" in changes or "priority_override_reason" in changes:
+        if "priority" in changes and changes["priority"] is None and changes.get("priority_override_reason") is None:
+            self.end_override(at, actor=actor, matrix=matrix)  # priority: null
+        elif "priority" in changes or "priority_override_reason" in changes:
             self.override_priority(changes.get("priority"), changes.get("priority_override_reason"), at, actor=actor)
         if updated:
             self._raise(IncidentUpdated(incident_id=self.id, changes=updated, updated_at=at, actor=actor), at)
@@ -448,14 +450,23 @@ class Incident(RaisesEvents):
         priority = priority_of(impact, urgency, matrix)
         if (impact, urgency) == (self.impact, self.urgency):
             return False
-        previous, overridden = self.priority, self.priority_override_reason is not None
         self._set("impact", impact, at, actor)
         self._set("urgency", urgency, at, actor)
+        return self._matrix_priority(priority, at, actor)
+
+    def end_override(self, at: datetime, *, actor: str = SYSTEM,
+                     matrix: Mapping[tuple[int, int], int] = PRIORITY_MATRIX) -> None:
+        """Back to the matrix's priority for the current impact and urgency."""
+        if self.priority_override_reason is not None:
+            self._matrix_priority(priority_of(self.impact, self.urgency, matrix), at, actor)
+
+    def _matrix_priority(self, priority: int, at: datetime, actor: str) -> bool:
+        previous, overridden = self.priority, self.priority_override_reason is not None
         self._set("priority_override_reason", None, at, actor)
         if not self._set("priority", priority, at, actor) and not overridden:
             return False
         self._raise(IncidentPriorityChanged(incident_id=self.id, from_priority=previous, to_priority=priority,
-                                            impact=impact, urgency=urgency, changed_at=at, actor=actor), at)
+                                            impact=self.impact, urgency=self.urgency, changed_at=at, actor=actor), at)
         return True
 
     def override_priority(self, priority: int | None, reason: str | None, at: datetime, *,

@@ -15,7 +15,8 @@ from itsm_kit.domain import InvalidValue
 from itsm_kit.errors import Problem, not_found
 from itsm_kit.outbox import Outbox
 from itsm_incidents.domain import (
-    AUTO_RESOLUTION_CODE, SYSTEM, AlertAction, Incident, State, alert_action, is_due_for_auto_close, valid_matrix,
+    AUTO_RESOLUTION_CODE, CHILDREN_FOLLOW, SYSTEM, AlertAction, Incident, State, alert_action, is_due_for_auto_close,
+    valid_matrix,
 )
 from itsm_incidents.store import AlertRepository, IncidentRepository, PriorityMatrixRepository, StaleVersion
 
@@ -39,7 +40,8 @@ async def _store(repo: IncidentRepository, outbox: Outbox, incident: Incident, l
     await repo.add_activity(incident.id, incident.activity)
     incident.activity.clear()
     await outbox.add_raised(repo.session, incident.id, incident.events)
-    if moves and incident.parent_id is None:  # parents are top-level: a child has no children to move
+    # Parents are top-level (a child has no children), and only some states move children.
+    if moves and incident.parent_id is None and incident.state in CHILDREN_FOLLOW:
         for child in await repo.children(incident.id):
             loaded = child.version
             child.follow(incident, moves[-1].changed_at, actor=moves[-1].actor or SYSTEM)

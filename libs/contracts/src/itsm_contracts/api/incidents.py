@@ -40,7 +40,8 @@ class IncidentUpdate(BaseModel):
     """PATCH: only the fields sent change; null empties an optional field.
 
     Changing impact or urgency takes the priority from the matrix again (and ends a manual
-    override); `priority` with `priority_override_reason` overrides it by hand.
+    override); `priority` with `priority_override_reason` overrides it by hand, and
+    `priority: null` ends an override.
     """
 
     model_config = ConfigDict(extra="forbid")
