@@ -108,6 +108,21 @@ def test_cursor_round_trips_and_garbage_is_a_400():
     assert caught.value.status == 400
 
 
+@pytest.mark.parametrize(("header", "version"), [(None, None), ('"3"', 3), ('W/"3"', 3), ("3", 3)])
+def test_if_match_names_a_version(header, version):
+    from itsm_kit.errors import if_match_version
+
+    assert if_match_version(header, "a thing") == version
+
+
+def test_if_match_that_is_no_version_is_a_400():
+    from itsm_kit.errors import if_match_version
+
+    with pytest.raises(Problem) as caught:
+        if_match_version('"abc"', "a thing")
+    assert caught.value.status == 400 and "a thing version" in caught.value.detail
+
+
 def test_cursor_keeps_any_key_values_and_belongs_to_one_sort_order():
     at = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
     cursor = encode_cursor(2, at, "i-9", sort="priority:asc")

@@ -33,6 +33,16 @@ def not_found(what: str, ident: object) -> Problem:
     return Problem(404, "Not Found", f"{what} {ident} does not exist")
 
 
+def if_match_version(value: str | None, what: str) -> int | None:
+    """The version an If-Match header names (`"3"`, `W/"3"` or `3`); None when there is none."""
+    if value is None:
+        return None
+    try:
+        return int(value.strip().removeprefix("W/").strip('"'))
+    except ValueError:
+        raise Problem(400, "Bad Request", f"If-Match must be {what} version (its ETag)") from None
+
+
 def problem_response(status: int, title: str, detail: str | None = None, *, type_: str = "about:blank",
                      instance: str | None = None, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
     body: dict[str, Any] = {"type": type_, "title": title, "status": status}

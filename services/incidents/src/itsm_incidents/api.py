@@ -17,7 +17,7 @@ from itsm_contracts.api.incidents import (
     PriorityMatrixUpdate, StateChange,
 )
 from itsm_kit.domain import PRIORITY_LABELS
-from itsm_kit.errors import Problem, not_found
+from itsm_kit.errors import if_match_version, not_found
 from itsm_kit.runtime import RuntimeDep, SessionDep
 from itsm_incidents import handlers
 from itsm_incidents.domain import SYSTEM, Incident, State
@@ -38,12 +38,7 @@ Actor = Annotated[str, Header(alias="x-actor", min_length=1, max_length=255,
 
 
 def _if_match(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(value.strip().removeprefix("W/").strip('"'))
-    except ValueError:
-        raise Problem(400, "Bad Request", "If-Match must be an incident version (its ETag)") from None
+    return if_match_version(value, "an incident")
 
 
 def _answer(incident: Incident, response: Response) -> IncidentPublic:

@@ -20,11 +20,10 @@ Text = Annotated[str, Field(min_length=1, max_length=32_000)]
 IncidentId = Annotated[str, Field(min_length=1, max_length=36)]
 
 
-class IncidentCreate(BaseModel):
-    short_description: str = Field(min_length=1, max_length=160)
-    description: str = Field(default="", max_length=32_000)
-    impact: Level = 3
-    urgency: Level = 3
+class IncidentContext(BaseModel):
+    """Who and what an incident is about, and who works on it: optional when opening, each
+    settable (or emptied with null) later."""
+
     caller: Name | None = None
     category: Name | None = None
     subcategory: Name | None = None
@@ -32,11 +31,18 @@ class IncidentCreate(BaseModel):
     assignee: Name | None = None
     affected_ci: Ref | None = None
     business_service: Ref | None = None
+
+
+class IncidentCreate(IncidentContext):
+    short_description: str = Field(min_length=1, max_length=160)
+    description: str = Field(default="", max_length=32_000)
+    impact: Level = 3
+    urgency: Level = 3
     major: bool = False
     parent_id: IncidentId | None = Field(default=None, description="the parent incident; parents are top-level")
 
 
-class IncidentUpdate(BaseModel):
+class IncidentUpdate(IncidentContext):
     """PATCH: only the fields sent change; null empties an optional field.
 
     Changing impact or urgency takes the priority from the matrix again (and ends a manual
@@ -52,13 +58,6 @@ class IncidentUpdate(BaseModel):
     urgency: Level | None = None
     priority: Priority | None = None
     priority_override_reason: str | None = Field(default=None, min_length=1, max_length=500)
-    caller: Name | None = None
-    category: Name | None = None
-    subcategory: Name | None = None
-    assignment_group: Name | None = None
-    assignee: Name | None = None
-    affected_ci: Ref | None = None
-    business_service: Ref | None = None
     major: bool | None = None
     parent_id: IncidentId | None = None
 
