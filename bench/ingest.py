@@ -13,6 +13,7 @@ import asyncio
 import random
 import time
 import uuid
+from datetime import UTC, datetime
 
 import asyncpg
 import httpx
@@ -69,6 +70,7 @@ async def latency_at_rate(gateway: httpx.AsyncClient, key: str, *, rate: int = 2
                           per_post: int = 10) -> dict:
     prefix = uuid.uuid4().hex[:10]
     sent: dict[str, float] = {}
+    sent_wall: dict[str, float] = {}
     seen: dict[str, float] = {}
     interval = per_post / rate
 
@@ -77,27 +79,38 @@ async def latency_at_rate(gateway: httpx.AsyncClient, key: str, *, rate: int = 2
         for n in range(rate * seconds // per_post):
             await asyncio.sleep(max(0.0, start + n * interval - time.perf_counter()))
             fps = [f"{prefix}{n:06d}{i:02d}" for i in range(per_post)]
-            posted = time.perf_counter()
-            sent.update(dict.fromkeys(fps, posted))
+            sent.update(dict.fromkeys(fps, time.perf_counter()))
+            sent_wall.update(dict.fromkeys(fps, time.time()))
             response = await gateway.post("/api/v1/integrations/alertmanager", json=batch(fps),
                                           headers={"x-integration-key": key})
             response.raise_for_status()
 
-    async def watch(done: asyncio.Event) -> None:
-        while not done.is_set() or len(seen) < len(sent):
-            page = (await gateway.get("/api/v1/incidents", params={"limit": 200})).json()
+    async def look() -> None:
+        """Every incident of this run opened since the oldest alert not yet seen, as a frontend lists them."""
+        unseen = [sent_wall[fp] for fp in sent if fp not in seen]
+        if not unseen:
+            return
+        params = {"q": prefix, "sort": "opened_at", "order": "asc", "limit": 200,
+                  "opened_from": datetime.fromtimestamp(min(unseen) - 1, UTC).isoformat()}
+        while True:
+            page = (await gateway.get("/api/v1/incidents", params=params)).json()
             now = time.perf_counter()
             for incident in page["items"]:
-                fp = incident["dedup_key"] or ""
-                if fp.startswith(prefix) and fp not in seen:
-                    seen[fp] = now
+                seen.setdefault(incident["dedup_key"], now)
+            if not page["next_cursor"]:
+                return
+            params["cursor"] = page["next_cursor"]
+
+    async def watch(done: asyncio.Event) -> None:
+        while not done.is_set() or len(seen) < len(sent):
+            await look()
             await asyncio.sleep(0.005)
 
     done = asyncio.Event()
     watcher = asyncio.create_task(watch(done))
     await send()
     done.set()
-    await asyncio.wait_for(watcher, 60)
+    await asyncio.wait_for(watcher, 120)
     latencies = sorted((seen[fp] - sent[fp]) * 1000 for fp in sent)
     pick = lambda p: latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))]  # noqa: E731
     return {"rate_per_s": rate, "alerts": len(latencies), "p50_ms": round(pick(50), 1), "p99_ms": round(pick(99), 1),
