@@ -125,6 +125,8 @@ async def test_a_policy_is_changed_with_if_match_and_a_bad_change_changes_nothin
 
     stale = await gateway.patch(url, headers={"if-match": '"1"'}, json={"resolve_incident": False})
     assert stale.status_code == 412 and stale.json()["current_version"] == 2
+    garbled = await gateway.patch(url, headers={"if-match": "yesterday"}, json={"resolve_incident": False})
+    assert garbled.status_code == 400 and "If-Match" in garbled.json()["detail"]
 
     for bad in ({"routing_rules": [{"name": "r", "match_re": {"x": "("}, "set": {}}]},
                 {"storm_window_seconds": 30},  # a generic integration needs storm_group_labels

@@ -95,5 +95,3 @@ def integration_of(kind: str):
 
     return Depends(of_kind)
 
-
-Integration = Annotated[dict, Depends(integration)]

@@ -20,7 +20,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from itsm_contracts.events.alerts import AlertReceived
-from itsm_kit.errors import Problem
+from itsm_kit.errors import Problem, if_match_version
 from itsm_kit.runtime import RuntimeDep
 from itsm_gateway import handlers
 from itsm_gateway.auth import AdminUser, integration_of
@@ -87,15 +87,6 @@ def _public(integration: dict, response: Response) -> dict:
     return {**integration, **integration["policy"].model_dump()}
 
 
-def _if_match(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(value.strip().removeprefix("W/").strip('"'))
-    except ValueError:
-        raise Problem(400, "Bad Request", "If-Match must be an integration version (its ETag)") from None
-
-
 @router.post("", response_model=IntegrationCreated, status_code=201, summary="Create an integration and its key")
 async def create_integration(body: IntegrationCreate, runtime: RuntimeDep, user: AdminUser,
                              response: Response) -> dict:
@@ -124,9 +115,10 @@ async def get_integration(integration_id: str, runtime: RuntimeDep, user: AdminU
 async def change_integration(integration_id: str, body: IntegrationUpdate, runtime: RuntimeDep, user: AdminUser,
                              response: Response, if_match: IfMatch = None) -> dict:
     changes = body.model_dump(exclude_unset=True, exclude={"name"})
+    expected = if_match_version(if_match, "an integration")
     async with runtime.transaction() as session:
         integration = await handlers.change_integration(session, integration_id, name=body.name,
-                                                        policy_changes=changes, if_match=_if_match(if_match),
+                                                        policy_changes=changes, if_match=expected,
                                                         changed_by=user.id)
     return _public(integration, response)
 
