@@ -31,6 +31,19 @@ from itsm_kit.metrics import CONSUMER_LAG, EVENTS_CONSUMED
 log = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncSession, CloudEvent, EventData], Awaitable[None]]
+BatchHandler = Callable[[AsyncSession, list[tuple[CloudEvent, EventData]]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Batched:
+    """A handler that can also apply a run of consecutive events of its type at once.
+
+    `many` must have exactly the effects of `one` applied to each event in order; it is
+    what the consumer uses while nothing fails, and `one` isolates a failing event.
+    """
+
+    one: Handler
+    many: BatchHandler
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -66,7 +79,7 @@ class EventConsumer:
         *,
         name: str,
         topics: list[str],
-        handlers: Mapping[str, Handler],
+        handlers: Mapping[str, Handler | Batched],
         bootstrap: str,
         sessions: async_sessionmaker[AsyncSession],
         producer: AIOKafkaProducer,
@@ -159,12 +172,25 @@ class EventConsumer:
         try:
             async with self.sessions() as session, session.begin():
                 seen = await self._already_handled(session, deliveries)
+                run: list[Delivery] = []  # consecutive events for one batch handler
                 for d in deliveries:
                     if d.unreadable:
                         break
                     if d.event.id in seen:
                         outcomes.append("duplicate")
                         continue
+                    seen.add(d.event.id)
+                    inbox_rows.append(self._inbox_row(d, "handled"))
+                    outcomes.append("handled")
+                    if not isolate and isinstance(self.handlers[d.event.type], Batched):
+                        if run and run[0].event.type != d.event.type:
+                            await self._run_batch(session, run)
+                            run = []
+                        run.append(d)
+                        continue
+                    if run:
+                        await self._run_batch(session, run)
+                        run = []
                     try:
                         if isolate:
                             async with session.begin_nested():
@@ -175,10 +201,11 @@ class EventConsumer:
                         if is_outage(exc) or not isolate:
                             raise
                         log.warning("handler failed for %s: %s", d.event.type, exc, extra={"event_id": d.event.id})
+                        inbox_rows.pop()
+                        outcomes.pop()
                         break
-                    seen.add(d.event.id)
-                    inbox_rows.append(self._inbox_row(d, "handled"))
-                    outcomes.append("handled")
+                if run:
+                    await self._run_batch(session, run)
                 if inbox_rows:
                     await session.execute(insert(inbox), inbox_rows)
         except Exception as exc:
@@ -199,7 +226,14 @@ class EventConsumer:
     async def _run_handler(self, session: AsyncSession, d: Delivery) -> None:
         context.correlation_id.set(d.event.correlationid or d.event.id)
         context.causation_id.set(d.event.id)
-        await self.handlers[d.event.type](session, d.event, d.data)
+        handler = self.handlers[d.event.type]
+        await (handler.one if isinstance(handler, Batched) else handler)(session, d.event, d.data)
+
+    async def _run_batch(self, session: AsyncSession, run: list[Delivery]) -> None:
+        if len(run) == 1:
+            await self._run_handler(session, run[0])
+            return
+        await self.handlers[run[0].event.type].many(session, [(d.event, d.data) for d in run])
 
     @staticmethod
     def _inbox_row(d: Delivery, outcome: str, error: str | None = None) -> dict:

@@ -30,25 +30,34 @@ class Outbox:
         self.source = source
         self.relay: OutboxRelay | None = None
 
+    def _row(self, data: EventData, subject: str, sequence: int, cause: CloudEvent | None) -> tuple[CloudEvent, dict]:
+        if cause is None:
+            correlation, causation = context.current_correlation_id(), context.causation_id.get()
+        else:  # work done for several events at once names each one's own cause
+            correlation, causation = cause.correlationid or cause.id, cause.id
+        event = envelope(data, source=self.source, subject=subject, sequence=sequence, correlationid=correlation,
+                         causationid=causation)
+        return event, {"event_id": event.id, "topic": data.topic, "key": subject, "payload": event.to_json()}
+
     async def add(self, session: AsyncSession, data: EventData, *, subject: str, sequence: int) -> CloudEvent:
-        event = envelope(
-            data,
-            source=self.source,
-            subject=subject,
-            sequence=sequence,
-            correlationid=context.current_correlation_id(),
-            causationid=context.causation_id.get(),
-        )
-        await session.execute(
-            insert(outbox).values(event_id=event.id, topic=data.topic, key=subject, payload=event.to_json())
-        )
+        event, row = self._row(data, subject, sequence, None)
+        await session.execute(insert(outbox).values(row))
         return event
 
-    async def add_raised(self, session: AsyncSession, subject: str, raised: list[tuple[int, EventData]]) -> None:
+    async def add_raised(self, session: AsyncSession, subject: str, raised: list[tuple[int, EventData]],
+                         cause: CloudEvent | None = None) -> None:
         """Stage the (sequence, event) pairs an aggregate raised, and forget them there."""
-        for sequence, data in raised:
-            await self.add(session, data, subject=subject, sequence=sequence)
-        raised.clear()
+        await self.add_many(session, [(subject, raised, cause)])
+
+    async def add_many(self, session: AsyncSession,
+                       raised_by: list[tuple[str, list[tuple[int, EventData]], CloudEvent | None]]) -> None:
+        """Stage what several aggregates raised, in order, in one statement: (subject, raised, cause) each."""
+        rows = [self._row(data, subject, sequence, cause)[1]
+                for subject, raised, cause in raised_by for sequence, data in raised]
+        if rows:
+            await session.execute(insert(outbox), rows)
+        for _, raised, _ in raised_by:
+            raised.clear()
 
     def committed(self) -> None:
         """Tell the relay there is work, so it need not wait for its next poll."""
