@@ -75,3 +75,57 @@ async def test_storm_leaves_exactly_the_incidents_the_alerts_imply(gateway, inte
             assert actual == expected[fp], fp
 
     await eventually(incidents_match, timeout=120, every=1)
+
+
+async def test_storm_control_gathers_a_groups_alerts_on_one_incident_until_the_last_clears(gateway):
+    created = await gateway.post("/api/v1/integrations", json={"name": "storm", "kind": "alertmanager",
+                                                               "storm_window_seconds": 600})
+    assert created.status_code == 201, created.text
+    headers = {"x-integration-key": created.json()["key"]}
+    group, other_group = f'{{}}:{{cluster="eu-{fingerprints(1)[0]}"}}', f'{{}}:{{cluster="us-{fingerprints(1)[0]}"}}'
+    keys = fingerprints(60)
+    rng = random.Random(3)
+    # 60 alerts of one group, each sent 1-3 times, across several webhooks; then one other group.
+    firing = [fp for fp in keys for _ in range(rng.randint(1, 3))]
+    rng.shuffle(firing)
+    for start in range(0, len(firing), 25):
+        body = alertmanager_batch([alert(fp) for fp in firing[start:start + 25]], group_key=group)
+        assert (await gateway.post("/api/v1/integrations/alertmanager", json=body, headers=headers)).status_code == 202
+    [lone] = fingerprints(1)
+    body = alertmanager_batch([alert(lone)], group_key=other_group)
+    assert (await gateway.post("/api/v1/integrations/alertmanager", json=body, headers=headers)).status_code == 202
+
+    async def one_incident_per_group():
+        opened = [(await gateway.get("/api/v1/incidents", params={"dedup_key": fp})).json()["items"]
+                  for fp in [*keys, lone]]
+        storm_incidents = [items for items in opened[:-1] if items]
+        assert len(storm_incidents) == 1 and len(storm_incidents[0]) == 1  # only the first alert opened one
+        incident = storm_incidents[0][0]
+        assert incident["alert_count"] == len(firing)
+        assert len(opened[-1]) == 1 and opened[-1][0]["id"] != incident["id"]  # another group, another incident
+        return incident
+
+    incident = await eventually(one_incident_per_group)
+    attached = (await gateway.get(f"/api/v1/incidents/{incident['id']}/alerts")).json()["items"]
+    assert sorted(a["dedup_key"] for a in attached) == sorted(keys)
+    assert sum(a["count"] for a in attached) == len(firing)
+
+    async def state_of_storm() -> str:
+        return (await gateway.get(f"/api/v1/incidents/{incident['id']}")).json()["state"]
+
+    body = alertmanager_batch([alert(fp, status="resolved") for fp in keys[:-1]], group_key=group)
+    assert (await gateway.post("/api/v1/integrations/alertmanager", json=body, headers=headers)).status_code == 202
+
+    async def all_but_one_cleared():
+        alerts_now = (await gateway.get(f"/api/v1/incidents/{incident['id']}/alerts")).json()["items"]
+        assert sorted(a["status"] for a in alerts_now) == ["firing"] + ["resolved"] * (len(keys) - 1)
+        assert await state_of_storm() == "new"  # one alert of the storm still fires
+
+    await eventually(all_but_one_cleared)
+    body = alertmanager_batch([alert(keys[-1], status="resolved")], group_key=group)
+    assert (await gateway.post("/api/v1/integrations/alertmanager", json=body, headers=headers)).status_code == 202
+
+    async def resolved():
+        assert await state_of_storm() == "resolved"
+
+    await eventually(resolved)

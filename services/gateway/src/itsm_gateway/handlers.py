@@ -108,6 +108,17 @@ async def integration_for_key(session: AsyncSession, key: str) -> dict | None:
     return _with_policy(found) if found else None
 
 
+def partition_key(alert: AlertReceived) -> str:
+    """An alert's own events stay in order on one partition; under storm control, its whole group's do.
+
+    One consumer then sees a storm's alerts in sequence, so two of them cannot open two
+    incidents side by side (an alert's group never changes, so its own order holds too).
+    """
+    if alert.storm_window_seconds and alert.group_key:
+        return alert.group_key
+    return alert.dedup_key
+
+
 async def publish_alerts(producer: AIOKafkaProducer, alerts: list[AlertReceived], source: str) -> None:
     """Returns once Kafka has acknowledged every alert (acks=all): only then are they accepted."""
     correlation = context.current_correlation_id()
@@ -116,7 +127,7 @@ async def publish_alerts(producer: AIOKafkaProducer, alerts: list[AlertReceived]
             await producer.send(
                 topics.ALERTS,
                 envelope(alert, source=source, subject=alert.dedup_key, correlationid=correlation).to_json(),
-                key=alert.dedup_key.encode(),
+                key=partition_key(alert).encode(),
             )
             for alert in alerts
         ]

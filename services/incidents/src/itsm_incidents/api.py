@@ -12,7 +12,8 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response
 
 from itsm_contracts.api.incidents import (
-    ActivityEntry, ActivityPage, IncidentCounts, IncidentCreate, IncidentFilter, IncidentPage, IncidentPublic,
+    ActivityEntry, ActivityPage, IncidentAlert, IncidentAlertList, IncidentCounts, IncidentCreate, IncidentFilter,
+    IncidentPage, IncidentPublic,
     IncidentQuery, IncidentResolve, IncidentUpdate, NoteCreate, PriorityCell, PriorityMatrixPublic,
     PriorityMatrixUpdate, StateChange,
 )
@@ -21,7 +22,7 @@ from itsm_kit.errors import if_match_version, not_found
 from itsm_kit.runtime import RuntimeDep, SessionDep
 from itsm_incidents import handlers
 from itsm_incidents.domain import SYSTEM, Incident, State
-from itsm_incidents.store import IncidentRepository
+from itsm_incidents.store import AlertRepository, IncidentRepository
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 matrix_router = APIRouter(prefix="/priority-matrix", tags=["priority matrix"])
@@ -134,6 +135,14 @@ async def activity(incident_id: str, session: SessionDep, cursor: str | None = N
         raise not_found("incident", incident_id)
     items, next_cursor = await repo.activity(incident_id, limit=limit, cursor=cursor)
     return ActivityPage(items=[ActivityEntry(**e) for e in items], next_cursor=next_cursor)
+
+
+@router.get("/{incident_id}/alerts", response_model=IncidentAlertList,
+            summary="The monitoring alerts attached to the incident, first seen first")
+async def alerts(incident_id: str, session: SessionDep) -> IncidentAlertList:
+    if await IncidentRepository(session).get(incident_id) is None:
+        raise not_found("incident", incident_id)
+    return IncidentAlertList(items=[IncidentAlert(**row) for row in await AlertRepository(session).of(incident_id)])
 
 
 @matrix_router.get("", response_model=PriorityMatrixPublic, summary="Impact x urgency -> priority, as in use")

@@ -236,7 +236,8 @@ class Incident(RaisesEvents):
         return incident
 
     @classmethod
-    def open_from_alert(cls, *, id: str, number: str, alert: AlertReceived) -> Incident:
+    def open_from_alert(cls, *, id: str, number: str, alert: AlertReceived,
+                        matrix: Mapping[tuple[int, int], int] = DEFAULT_PRIORITY_MATRIX) -> Incident:
         """The routing rule's impact and urgency win over what the severity suggests."""
         impact, urgency = SEVERITY_IMPACT_URGENCY[alert.severity]
         routing = alert.routing
@@ -245,7 +246,7 @@ class Incident(RaisesEvents):
             description=alert.description, impact=routing.impact or impact, urgency=routing.urgency or urgency,
             origin="monitoring", at=alert.received_at, dedup_key=alert.dedup_key, caller=None,
             category=routing.category, assignment_group=routing.assignment_group, affected_ci=routing.affected_ci,
-            business_service=routing.business_service,
+            business_service=routing.business_service, matrix=matrix,
         )
 
     @property

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer, MetaData, Select, Sequence, String, Table, Text,
-    exists, func, insert, or_, select, text, update,
+    bindparam, exists, func, insert, or_, select, text, update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -133,8 +133,43 @@ class IncidentRepository:
         row = (await self.session.execute(query.with_for_update() if for_update else query)).first()
         return _to_incident(row) if row else None
 
+    async def next_numbers(self, count: int) -> list[str]:
+        if count == 0:
+            return []
+        values = await self.session.scalars(select(incident_number.next_value()).select_from(
+            func.generate_series(1, count)))
+        return [f"INC{n:07d}" for n in values.all()]
+
+    async def get_many(self, ids: list[str], *, for_update: bool = False) -> dict[str, Incident]:
+        """Locked in id order, like children(), so concurrent runs cannot deadlock."""
+        if not ids:
+            return {}
+        query = select(incidents).where(incidents.c.id.in_(ids)).order_by(incidents.c.id)
+        rows = await self.session.execute(query.with_for_update() if for_update else query)
+        return {r.id: _to_incident(r) for r in rows.all()}
+
     async def add(self, incident: Incident) -> None:
         await self.session.execute(pg_insert(incidents).values(_row(incident)))
+
+    async def add_many(self, new: list[Incident]) -> None:
+        if new:
+            await self.session.execute(insert(incidents), [_row(i) for i in new])
+
+    async def save_many(self, changed: list[Incident]) -> None:
+        """For incidents this transaction holds locked, so no other writer can have moved their version."""
+        if changed:
+            await self.session.execute(
+                update(incidents).where(incidents.c.id == bindparam("b_id")),
+                [{"b_id": i.id, **{k: v for k, v in _row(i).items() if k != "id"}} for i in changed],
+            )
+
+    async def with_children(self, ids: list[str]) -> set[str]:
+        """Which of these incidents are parents."""
+        if not ids:
+            return set()
+        found = await self.session.scalars(select(incidents.c.parent_id).where(incidents.c.parent_id.in_(ids))
+                                           .distinct())
+        return set(found.all())
 
     async def save(self, incident: Incident, expected_version: int) -> None:
         result = await self.session.execute(
@@ -191,11 +226,14 @@ class IncidentRepository:
         return await self.session.scalar(query) or 0
 
     async def add_activity(self, incident_id: str, entries: list[Activity]) -> None:
-        if entries:
-            await self.session.execute(insert(incident_activity), [
-                {"incident_id": incident_id, "at": e.at, "actor": e.actor, "kind": e.kind.value, "field": e.field,
-                 "old_value": e.old_value, "new_value": e.new_value, "text": e.text} for e in entries
-            ])
+        await self.add_activity_many([(incident_id, entries)])
+
+    async def add_activity_many(self, by_incident: list[tuple[str, list[Activity]]]) -> None:
+        rows = [{"incident_id": incident_id, "at": e.at, "actor": e.actor, "kind": e.kind.value, "field": e.field,
+                 "old_value": e.old_value, "new_value": e.new_value, "text": e.text}
+                for incident_id, entries in by_incident for e in entries]
+        if rows:
+            await self.session.execute(insert(incident_activity), rows)
 
     async def activity(self, incident_id: str, *, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
         """Newest first. Lines written in one change share `at`; the id keeps their order."""
@@ -281,16 +319,37 @@ incident_alerts = Table(
 _ACTIVE = incident_alerts.c.status != "resolved"
 
 
+def alert_row(incident_id: str, alert: AlertReceived) -> dict:
+    """A new incident_alerts row for this alert on this incident."""
+    return {"incident_id": incident_id, "dedup_key": alert.dedup_key, "status": alert.status,
+            "group_key": alert.group_key, "integration_id": alert.integration_id, "severity": alert.severity,
+            "summary": alert.summary[:500], "count": 1, "first_seen_at": alert.received_at,
+            "last_seen_at": alert.received_at}
+
+
 class AlertRepository:
     def __init__(self, session: AsyncSession):
         self.session = session
 
-    async def active(self, dedup_key: str) -> dict | None:
-        """The alert's active row, locked: its repeats queue behind this transaction."""
-        row = (await self.session.execute(
-            select(incident_alerts).where(incident_alerts.c.dedup_key == dedup_key, _ACTIVE).with_for_update()
-        )).first()
-        return dict(row._mapping) if row else None
+    async def active_many(self, dedup_keys: list[str]) -> dict[str, dict]:
+        """The active row of each key, locked: their repeats in other runs queue behind this transaction."""
+        if not dedup_keys:
+            return {}
+        rows = await self.session.execute(
+            select(incident_alerts).where(incident_alerts.c.dedup_key.in_(dedup_keys), _ACTIVE)
+            .order_by(incident_alerts.c.dedup_key).with_for_update()
+        )
+        return {r.dedup_key: dict(r._mapping) for r in rows.all()}
+
+    async def active_counts(self, incident_ids: list[str]) -> dict[str, int]:
+        if not incident_ids:
+            return {}
+        rows = await self.session.execute(
+            select(incident_alerts.c.incident_id, func.count()).where(incident_alerts.c.incident_id.in_(incident_ids),
+                                                                      _ACTIVE)
+            .group_by(incident_alerts.c.incident_id)
+        )
+        return dict(rows.all())
 
     async def storm_incident(self, group_key: str, since: datetime) -> str | None:
         """An incident holding an active alert of this group seen since `since`, newest first."""
@@ -300,30 +359,21 @@ class AlertRepository:
             .order_by(incident_alerts.c.last_seen_at.desc()).limit(1)
         )
 
-    async def add(self, incident_id: str, alert: AlertReceived) -> None:
-        await self.session.execute(incident_alerts.insert().values(
-            incident_id=incident_id, dedup_key=alert.dedup_key, status=alert.status, group_key=alert.group_key,
-            integration_id=alert.integration_id, severity=alert.severity, summary=alert.summary[:500], count=1,
-            first_seen_at=alert.received_at, last_seen_at=alert.received_at,
-        ))
+    async def of(self, incident_id: str) -> list[dict]:
+        rows = await self.session.execute(select(incident_alerts).where(incident_alerts.c.incident_id == incident_id)
+                                          .order_by(incident_alerts.c.first_seen_at, incident_alerts.c.dedup_key))
+        return [dict(r._mapping) for r in rows.all()]
 
-    async def retire(self, row: dict) -> None:
-        """Its incident was closed while the alert kept firing: the row becomes history."""
-        await self.session.execute(
-            update(incident_alerts)
-            .where(incident_alerts.c.incident_id == row["incident_id"], incident_alerts.c.dedup_key == row["dedup_key"])
-            .values(status="resolved")
-        )
+    async def add_many(self, rows: list[dict]) -> None:
+        if rows:
+            await self.session.execute(insert(incident_alerts), rows)
 
-    async def seen_again(self, row: dict, alert: AlertReceived) -> None:
-        await self.session.execute(
-            update(incident_alerts)
-            .where(incident_alerts.c.incident_id == row["incident_id"], incident_alerts.c.dedup_key == row["dedup_key"])
-            .values(status=alert.status, count=incident_alerts.c.count + 1,
-                    last_seen_at=func.greatest(incident_alerts.c.last_seen_at, alert.received_at))
-        )
-
-    async def still_active(self, incident_id: str) -> int:
-        return await self.session.scalar(
-            select(func.count()).where(incident_alerts.c.incident_id == incident_id, _ACTIVE)
-        ) or 0
+    async def save_many(self, rows: list[dict]) -> None:
+        """Status, count and last seen of rows changed since they were read."""
+        if rows:
+            await self.session.execute(
+                update(incident_alerts).where(incident_alerts.c.incident_id == bindparam("b_incident"),
+                                              incident_alerts.c.dedup_key == bindparam("b_key")),
+                [{"b_incident": r["incident_id"], "b_key": r["dedup_key"], "status": r["status"], "count": r["count"],
+                  "last_seen_at": r["last_seen_at"]} for r in rows],
+            )

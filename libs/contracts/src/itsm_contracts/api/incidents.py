@@ -184,6 +184,24 @@ class ActivityPage(BaseModel):
     next_cursor: str | None
 
 
+class IncidentAlert(BaseModel):
+    """A monitoring alert attached to an incident: its opener, a repeat, or a member of its storm."""
+
+    dedup_key: str
+    status: Literal["firing", "acknowledged", "resolved"]
+    severity: str
+    summary: str
+    group_key: str | None
+    integration_id: str
+    count: int = Field(description="notifications received for it on this incident")
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
+class IncidentAlertList(BaseModel):
+    items: list[IncidentAlert]
+
+
 class PriorityCell(BaseModel):
     impact: Level
     urgency: Level

@@ -13,9 +13,9 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel
 
 from itsm_contracts.api.incidents import (
-    ActivityPage, IncidentCounts, IncidentCreate, IncidentFilter, IncidentPage, IncidentPublic, IncidentQuery,
-    IncidentResolve, IncidentUpdate, IncidentView, NoteCreate, PriorityMatrixPublic, PriorityMatrixUpdate,
-    StateChange,
+    ActivityPage, IncidentAlertList, IncidentCounts, IncidentCreate, IncidentFilter, IncidentPage, IncidentPublic,
+    IncidentQuery, IncidentResolve, IncidentUpdate, IncidentView, NoteCreate, PriorityMatrixPublic,
+    PriorityMatrixUpdate, StateChange,
 )
 from itsm_kit.errors import Problem
 from itsm_kit.runtime import RuntimeDep
@@ -132,6 +132,12 @@ async def add_comment(incident_id: str, body: NoteCreate, runtime: RuntimeDep, u
 async def add_work_note(incident_id: str, body: NoteCreate, runtime: RuntimeDep, user: CurrentUser,
                         response: Response) -> dict:
     return await _send(runtime, response, "POST", f"/incidents/{incident_id}/work-notes", body, user)
+
+
+@router.get("/{incident_id}/alerts", response_model=IncidentAlertList,
+            summary="The monitoring alerts attached to the incident: its opener, repeats, its storm")
+async def alerts(incident_id: str, request: Request, runtime: RuntimeDep, user: CurrentUser) -> dict:
+    return await _read(runtime, request, f"/incidents/{incident_id}/alerts")
 
 
 @router.get("/{incident_id}/activity", response_model=ActivityPage,
