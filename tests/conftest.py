@@ -22,7 +22,7 @@ from processes import Platform  # noqa: E402
 
 from tests.helpers import token  # noqa: E402
 
-MAX_SLOTS = 4
+MAX_SLOTS = 6
 _held_locks: list = []
 
 @pytest.fixture(scope="session")
