@@ -1,0 +1,168 @@
+"""The sla batch handlers against the real sla database: a run at once is the same as one by one.
+
+The same script of incident events goes through the handlers twice, each time with its own
+incidents: one event per transaction through `one` (the consumer's isolation path), and
+in transactions of many events with consecutive events of a type through `many` (what
+the consumer does while nothing fails). Timers and staged events must come out the same,
+up to the ids each run generates.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import select
+
+from itsm_contracts import CloudEvent, envelope
+from itsm_contracts.events.incidents import (
+    IncidentOpened, IncidentPriorityChanged, IncidentResolved, IncidentStateChanged,
+)
+from itsm_kit import context
+from itsm_kit.db import make_engine, make_sessionmaker, outbox
+from itsm_kit.outbox import Outbox
+from itsm_sla import consumers
+from itsm_sla.store import timers
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+INCIDENTS = "abcde"
+
+
+@pytest.fixture
+async def sessions(platform):
+    from itsm_sla.settings import SlaSettings
+
+    engine = make_engine(SlaSettings().database_url)  # the platform fixture set the environment
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+def opened(i, priority, at=T0):
+    return IncidentOpened(incident_id=i, number=f"INC-{i[:8]}", short_description="sla batch", state="new",
+                          impact=2, urgency=2, priority=priority, origin="monitoring", opened_at=at)
+
+
+def moved(i, from_state, to_state, minutes):
+    return IncidentStateChanged(incident_id=i, from_state=from_state, to_state=to_state,
+                                changed_at=T0 + timedelta(minutes=minutes))
+
+
+def resolved(i, minutes):
+    return IncidentResolved(incident_id=i, resolution_code="fixed", resolution_notes="ok",
+                            resolved_at=T0 + timedelta(minutes=minutes))
+
+
+def reprioritized(i, from_priority, to_priority, minutes):
+    return IncidentPriorityChanged(incident_id=i, from_priority=from_priority, to_priority=to_priority, impact=1,
+                                   urgency=1, changed_at=T0 + timedelta(minutes=minutes))
+
+
+def script(ids: dict[str, str]) -> list[list]:
+    """Two consumer batches of incident events, for the incidents named a..e."""
+    a, b, c, d, e = (ids[n] for n in INCIDENTS)
+    day = 24 * 60
+    return [
+        [
+            opened(a, 3), opened(b, 2), opened(c, 1), opened(a, 3), opened(d, 4),  # a's opened twice in one run
+            reprioritized(b, 2, 1, 1), reprioritized(b, 1, 3, 2), reprioritized(a, 3, 2, 3),
+            moved(a, "new", "in_progress", 10), moved(b, "new", "in_progress", 20),
+            moved(a, "in_progress", "on_hold", 25), moved(a, "on_hold", "in_progress", 28),
+            moved(c, "new", "canceled", 30), moved(d, "new", "on_hold", 60),
+            resolved(a, 120), resolved(b, 300), resolved(a, 130),  # a resolved twice: the second changes nothing
+            reprioritized(d, 4, 1, 61), reprioritized(c, 1, 2, 62),
+            moved(d, "on_hold", "resolved", 360),
+        ],
+        [
+            opened(a, 3), opened(e, 5), opened(e, 5),  # a replayed history: a has had its timers for a while
+            moved(e, "new", "in_progress", 2 * day),
+            resolved(e, 8 * day),
+        ],
+    ]
+
+
+def as_events(batch: list, correlations: dict[str, str]) -> list[tuple[CloudEvent, object]]:
+    return [(envelope(data, source="itsm/incidents", subject=data.incident_id, sequence=n,
+                      correlationid=correlations.get(data.incident_id)), data)
+            for n, data in enumerate(batch, start=1)]
+
+
+async def run_one_by_one(sessions, handlers, batches) -> None:
+    for event, data in itertools.chain.from_iterable(batches):
+        context.correlation_id.set(event.correlationid or event.id)  # as the consumer sets them
+        context.causation_id.set(event.id)
+        async with sessions() as session, session.begin():
+            await handlers[event.type].one(session, event, data)
+
+
+async def run_batched(sessions, handlers, batches) -> None:
+    context.correlation_id.set("not-the-cause")  # each staged event must name its own cause
+    context.causation_id.set("not-the-cause")
+    for batch in batches:
+        async with sessions() as session, session.begin():
+            for kind, run in itertools.groupby(batch, key=lambda pair: pair[0].type):
+                await handlers[kind].many(session, list(run))
+
+
+async def snapshot(sessions, names: dict[str, str]) -> tuple[dict, list]:
+    """Timers and staged events, with every id this run generated replaced by a name both runs share."""
+    async with sessions() as session:
+        rows = (await session.execute(select(timers).where(timers.c.incident_id.in_(list(names))))).all()
+        for row in rows:
+            names[row.id] = f"{names[row.incident_id]}.{row.kind}"
+        staged = (await session.execute(select(outbox.c.topic, outbox.c.key, outbox.c.payload)
+                                        .where(outbox.c.key.in_([r.id for r in rows])).order_by(outbox.c.id))).all()
+
+    def rename(value):
+        if isinstance(value, dict):
+            return {k: rename(v) for k, v in value.items()}
+        return names.get(value, value) if isinstance(value, str) else value
+
+    state = {names[r.id]: {k: rename(v) for k, v in r._mapping.items() if k != "id"} for r in rows}
+    events = []
+    for topic, key, payload in staged:
+        event = CloudEvent.from_json(payload)
+        events.append((topic, names[key], event.type, event.source, names[event.subject], event.sequence,
+                       rename(event.correlationid), rename(event.causationid), rename(event.data)))
+    return state, events
+
+
+async def test_a_run_at_once_has_exactly_the_effects_of_its_events_one_by_one(sessions):
+    handlers = consumers.event_handlers(SimpleNamespace(outbox=Outbox("itsm/sla")))
+    results = []
+    for run in (run_one_by_one, run_batched):
+        ids = {n: str(uuid.uuid4()) for n in INCIDENTS}
+        names = {v: k for k, v in ids.items()}
+        correlations = {ids["a"]: f"alert-{uuid.uuid4()}", ids["d"]: f"alert-{uuid.uuid4()}"}  # others: none
+        names.update({v: f"corr-{names[k]}" for k, v in correlations.items()})
+        batches = [as_events(batch, correlations) for batch in script(ids)]
+        for batch_no, batch in enumerate(batches):
+            for n, (event, _) in enumerate(batch):
+                names[event.id] = f"event-{batch_no}.{n}"
+        await run(sessions, handlers, batches)
+        results.append(await snapshot(sessions, names))
+
+    (one_by_one_timers, one_by_one_events), (batched_timers, batched_events) = results
+    assert batched_timers == one_by_one_timers
+    assert batched_events == one_by_one_events
+
+    # And what they both did is what the SLA rules say.
+    summary = {name: (t["stage"], t["priority"], t["breached"], t["version"]) for name, t in batched_timers.items()}
+    assert summary == {
+        "a.response": ("completed", 2, False, 3), "a.resolution": ("completed", 2, False, 3),
+        "b.response": ("completed", 3, False, 4), "b.resolution": ("completed", 3, False, 4),
+        "c.response": ("cancelled", 1, True, 2), "c.resolution": ("cancelled", 1, False, 2),
+        "d.response": ("completed", 4, False, 2), "d.resolution": ("completed", 1, True, 3),
+        "e.response": ("completed", 5, True, 2), "e.resolution": ("completed", 5, True, 2),
+    }
+    assert batched_timers["d.resolution"]["due_at"] == T0 + timedelta(hours=4)  # retargeted to priority 1
+    kinds = [(key, kind) for _, key, kind, *_ in batched_events]
+    assert len(kinds) == 20 and len(set(kinds)) == 20  # each timer started once and stopped once
+    by_cause = {(key, cause) for _, key, _, _, _, _, _, cause, _ in batched_events}
+    assert ("a.resolution", "event-0.14") in by_cause and ("e.resolution", "event-1.4") in by_cause
+    correlated = {key: correlation for _, key, _, _, _, _, correlation, _, _ in batched_events}
+    assert correlated["a.response"] == "corr-a" and correlated["b.response"] == "event-0.9"
