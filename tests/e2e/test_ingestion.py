@@ -180,7 +180,7 @@ async def test_alertmanager_alerts_carry_the_integrations_routing_group_and_flag
     accepted = await gateway.post("/api/v1/integrations/alertmanager", json=firing, headers={"x-integration-key": key})
     assert accepted.status_code == 202 and accepted.json()["dedup_keys"] == [web, db]
 
-    records = dict(await published(infra, integration["id"], 2))
+    records = {alert["dedup_key"]: alert for _, alert in await published(infra, integration["id"], 2)}
     routed, unrouted = records[web], records[db]
     assert routed["routing"] == {"affected_ci": "web-7", "business_service": "Checkout", "impact": 1, "urgency": 2,
                                  "assignment_group": "Web Ops prod", "category": "application", "rule": "web tier"}
