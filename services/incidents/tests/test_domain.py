@@ -126,6 +126,12 @@ def test_routing_decides_over_severity_and_fills_the_incident():
         "database", "dba", "db-1", "checkout")
 
 
+def test_over_long_routing_values_are_cut_to_fit_not_refused():
+    routed = alert(routing=AlertRouting(assignment_group="g" * 300, affected_ci="c" * 300))
+    incident = Incident.open_from_alert(id="i", number="INC1", alert=routed)
+    assert incident.assignment_group == "g" * 100 and incident.affected_ci == "c" * 255
+
+
 @pytest.mark.parametrize(
     ("status", "active", "storm", "action"),
     [

@@ -245,8 +245,9 @@ class Incident(RaisesEvents):
             id=id, number=number, short_description=alert.summary[:160] or alert.dedup_key,
             description=alert.description, impact=routing.impact or impact, urgency=routing.urgency or urgency,
             origin="monitoring", at=alert.received_at, dedup_key=alert.dedup_key, caller=None,
-            category=routing.category, assignment_group=routing.assignment_group, affected_ci=routing.affected_ci,
-            business_service=routing.business_service, matrix=matrix,
+            category=_fit(routing.category, 100), assignment_group=_fit(routing.assignment_group, 100),
+            affected_ci=_fit(routing.affected_ci, 255), business_service=_fit(routing.business_service, 255),
+            matrix=matrix,
         )
 
     @property
@@ -516,6 +517,12 @@ def check_parent(child_id: str, parent: Incident, *, has_children: bool) -> None
 def _days(window: timedelta) -> str:
     days = window / timedelta(days=1)
     return f"{days:g} day" + ("" if days == 1 else "s")
+
+
+def _fit(value: str | None, limit: int) -> str | None:
+    """Routing values interpolate labels, so their length is only known here: an over-long one is
+    cut to what an incident holds rather than failing the alert (which would dead-letter it)."""
+    return value[:limit] if value else value
 
 
 class AlertAction(StrEnum):
