@@ -23,12 +23,16 @@ class Thing(BaseModel):
 def make_app() -> FastAPI:
     app = FastAPI()
     errors.install(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=100)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=100, larger={"/bulk": 1000})
     app.add_middleware(CorrelationIdMiddleware)
 
     @app.post("/things")
     async def create(thing: Thing) -> Thing:
         return thing
+
+    @app.post("/bulk")
+    async def bulk(things: list[Thing]) -> int:
+        return len(things)
 
     @app.get("/conflict")
     async def conflict() -> None:
@@ -91,6 +95,13 @@ async def test_streamed_oversize_body_is_413(client):
 
     response = await client.post("/things", content=chunks(), headers={"content-type": "application/json"})
     assert response.status_code == 413
+
+
+async def test_a_path_may_have_its_own_larger_limit(client):
+    things = [{"name": "x", "size": n} for n in range(20)]
+    assert (await client.post("/bulk", json=things)).json() == 20
+    assert (await client.post("/bulk", json=things * 3)).status_code == 413
+    assert (await client.post("/things", json={"name": "x" * 200, "size": 1})).status_code == 413
 
 
 async def test_correlation_id_is_echoed_or_made(client):

@@ -82,7 +82,9 @@ def create_service_app(
     consumes: Sequence[str] = (),
     handlers: HandlersFactory | None = None,
     hooks: Sequence[Hook] = (),
+    body_limits: Mapping[str, int] | None = None,
 ) -> FastAPI:
+    """`body_limits`: paths whose requests may be larger (or must be smaller) than settings.max_body_bytes."""
     kit_logging.configure(settings.service, settings.log_level)
 
     @contextlib.asynccontextmanager
@@ -133,7 +135,7 @@ def create_service_app(
 
     app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
     errors.install(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, larger=body_limits)
     app.add_middleware(HttpMetricsMiddleware)
     app.add_middleware(CorrelationIdMiddleware)
     app.include_router(health.router)

@@ -1,24 +1,254 @@
-"""Use cases: register the configuration item, store it with its events."""
+"""Use cases: load, apply the rule, store the CIs and relationships with their history and events.
+
+Every write takes the CMDB write lock (a PostgreSQL transaction-level advisory lock):
+imports take it exclusively, everything else shared. An import therefore sees a stable
+estate from its identification query to its commit, while single writes run side by
+side (they lock the rows they change). Imports are serial; each is set-based (a fixed
+number of statements whatever its size), which is what makes it fast.
+
+Import atomicity: every item is decided on its own (created, updated, unchanged or
+rejected, with the reason), and the valid ones commit together in one transaction
+(per_item mode). In all_or_nothing mode one rejected item or relationship and nothing
+is written. Either way a failure of the database writes nothing, and the same payload
+can be sent again: it is idempotent.
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from itsm_contracts.api.cmdb import ImportRequest
+from itsm_kit.domain import DomainError
+from itsm_kit.errors import Problem, not_found
 from itsm_kit.outbox import Outbox
-from itsm_cmdb.domain import ConfigurationItem, DuplicateCi
-from itsm_cmdb.store import CiRepository
+from itsm_cmdb.domain import (
+    MANUAL, ConfigurationItem, DuplicateCi, DuplicateRelationship, ItemOutcome, OperationalStatus, Relationship,
+    ReportedRelationship, SourcePriorities, as_of, check_priorities, check_relationship, identified_by,
+    plan_import, plan_relationships, read_item,
+)
+from itsm_cmdb.store import (
+    CiRepository, HistoryRepository, IdentityRepository, RelationshipRepository, SourceRepository,
+)
+
+WRITE_LOCK = 0x434D4442  # "CMDB"
 
 
-async def register_ci(session: AsyncSession, outbox: Outbox, *, name: str, ci_class: str, criticality: int,
-                      operational_status: str) -> ConfigurationItem:
-    repo = CiRepository(session)
-    ci = ConfigurationItem.register(id=str(uuid.uuid4()), name=name, ci_class=ci_class, criticality=criticality,
-                                    operational_status=operational_status, at=datetime.now(UTC))
-    if not await repo.add(ci):
-        existing = await repo.find(ci.ci_class, ci.name)
-        raise DuplicateCi(ci.ci_class, ci.name, existing.id if existing else None)
-    await outbox.add_raised(session, ci.id, ci.events)
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+async def _lock(session: AsyncSession, *, exclusive: bool = False) -> None:
+    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    await session.execute(text(f"SELECT {function}(:key)"), {"key": WRITE_LOCK})
+
+
+async def _store(session: AsyncSession, outbox: Outbox, *, created: list[ConfigurationItem] = (),
+                 changed: list[ConfigurationItem] = (), added: list[Relationship] = (),
+                 removed: list[Relationship] = (), actor: str | None = None) -> None:
+    """Write CIs, their history, relationships and every event they raised: one statement per table."""
+    cis = CiRepository(session)
+    await cis.add_many(list(created))
+    await cis.save_many(list(changed))
+    written = [*created, *changed]
+    await HistoryRepository(session).add_many([(ci.id, ci.history) for ci in written])
+    relationships = RelationshipRepository(session)
+    await relationships.add_many(list(added), actor)
+    await relationships.mark_removed(list(removed), actor)
+    await outbox.add_many(session, [(ci.id, ci.events, None) for ci in written]
+                          + [(r.id, r.events, None) for r in [*added, *removed]])
+    for ci in written:
+        ci.history.clear()
+
+
+async def _claim(session: AsyncSession, ci: ConfigurationItem, keys: list[str]) -> None:
+    identities = IdentityRepository(session)
+    taken = await identities.claim(ci.id, keys)
+    if taken:
+        holder = (await identities.owners(taken[:1])).get(taken[0])
+        raise DuplicateCi(ci.ci_class, identified_by(taken[0]), holder)
+
+
+async def _load_for_change(session: AsyncSession, ci_id: str, if_match: int | None) -> ConfigurationItem:
+    ci = await CiRepository(session).get(ci_id, for_update=True)
+    if ci is None:
+        raise not_found("configuration item", ci_id)
+    if if_match is not None and if_match != ci.version:
+        raise Problem(412, "Precondition Failed",
+                      f"configuration item {ci_id} is at version {ci.version}, not {if_match}; reload it and retry",
+                      current_version=ci.version)
     return ci
+
+
+async def register_ci(session: AsyncSession, outbox: Outbox, *, actor: str | None = None,
+                      **fields: Any) -> ConfigurationItem:
+    """A CI registered by hand; `fields` are ConfigurationItem.register's (name, class, attributes...)."""
+    await _lock(session)
+    ci = ConfigurationItem.register(id=new_id(), source=MANUAL, actor=actor, at=utcnow(), **fields)
+    await _claim(session, ci, ci.identity_keys())
+    await _store(session, outbox, created=[ci])
+    return ci
+
+
+async def update_ci(session: AsyncSession, outbox: Outbox, ci_id: str, changes: dict[str, Any], *,
+                    actor: str | None, if_match: int | None = None) -> ConfigurationItem:
+    await _lock(session)
+    ci = await _load_for_change(session, ci_id, if_match)
+    keys_before = set(ci.identity_keys())
+    if not ci.edit(changes, actor=actor, at=utcnow()):
+        return ci
+    keys_after = set(ci.identity_keys())
+    await IdentityRepository(session).remove(keys_before - keys_after)
+    await _claim(session, ci, sorted(keys_after - keys_before))
+    await _store(session, outbox, changed=[ci], actor=actor)
+    return ci
+
+
+async def set_status(session: AsyncSession, outbox: Outbox, ci_id: str, status: str, *, actor: str | None,
+                     if_match: int | None = None) -> ConfigurationItem:
+    """Retiring also removes the CI's relationships and frees its identity for a successor."""
+    await _lock(session)
+    ci = await _load_for_change(session, ci_id, if_match)
+    at = utcnow()
+    if not ci.set_status(status, actor=actor, at=at):
+        return ci
+    removed: list[Relationship] = []
+    if ci.operational_status is OperationalStatus.RETIRED:
+        removed = await RelationshipRepository(session).live_of(ci.id, for_update=True)
+        for relationship in removed:
+            relationship.remove(source=MANUAL, at=at)
+        identities = IdentityRepository(session)
+        await identities.remove(await identities.of(ci.id))
+    await _store(session, outbox, changed=[ci], removed=removed, actor=actor)
+    return ci
+
+
+async def add_relationship(session: AsyncSession, outbox: Outbox, *, source_id: str, type: str, target_id: str,
+                           actor: str | None) -> Relationship:
+    await _lock(session)
+    # The source's row lock queues two additions from one CI; both rows locked keep either from retiring meanwhile.
+    ends = {ci_id: (ci.ci_class, ci.is_live)
+            for ci_id, ci in (await CiRepository(session).get_many([source_id, target_id], for_update=True)).items()}
+    kind = check_relationship(type, ends.get(source_id), ends.get(target_id), source_id=source_id,
+                              target_id=target_id)
+    existing = await RelationshipRepository(session).live_among([(source_id, target_id, kind)])
+    if existing:
+        raise DuplicateRelationship(next(iter(existing.values())))
+    relationship = Relationship.add(id=new_id(), source_id=source_id, target_id=target_id, type=kind, source=MANUAL,
+                                    at=utcnow())
+    await _store(session, outbox, added=[relationship], actor=actor)
+    return relationship
+
+
+async def remove_relationship(session: AsyncSession, outbox: Outbox, relationship_id: str, *,
+                              actor: str | None) -> Relationship:
+    await _lock(session)
+    relationship = await RelationshipRepository(session).get(relationship_id, for_update=True)
+    if relationship is None:
+        raise not_found("relationship", relationship_id)
+    relationship.remove(source=MANUAL, at=utcnow())
+    await _store(session, outbox, removed=[relationship], actor=actor)
+    return relationship
+
+
+async def ci_as_of(session: AsyncSession, ci_id: str, at: datetime) -> ConfigurationItem:
+    current = await CiRepository(session).get(ci_id)
+    if current is None:
+        raise not_found("configuration item", ci_id)
+    then = as_of(await HistoryRepository(session).until(ci_id, at), ci_id=ci_id, ci_class=current.ci_class, at=at)
+    if then is None:
+        raise Problem(404, "Not Found", f"configuration item {ci_id} did not exist yet at {at.isoformat()}",
+                      created_at=current.created_at.isoformat())
+    return then
+
+
+async def source_priorities(session: AsyncSession) -> SourcePriorities:
+    return SourcePriorities({s["name"]: (s["priority"], s["field_priorities"])
+                             for s in await SourceRepository(session).all()})
+
+
+async def put_source(session: AsyncSession, name: str, *, priority: int, field_priorities: dict[str, int],
+                     description: str | None, actor: str) -> None:
+    check_priorities(priority, field_priorities)
+    await SourceRepository(session).put(name, priority=priority, field_priorities=field_priorities,
+                                        description=description, by=actor, at=utcnow())
+
+
+async def import_batch(session: AsyncSession, outbox: Outbox, request: ImportRequest) -> dict[str, Any]:
+    """Identify, reconcile and write what a discovery source reports; the per-item report.
+
+    A fixed number of statements whatever the payload's size: the write lock, the source
+    priorities, the owners of the payload's identity keys, the CIs they name (locked),
+    the CIs the relationships name by id, the live relationships among them, then one
+    write per table.
+    """
+    await _lock(session, exclusive=True)
+    at, source = utcnow(), request.source
+    priority = await source_priorities(session)
+    items: list = []
+    for index, item in enumerate(request.items):
+        try:
+            items.append(read_item(index, item.model_dump()))
+        except DomainError as exc:
+            items.append(ItemOutcome(index, item.ref, "rejected", reason=str(exc)))
+    identities, cis = IdentityRepository(session), CiRepository(session)
+    owners = await identities.owners(key for item in items if not isinstance(item, ItemOutcome) for key in item.keys)
+    loaded = await cis.get_many(owners.values(), for_update=True)
+    refused: dict[int, str] = {}
+    while True:
+        plan = plan_import(items, owners=owners, loaded=loaded, source=source, priority=priority, at=at,
+                           new_id=new_id, refused=refused)
+        # Keys a change composed of stored and reported values: the store is asked about them too.
+        taken = {k: v for k, v in (await identities.owners(plan.unverified)).items() if v != plan.keys_added.get(k)}
+        if not taken:
+            break
+        refused |= {plan.unverified[k]: f"its {identified_by(k)} identifies another CI ({v})" for k, v in taken.items()}
+        owners |= taken
+
+    reported = [ReportedRelationship(index, **r.model_dump()) for index, r in enumerate(request.relationships)]
+    in_payload = {ci.id: ci for ci in plan.created} | {ci.id: ci for ci in loaded.values()}
+    named = {r.source_id for r in reported} | {r.target_id for r in reported}
+    known = {ci_id: (ci.ci_class, ci.is_live) for ci_id, ci in in_payload.items()}
+    known |= await cis.classes(named - set(in_payload) - {None})
+    created = {ci.id for ci in plan.created}
+    candidates = [t for t in (_triple(r, plan.refs) for r in reported)
+                  if t is not None and t[0] not in created and t[1] not in created]
+    active = await RelationshipRepository(session).live_among(candidates)
+    outcomes, added = plan_relationships(reported, refs=plan.refs, cis=known, active=active, source=source, at=at,
+                                         new_id=new_id)
+
+    relationship_counts = dict.fromkeys(("created", "unchanged", "rejected"), 0)
+    for outcome in outcomes:
+        relationship_counts[outcome.outcome] += 1
+    counts = plan.counts()
+    refuse = request.mode == "all_or_nothing" and (counts["rejected"] or relationship_counts["rejected"])
+    if not refuse:
+        await identities.remove(plan.keys_removed)
+        await identities.add_many(plan.keys_added)
+        await _store(session, outbox, created=plan.created, changed=[ci for ci, _ in plan.updated], added=added)
+        await cis.save_many(plan.provenance_only)
+    return {
+        "source": source, "mode": request.mode, "committed": not refuse, "counts": counts,
+        "relationship_counts": relationship_counts,
+        "items": [vars(item) for item in plan.items],
+        "relationships": [vars(outcome) for outcome in outcomes],
+    }
+
+
+def _triple(rel: ReportedRelationship, refs: dict[str, str | None]) -> tuple[str, str, str] | None:
+    """The (source, target, type) a reported relationship names, if its ends resolve."""
+    source = rel.source_id or refs.get(rel.source)
+    target = rel.target_id or refs.get(rel.target)
+    return (source, target, rel.type) if source and target else None
+
+
+__all__ = ["add_relationship", "ci_as_of", "import_batch", "put_source", "register_ci",
+           "remove_relationship", "set_status", "update_ci"]

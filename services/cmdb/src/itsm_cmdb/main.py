@@ -9,11 +9,13 @@ from itsm_cmdb.settings import CmdbSettings
 
 
 def create_app(settings: CmdbSettings | None = None) -> FastAPI:
+    settings = settings or CmdbSettings()
     return create_service_app(
-        settings or CmdbSettings(),
+        settings,
         title="ITSM CMDB",
-        description="Configuration items: what the services run on, and how critical each is.",
+        description="Configuration items, their typed relationships, impact analysis and discovery imports.",
         routers=[api.router],
         publishes=[topics.CMDB],
+        body_limits={"/imports": settings.import_max_body_bytes},
         **({"consumes": consumers.CONSUMES, "handlers": consumers.event_handlers} if consumers.CONSUMES else {}),
     )

@@ -6,3 +6,5 @@ class CmdbSettings(ServiceSettings):
     service = "cmdb"
 
     port: int = 8004
+    # A discovery import carries thousands of CIs and relationships in one body.
+    import_max_body_bytes: int = 32 * 1024 * 1024

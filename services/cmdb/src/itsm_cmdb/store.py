@@ -1,15 +1,38 @@
-"""The cmdb database: tables and the repository that maps them to ConfigurationItem."""
+"""The cmdb database: tables, and repositories that read and write them a set at a time.
+
+- `cis`: one row per CI, its class attributes and per-field provenance as JSONB;
+- `ci_identities`: one row per identification rule a live CI satisfies; its primary key
+  is what makes two live CIs with the same serial number (FQDN, ...) impossible;
+- `ci_relationships`: temporal; a removal sets `removed_at`, so the table is also the
+  relationships' history. Partial indexes on the live rows, one per direction, are what
+  impact analysis walks;
+- `ci_history`: one row per CI version: which fields changed (old and new), source, time;
+- `ci_sources`: the reconciliation priority of each discovery source.
+
+Relationships and history carry no foreign keys: every writer checks the CIs it names
+under the CMDB write lock (see handlers), and bulk imports skip a trigger per row.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+import orjson
+from sqlalchemy import (
+    BigInteger, Column, DateTime, Index, Integer, MetaData, PrimaryKeyConstraint, String, Table, Text, and_,
+    bindparam, cast, delete, func, literal, or_, select, text, union_all, update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from itsm_cmdb.domain import CiClass, ConfigurationItem, OperationalStatus
-from itsm_kit.pagination import newest_first, page_of
+from itsm_cmdb.domain import (
+    Change, CiClass, ConfigurationItem, Environment, OperationalStatus, Relationship, RelationshipType,
+)
+from itsm_kit.db import copy_rows
+from itsm_kit.pagination import keyset, newest_first, page_of
 
 metadata = MetaData()
 
@@ -24,49 +47,336 @@ cis = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("version", BigInteger, nullable=False),
+    Column("owner_group", String(100)),
+    Column("environment", String(30)),
+    Column("attributes", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("provenance", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Index("cis_by_created", "created_at", "id"),
+    Index("cis_by_class", "ci_class", "created_at", "id"),
 )
-# One CI per class and name, ignoring case: the database holds the line even when two
-# registrations of the same CI race (two discovery runs, say).
-IDENTITY = (cis.c.ci_class, func.lower(cis.c.name))
-Index("cis_one_per_class_and_name", *IDENTITY, unique=True)
 
-_FIELDS = [f.name for f in dataclasses.fields(ConfigurationItem) if f.name != "events"]
+ci_identities = Table(
+    "ci_identities",
+    metadata,
+    Column("key", Text, primary_key=True),  # "host/serial_number=abc123": class, rule, values (lower case)
+    Column("ci_id", String(36), nullable=False),
+    Index("ci_identities_by_ci", "ci_id"),
+)
+
+LIVE_REL = text("removed_at IS NULL")
+ci_relationships = Table(
+    "ci_relationships",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("source_id", String(36), nullable=False),
+    Column("target_id", String(36), nullable=False),
+    Column("type", String(20), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(60), nullable=False),
+    Column("created_actor", String(255)),
+    Column("removed_at", DateTime(timezone=True)),
+    Column("removed_by", String(60)),
+    Column("removed_actor", String(255)),
+    # No two live relationships of a type between the same CIs; walks downstream.
+    Index("ci_relationships_live", "source_id", "target_id", "type", unique=True, postgresql_where=LIVE_REL),
+    # Walks upstream: who depends on this CI.
+    Index("ci_relationships_live_by_target", "target_id", "source_id", "type", postgresql_where=LIVE_REL),
+    # Removed ones, for history and as-of reads (few, and never on an import's path).
+    Index("ci_relationships_removed_by_source", "source_id", postgresql_where=text("removed_at IS NOT NULL")),
+    Index("ci_relationships_removed_by_target", "target_id", postgresql_where=text("removed_at IS NOT NULL")),
+)
+
+ci_history = Table(
+    "ci_history",
+    metadata,
+    Column("ci_id", String(36), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("source", String(60), nullable=False),
+    Column("actor", String(255)),
+    Column("changes", JSONB, nullable=False),  # field -> [old, new]
+    PrimaryKeyConstraint("ci_id", "version", name="ci_history_pkey"),
+)
+
+ci_sources = Table(
+    "ci_sources",
+    metadata,
+    Column("name", String(60), primary_key=True),
+    Column("priority", Integer, nullable=False),
+    Column("field_priorities", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("description", String(500)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(255), nullable=False),
+)
+
+_FIELDS = [f.name for f in dataclasses.fields(ConfigurationItem) if f.name not in ("events", "history")]
+_STRINGS = ARRAY(String)
 
 
 def _to_ci(row) -> ConfigurationItem:
     values = {name: row._mapping[name] for name in _FIELDS}
-    return ConfigurationItem(**values | {"ci_class": CiClass(values["ci_class"]),
-                                         "operational_status": OperationalStatus(values["operational_status"])})
+    return ConfigurationItem(**values | {
+        "ci_class": CiClass(values["ci_class"]), "operational_status": OperationalStatus(values["operational_status"]),
+        "environment": Environment(values["environment"]) if values["environment"] else None,
+    })
+
+
+def _row(ci: ConfigurationItem) -> dict[str, Any]:
+    return {name: getattr(ci, name) for name in _FIELDS}
+
+
+def _json(value: Any) -> str:
+    """JSONB as COPY takes it: text."""
+    return orjson.dumps(value).decode()
+
+
+def _to_relationship(row) -> Relationship:
+    m = row._mapping
+    return Relationship(m["id"], m["source_id"], m["target_id"], RelationshipType(m["type"]), m["created_at"],
+                        m["created_by"], m["removed_at"], m["removed_by"])
 
 
 class CiRepository:
     def __init__(self, session: AsyncSession):
         self.session = session
 
-    async def get(self, ci_id: str) -> ConfigurationItem | None:
-        row = (await self.session.execute(select(cis).where(cis.c.id == ci_id))).first()
-        return _to_ci(row) if row else None
+    async def get(self, ci_id: str, *, for_update: bool = False) -> ConfigurationItem | None:
+        found = await self.get_many([ci_id], for_update=for_update)
+        return found.get(ci_id)
 
-    async def find(self, ci_class: CiClass, name: str) -> ConfigurationItem | None:
-        """The CI of this class with this name, ignoring case."""
-        query = select(cis).where(cis.c.ci_class == ci_class, func.lower(cis.c.name) == func.lower(name))
-        row = (await self.session.execute(query)).first()
-        return _to_ci(row) if row else None
+    async def get_many(self, ids: Iterable[str], *, for_update: bool = False) -> dict[str, ConfigurationItem]:
+        ids = sorted(set(ids))
+        if not ids:
+            return {}
+        query = select(cis).where(cis.c.id == func.any(cast(ids, _STRINGS))).order_by(cis.c.id)
+        rows = await self.session.execute(query.with_for_update() if for_update else query)
+        return {r.id: _to_ci(r) for r in rows.all()}
 
-    async def add(self, ci: ConfigurationItem) -> bool:
-        """Insert the CI; False, and nothing written, when its class already has a CI of that name."""
-        inserted = await self.session.execute(
-            pg_insert(cis).values({name: getattr(ci, name) for name in _FIELDS})
-            .on_conflict_do_nothing(index_elements=IDENTITY).returning(cis.c.id)
-        )
-        return inserted.first() is not None
+    async def classes(self, ids: Iterable[str]) -> dict[str, tuple[CiClass, bool]]:
+        """(class, live) of each of these CIs that exists."""
+        ids = sorted(set(ids))
+        if not ids:
+            return {}
+        rows = await self.session.execute(select(cis.c.id, cis.c.ci_class, cis.c.operational_status)
+                                          .where(cis.c.id == func.any(cast(ids, _STRINGS))))
+        return {r.id: (CiClass(r.ci_class), r.operational_status != OperationalStatus.RETIRED) for r in rows.all()}
 
-    async def page(self, *, limit: int, cursor: str | None = None,
-                   classes: list[str] | None = None) -> tuple[list[ConfigurationItem], str | None]:
+    async def add_many(self, items: list[ConfigurationItem]) -> None:
+        await copy_rows(self.session, cis, [_row(ci) | {"attributes": _json(ci.attributes),
+                                                        "provenance": _json(ci.provenance)} for ci in items])
+
+    async def save_many(self, items: list[ConfigurationItem]) -> None:
+        """Write CIs changed since loaded (under their row locks, so no version check is needed)."""
+        if items:
+            await self.session.execute(
+                update(cis).where(cis.c.id == bindparam("b_id")),
+                [{"b_id": ci.id} | {k: v for k, v in _row(ci).items() if k not in ("id", "ci_class", "created_at")}
+                 for ci in items],
+            )
+
+    async def page(self, *, limit: int, cursor: str | None = None, classes: list[str] | None = None,
+                   statuses: list[str] | None = None, environment: str | None = None, owner_group: str | None = None,
+                   q: str | None = None) -> tuple[list[ConfigurationItem], str | None]:
         """Newest first; returns the page and the next page's cursor."""
         query = newest_first(select(cis), cis.c.created_at, cis.c.id, limit=limit, cursor=cursor)
         if classes:
             query = query.where(cis.c.ci_class.in_(classes))
+        if statuses:
+            query = query.where(cis.c.operational_status.in_(statuses))
+        if environment:
+            query = query.where(cis.c.environment == environment)
+        if owner_group:
+            query = query.where(cis.c.owner_group == owner_group)
+        if q:
+            pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            query = query.where(cis.c.name.ilike(pattern))
         found = [_to_ci(r) for r in (await self.session.execute(query)).all()]
         return page_of(found, limit, lambda ci: (ci.created_at, ci.id))
+
+
+class IdentityRepository:
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    async def owners(self, keys: Iterable[str]) -> dict[str, str]:
+        """The live CI holding each of these identity keys, where one does."""
+        keys = sorted(set(keys))
+        if not keys:
+            return {}
+        rows = await self.session.execute(select(ci_identities.c.key, ci_identities.c.ci_id)
+                                          .where(ci_identities.c.key == func.any(cast(keys, ARRAY(Text)))))
+        return dict(rows.all())
+
+    async def claim(self, ci_id: str, keys: list[str]) -> list[str]:
+        """Give the keys to the CI; returns those another CI holds (then nothing is claimed by the caller's
+        transaction once it rolls back)."""
+        if not keys:
+            return []
+        statement = pg_insert(ci_identities).on_conflict_do_nothing().returning(ci_identities.c.key)
+        claimed = set((await self.session.scalars(statement, [{"key": k, "ci_id": ci_id} for k in keys])).all())
+        return [k for k in keys if k not in claimed]
+
+    async def add_many(self, owners: dict[str, str]) -> None:
+        await copy_rows(self.session, ci_identities, [{"key": k, "ci_id": v} for k, v in owners.items()])
+
+    async def remove(self, keys: Iterable[str]) -> None:
+        keys = sorted(set(keys))
+        if keys:
+            await self.session.execute(delete(ci_identities)
+                                       .where(ci_identities.c.key == func.any(cast(keys, ARRAY(Text)))))
+
+    async def of(self, ci_id: str) -> list[str]:
+        return list((await self.session.scalars(select(ci_identities.c.key)
+                                                .where(ci_identities.c.ci_id == ci_id))).all())
+
+
+class HistoryRepository:
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    async def add_many(self, by_ci: Iterable[tuple[str, list[Change]]]) -> None:
+        await copy_rows(self.session, ci_history, [
+            {"ci_id": ci_id, "version": c.version, "at": c.at, "kind": c.kind, "source": c.source, "actor": c.actor,
+             "changes": _json(c.changes)} for ci_id, changes in by_ci for c in changes])
+
+    async def until(self, ci_id: str, at: datetime) -> list[Change]:
+        rows = await self.session.execute(select(ci_history).where(ci_history.c.ci_id == ci_id, ci_history.c.at <= at)
+                                          .order_by(ci_history.c.version))
+        return [Change(r.version, r.at, r.kind, r.source, r.actor, r.changes) for r in rows.all()]
+
+    async def page(self, ci_id: str, *, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
+        """Field and relationship changes together, newest first."""
+        # One order for all: time, then fields before relationships, then version (zero-padded) or id.
+        fields = select(ci_history.c.at, literal(0).label("tag"),
+                        func.lpad(cast(ci_history.c.version, String), 20, "0").label("key"),
+                        ci_history.c.kind, ci_history.c.source, ci_history.c.actor, ci_history.c.version,
+                        ci_history.c.changes, literal(None, String).label("relationship_id")
+                        ).where(ci_history.c.ci_id == ci_id)
+        r = ci_relationships.c
+        touches = or_(r.source_id == ci_id, r.target_id == ci_id)
+        added = select(r.created_at.label("at"), literal(1).label("tag"), r.id.label("key"),
+                       literal("relationship_added").label("kind"), r.created_by.label("source"),
+                       r.created_actor.label("actor"), literal(None, BigInteger).label("version"),
+                       literal(None, JSONB).label("changes"), r.id.label("relationship_id")).where(touches)
+        removed = select(r.removed_at.label("at"), literal(2).label("tag"), r.id.label("key"),
+                         literal("relationship_removed").label("kind"), r.removed_by.label("source"),
+                         r.removed_actor.label("actor"), literal(None, BigInteger).label("version"),
+                         literal(None, JSONB).label("changes"), r.id.label("relationship_id")
+                         ).where(touches, r.removed_at.is_not(None))
+        timeline = union_all(fields, added, removed).subquery()
+        keys = (timeline.c.at, timeline.c.tag, timeline.c.key)
+        query = keyset(select(timeline), keys, descending=True, limit=limit, cursor=cursor, sort="history")
+        found = [dict(row._mapping) for row in (await self.session.execute(query)).all()]
+        return page_of(found, limit, lambda e: (e["at"], e["tag"], e["key"]), sort="history")
+
+
+class RelationshipRepository:
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    async def get(self, relationship_id: str, *, for_update: bool = False) -> Relationship | None:
+        query = select(ci_relationships).where(ci_relationships.c.id == relationship_id)
+        row = (await self.session.execute(query.with_for_update() if for_update else query)).first()
+        return _to_relationship(row) if row else None
+
+    async def get_many(self, ids: Iterable[str]) -> dict[str, Relationship]:
+        ids = sorted(set(ids))
+        if not ids:
+            return {}
+        rows = await self.session.execute(select(ci_relationships)
+                                          .where(ci_relationships.c.id == func.any(cast(ids, _STRINGS))))
+        return {r.id: _to_relationship(r) for r in rows.all()}
+
+    async def live_among(self, triples: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
+        """Which of these (source, target, type) exist live, with their ids."""
+        triples = sorted(set(triples))
+        if not triples:
+            return {}
+        sources, targets, types = (list(column) for column in zip(*triples, strict=True))
+        wanted = (func.unnest(cast(sources, _STRINGS), cast(targets, _STRINGS), cast(types, _STRINGS))
+                  .table_valued("s", "t", "ty").render_derived(name="wanted"))
+        r = ci_relationships.c
+        rows = await self.session.execute(
+            select(r.source_id, r.target_id, r.type, r.id)
+            .join_from(ci_relationships, wanted, and_(r.source_id == wanted.c.s, r.target_id == wanted.c.t,
+                                                      r.type == wanted.c.ty))
+            .where(r.removed_at.is_(None))
+        )
+        return {(row.source_id, row.target_id, row.type): row.id for row in rows.all()}
+
+    async def live_of(self, ci_id: str, *, for_update: bool = False) -> list[Relationship]:
+        r = ci_relationships.c
+        query = (select(ci_relationships).where(or_(r.source_id == ci_id, r.target_id == ci_id), r.removed_at.is_(None))
+                 .order_by(r.id))
+        rows = await self.session.execute(query.with_for_update() if for_update else query)
+        return [_to_relationship(row) for row in rows.all()]
+
+    async def of(self, ci_id: str, at: datetime | None = None) -> list[Relationship]:
+        """The CI's live relationships, or those live at `at`."""
+        r = ci_relationships.c
+        touches = or_(r.source_id == ci_id, r.target_id == ci_id)
+        if at is None:
+            query = select(ci_relationships).where(touches, r.removed_at.is_(None))
+        else:
+            query = select(ci_relationships).where(touches, r.created_at <= at,
+                                                   or_(r.removed_at.is_(None), r.removed_at > at))
+        rows = await self.session.execute(query.order_by(r.created_at, r.id))
+        return [_to_relationship(row) for row in rows.all()]
+
+    async def add_many(self, relationships: list[Relationship], actor: str | None = None) -> None:
+        await copy_rows(self.session, ci_relationships, [
+            {"id": x.id, "source_id": x.source_id, "target_id": x.target_id, "type": x.type.value,
+             "created_at": x.created_at, "created_by": x.created_by, "created_actor": actor} for x in relationships])
+
+    async def mark_removed(self, relationships: list[Relationship], actor: str | None = None) -> None:
+        if relationships:
+            await self.session.execute(
+                update(ci_relationships).where(ci_relationships.c.id == bindparam("b_id")),
+                [{"b_id": x.id, "removed_at": x.removed_at, "removed_by": x.removed_by, "removed_actor": actor}
+                 for x in relationships])
+
+    async def impact(self, ci_id: str, *, upstream: bool, max_depth: int) -> list[dict]:
+        """Every CI reachable from this one (upstream: who depends on it; downstream: what it
+        depends on), each once at its shortest depth, with a shortest path and the type of
+        its last relationship. Nearest first.
+
+        A breadth-first walk in one recursive query: each level keeps one row per CI
+        (DISTINCT ON), a path never visits a CI twice (cycles end), and `max_depth` bounds it.
+        """
+        near, far = ("target_id", "source_id") if upstream else ("source_id", "target_id")
+        rows = await self.session.execute(text(f"""
+            WITH RECURSIVE walk(id, depth, path, via) AS (
+                SELECT CAST(:start AS varchar), 0, ARRAY[CAST(:start AS varchar)], CAST(NULL AS varchar)
+              UNION ALL
+                SELECT DISTINCT ON (r.{far}) r.{far}, w.depth + 1, w.path || r.{far}, r.type
+                FROM walk w JOIN ci_relationships r ON r.{near} = w.id AND r.removed_at IS NULL
+                WHERE w.depth < :max_depth AND r.{far} <> ALL(w.path)
+            ), nearest AS (
+                SELECT DISTINCT ON (id) id, depth, path, via FROM walk WHERE depth > 0 ORDER BY id, depth
+            )
+            SELECT n.id, n.depth, n.path, n.via, c.name, c.ci_class, c.criticality, c.operational_status
+            FROM nearest n JOIN cis c ON c.id = n.id
+            ORDER BY n.depth, c.name, n.id
+        """), {"start": ci_id, "max_depth": max_depth})
+        return [dict(row._mapping) for row in rows.all()]
+
+
+class SourceRepository:
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    async def all(self) -> list[dict]:
+        rows = await self.session.execute(select(ci_sources).order_by(ci_sources.c.priority, ci_sources.c.name))
+        return [dict(r._mapping) for r in rows.all()]
+
+    async def put(self, name: str, *, priority: int, field_priorities: dict[str, int], description: str | None,
+                  by: str, at: datetime) -> None:
+        values = {"name": name, "priority": priority, "field_priorities": field_priorities,
+                  "description": description, "updated_at": at, "updated_by": by}
+        upsert = pg_insert(ci_sources).values(values)
+        await self.session.execute(upsert.on_conflict_do_update(index_elements=["name"], set_=values))
+
+    async def remove(self, name: str) -> bool:
+        result = await self.session.execute(delete(ci_sources).where(ci_sources.c.name == name))
+        return result.rowcount > 0

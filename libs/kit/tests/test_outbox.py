@@ -1,0 +1,30 @@
+"""Outbox rows: the bytes written for an event are the envelope's, however they are built."""
+
+from datetime import UTC, datetime
+
+from itsm_contracts import CloudEvent, envelope
+from itsm_contracts.events.incidents import IncidentUpdated
+from itsm_kit import context
+from itsm_kit.outbox import Outbox
+
+
+def test_a_staged_row_is_the_envelope_the_slow_path_builds_byte_for_byte():
+    data = IncidentUpdated(incident_id="inc-1", changes={"category": None, "major": True},
+                           updated_at=datetime(2026, 11, 25, 9, 0, 0, 123456, tzinfo=UTC))
+    cause = CloudEvent(source="itsm/x", type="t", subject="s", dataschema="d", data={}, correlationid="corr-1")
+    row = Outbox("itsm/incidents")._row(data, "inc-1", 7, cause)
+    staged = CloudEvent.from_json(row["payload"])
+    expected = envelope(data, source="itsm/incidents", subject="inc-1", sequence=7, time=staged.time,
+                        correlationid="corr-1", causationid=cause.id)
+    assert row["payload"] == expected.model_copy(update={"id": staged.id}).to_json()
+    assert (row["event_id"], row["topic"], row["key"]) == (staged.id, "itsm.incidents", "inc-1")
+
+
+def test_without_a_cause_the_row_names_the_request_correlation():
+    token = context.correlation_id.set("req-9")
+    try:
+        data = IncidentUpdated(incident_id="inc-1", changes={}, updated_at=datetime(2026, 1, 1, tzinfo=UTC))
+        staged = CloudEvent.from_json(Outbox("itsm/incidents")._row(data, "inc-1", 1, None)["payload"])
+    finally:
+        context.correlation_id.reset(token)
+    assert staged.correlationid == "req-9" and staged.causationid is None and staged.time.tzinfo is not None
