@@ -4,13 +4,20 @@ VENV := .devstack/venv
 PY := $(VENV)/bin/python
 PACKAGES := libs/contracts libs/kit $(sort $(wildcard services/*))
 STAMP := $(VENV)/.installed
+# Deployment checks (tests/deploy): the Compose CLI, built from the Go module pinned in
+# deploy/tools/compose (no Docker engine needed for `config`), and kubectl's kustomize, or a
+# kustomize built here where kubectl is missing.
+BIN := .devstack/bin
+COMPOSE := $(BIN)/docker-compose
+KUSTOMIZE_VERSION := v5.5.0
+TOOLS := $(COMPOSE) $(if $(shell command -v kubectl),,$(BIN)/kustomize)
 
-.PHONY: run test lint install bench schemas clean-stack
+.PHONY: run test lint install tools bench schemas clean-stack
 
 run: install ## start PostgreSQL, Kafka, migrations and the six services; Ctrl-C stops all
 	$(PY) deploy/local/run.py
 
-test: install lint ## the whole suite against real PostgreSQL and Kafka
+test: install tools lint ## the whole suite against real PostgreSQL and Kafka
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install ## pyflakes and pycodestyle errors (ruff)
@@ -18,11 +25,22 @@ lint: install ## pyflakes and pycodestyle errors (ruff)
 
 install: $(STAMP)
 
+tools: $(TOOLS)
+
 $(STAMP): constraints.txt requirements-dev.txt $(addsuffix /pyproject.toml,$(PACKAGES))
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -c constraints.txt pip setuptools
 	$(PY) -m pip install -q --no-build-isolation -c constraints.txt -r requirements-dev.txt $(addprefix -e ,$(PACKAGES))
 	@touch $@
+
+$(COMPOSE): deploy/tools/compose/go.mod deploy/tools/compose/go.sum
+	@mkdir -p $(BIN)
+	cd deploy/tools/compose && go build -trimpath -ldflags "-s -w -X github.com/docker/compose/v5/internal.Version=$$(go list -m -f '{{.Version}}' github.com/docker/compose/v5)" \
+		-o $(abspath $@) github.com/docker/compose/v5/cmd
+
+$(BIN)/kustomize:
+	@mkdir -p $(BIN)
+	GOBIN=$(abspath $(BIN)) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 
 schemas: install ## publish the JSON Schema of every new event contract version
 	$(PY) -m itsm_contracts.schemas libs/contracts/schemas
