@@ -1,0 +1,102 @@
+"""docker-compose.yml: Compose accepts it, and it runs what the code needs, where the Dockerfiles say.
+
+`docker compose config` needs no Docker engine: the Compose CLI that `make tools` builds from
+the Go module pinned in deploy/tools/compose checks the file against the Compose
+specification, here as on a laptop.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from tests.deploy.facts import BY_NAME, REPO, SERVICES, compose_command, dockerfile_expose, dockerfile_tag
+
+INFRA = {"postgres", "kafka"}
+
+
+def test_docker_compose_config_is_clean():
+    command = compose_command()
+    if command is None:
+        pytest.skip("no Compose CLI: `make tools` builds one (needs Go)")
+    result = subprocess.run([*command, "-f", str(REPO / "docker-compose.yml"), "config", "--quiet"],
+                            capture_output=True, text=True, timeout=60, cwd=REPO,
+                            env={"PATH": "/usr/bin:/bin", "HOME": str(REPO / ".devstack")})
+    assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+
+
+def test_the_stack_is_infrastructure_a_migration_per_service_and_the_services(compose):
+    names = set(compose["services"])
+    assert names == INFRA | set(BY_NAME) | {f"{s}-migrate" for s in BY_NAME}
+
+
+def test_postgres_creates_one_database_per_service(compose):
+    postgres = compose["services"]["postgres"]
+    assert postgres["image"].startswith("postgres:")
+    [init] = [v for v in postgres["volumes"] if v.split(":")[1] == "/docker-entrypoint-initdb.d"]
+    scripts = (REPO / init.split(":")[0]).glob("*.sql")
+    created = set(re.findall(r"CREATE DATABASE (\w+);", "".join(s.read_text() for s in scripts)))
+    assert created == {f"itsm_{s}" for s in BY_NAME}
+    k8s_init = (REPO / "deploy/k8s/components/in-cluster-infra/initdb/01-databases.sql").read_text()
+    assert set(re.findall(r"CREATE DATABASE (\w+);", k8s_init)) == created, "the same databases in dev k8s"
+    assert "pg_isready" in postgres["healthcheck"]["test"] and "127.0.0.1" in postgres["healthcheck"]["test"]
+
+
+def test_kafka_is_the_official_image_as_one_kraft_node(compose):
+    kafka = compose["services"]["kafka"]
+    assert kafka["image"].startswith("apache/kafka:")
+    env = kafka["environment"]
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
+    assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == 1
+    assert kafka["healthcheck"]["test"]
+
+
+@pytest.mark.parametrize("service", [s.name for s in SERVICES])
+def test_migration_runs_once_before_its_service(compose, service):
+    migrate = compose["services"][f"{service}-migrate"]
+    server = compose["services"][service]
+    assert migrate["command"] == ["python", "-m", f"itsm_{service}", "migrate"]
+    assert migrate["restart"] == "no"
+    assert migrate["image"] == server["image"], "migrates with the image it runs"
+    assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert server["depends_on"][f"{service}-migrate"]["condition"] == "service_completed_successfully"
+    assert server["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert migrate["environment"] == server["environment"]
+
+
+@pytest.mark.parametrize("service", [s.name for s in SERVICES])
+def test_service_image_port_and_health_agree_with_its_dockerfile(compose, service):
+    server = compose["services"][service]
+    port = BY_NAME[service].port
+    assert port == dockerfile_expose(service)
+    assert server["build"] == {"context": ".", "dockerfile": f"services/{service}/Dockerfile"}
+    assert server["image"].split(":")[0] == dockerfile_tag(service)
+    test = " ".join(server["healthcheck"]["test"])
+    assert f"127.0.0.1:{port}/readyz" in test
+    published = server.get("ports", [])
+    assert published == (["127.0.0.1:8000:8000"] if service == "gateway" else []), "only the gateway, on localhost"
+
+
+@pytest.mark.parametrize("service", [s.name for s in SERVICES])
+def test_environment_makes_valid_settings_that_point_at_the_stack(compose, service, monkeypatch):
+    env = {k: str(v) for k, v in compose["services"][service]["environment"].items()}
+    for variable in BY_NAME[service].required_env():
+        assert variable in env, f"{service} lacks {variable}"
+    settings = BY_NAME[service].settings_from(env, monkeypatch)  # validates, e.g. the JWT key's length
+    assert settings.port == BY_NAME[service].port
+    assert settings.database_url.endswith(f"@postgres:5432/itsm_{service}")
+    assert settings.kafka_bootstrap == "kafka:9092"
+    for other in BY_NAME:
+        if hasattr(settings, f"{other}_url"):
+            assert getattr(settings, f"{other}_url") == f"http://{other}:{BY_NAME[other].port}"
+    if service == "gateway":
+        assert compose["services"]["gateway"]["depends_on"].keys() >= set(BY_NAME) - {"gateway"}
+
+
+def test_the_default_jwt_key_is_marked_dev_only():
+    text = (REPO / "docker-compose.yml").read_text()
+    before, _, _ = text.partition("ITSM_GATEWAY_JWT_SECRET: ${ITSM_GATEWAY_JWT_SECRET:-")
+    assert "DEV ONLY" in "\n".join(before.splitlines()[-3:])
