@@ -12,7 +12,7 @@ COMPOSE := $(BIN)/docker-compose
 KUSTOMIZE_VERSION := v5.5.0
 TOOLS := $(COMPOSE) $(if $(shell command -v kubectl),,$(BIN)/kustomize)
 
-.PHONY: run test lint install tools bench schemas clean-stack
+.PHONY: run test lint install tools k8s-validate bench schemas clean-stack
 
 run: install ## start PostgreSQL, Kafka, migrations and the six services; Ctrl-C stops all
 	$(PY) deploy/local/run.py
@@ -24,6 +24,9 @@ lint: install ## pyflakes and pycodestyle errors (ruff)
 	$(PY) -m ruff check .
 
 install: $(STAMP)
+
+k8s-validate: install tools ## render deploy/k8s, check it and docker-compose.yml against the code (tests/deploy)
+	$(PY) -m pytest -q tests/deploy
 
 tools: $(TOOLS)
 
