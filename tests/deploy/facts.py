@@ -97,8 +97,9 @@ def compose_command() -> list[str] | None:
     """`docker compose`, or the Compose CLI that `make tools` builds; None where neither runs."""
     if (TOOLS / "docker-compose").exists():
         return [str(TOOLS / "docker-compose")]
-    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
-        return ["docker", "compose"]
+    docker = shutil.which("docker")
+    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+        return [docker, "compose"]
     return None
 
 
