@@ -9,8 +9,9 @@ from itsm_gateway.settings import GatewaySettings
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
     return create_service_app(
-        settings or GatewaySettings(),
+        settings,
         title="ITSM platform API",
         description=(
             "The one front door of the ITSM platform. Users authenticate with a bearer JWT; monitoring "
@@ -19,4 +20,5 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         routers=[api.router, api.root],
         produces_directly=[topics.ALERTS],
         hooks=[upstream.http_client],
+        body_limits={"/api/v1/cmdb/imports": settings.cmdb_import_max_body_bytes},
     )

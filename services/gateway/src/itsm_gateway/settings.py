@@ -18,6 +18,8 @@ class GatewaySettings(ServiceSettings):
     cmdb_url: str = "http://127.0.0.1:8004"
     sla_url: str = "http://127.0.0.1:8005"
     upstream_timeout_seconds: float = 10.0
+    # A discovery import carries thousands of CIs and relationships in one body.
+    cmdb_import_max_body_bytes: int = 32 * 1024 * 1024
 
     @field_validator("jwt_secret")
     @classmethod

@@ -20,7 +20,7 @@ from itsm_contracts.api.incidents import (
 from itsm_kit.domain import PRIORITY_LABELS
 from itsm_kit.errors import if_match_version, not_found
 from itsm_kit.runtime import RuntimeDep, SessionDep
-from itsm_incidents import handlers
+from itsm_incidents import ci_view, handlers
 from itsm_incidents.domain import SYSTEM, Incident, State
 from itsm_incidents.store import AlertRepository, IncidentRepository
 
@@ -29,7 +29,7 @@ matrix_router = APIRouter(prefix="/priority-matrix", tags=["priority matrix"])
 
 
 def public(incident: Incident) -> IncidentPublic:
-    fields = {name: getattr(incident, name) for name in IncidentPublic.model_fields if name != "priority_label"}
+    fields = {name: getattr(incident, name) for name in IncidentPublic.model_fields if hasattr(incident, name)}
     return IncidentPublic(priority_label=PRIORITY_LABELS[incident.priority], **fields)
 
 
@@ -65,7 +65,7 @@ async def get_incident(incident_id: str, session: SessionDep, response: Response
     incident = await IncidentRepository(session).get(incident_id)
     if incident is None:
         raise not_found("incident", incident_id)
-    return _answer(incident, response)
+    return await ci_view.with_affected_ci(session, _answer(incident, response))
 
 
 @router.post("", response_model=IncidentPublic, status_code=201, summary="Open an incident by hand")

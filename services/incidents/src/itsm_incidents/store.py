@@ -377,3 +377,7 @@ class AlertRepository:
                 [{"b_incident": r["incident_id"], "b_key": r["dedup_key"], "status": r["status"], "count": r["count"],
                   "last_seen_at": r["last_seen_at"]} for r in rows],
             )
+
+
+# The copy of the CMDB this service keeps lives in its own module; its tables are part of this database.
+from itsm_incidents import ci_view  # noqa: E402,F401

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from itsm_contracts.api.cmdb import CiBrief
 from itsm_contracts.api.sla import TimerPublic
 from itsm_contracts.events.incidents import IncidentState
 
@@ -123,6 +124,11 @@ class IncidentPublic(BaseModel):
     priority_override_reason: str | None = Field(description="set while the priority is overridden by hand")
     reopen_count: int
     closed_at: datetime | None
+    # From the incidents service's copy of the CMDB (fed by its events), on single reads only.
+    affected_ci_details: CiBrief | None = Field(
+        default=None, description="the CMDB CI `affected_ci` names (by id, or by a name one live CI has)")
+    impacted_business_services: list[CiBrief] | None = Field(
+        default=None, description="the live business services that depend on the affected CI, directly or not")
 
 
 class IncidentPage(BaseModel):
