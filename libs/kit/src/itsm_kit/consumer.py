@@ -36,10 +36,11 @@ BatchHandler = Callable[[AsyncSession, list[tuple[CloudEvent, EventData]]], Awai
 
 @dataclass(frozen=True)
 class Batched:
-    """A handler that can also apply a run of consecutive events of its type at once.
+    """A handler that can also apply a run of consecutive events at once.
 
     `many` must have exactly the effects of `one` applied to each event in order; it is
-    what the consumer uses while nothing fails, and `one` isolates a failing event.
+    what the consumer uses while nothing fails, and `one` isolates a failing event. One
+    Batched registered for several event types takes runs that mix them.
     """
 
     one: Handler
@@ -100,6 +101,7 @@ class EventConsumer:
         self.retry_backoff = retry_backoff
         self.startup_timeout = startup_timeout
         self.after_commit = after_commit
+        self.committed_listeners: list[Callable[[], None]] = []  # also told after each commit (e.g. a scheduler)
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -159,6 +161,8 @@ class EventConsumer:
                 await self._retry_or_dead_letter(pending.pop(0))
         if self.after_commit is not None:
             self.after_commit()
+        for listener in self.committed_listeners:
+            listener()
 
     async def _apply_run(self, deliveries: list[Delivery], *, isolate: bool) -> int | None:
         """Apply deliveries in order in one transaction; returns how many were applied.
@@ -183,7 +187,7 @@ class EventConsumer:
                     inbox_rows.append(self._inbox_row(d, "handled"))
                     outcomes.append("handled")
                     if not isolate and isinstance(self.handlers[d.event.type], Batched):
-                        if run and run[0].event.type != d.event.type:
+                        if run and self.handlers[run[0].event.type] is not self.handlers[d.event.type]:
                             await self._run_batch(session, run)
                             run = []
                         run.append(d)

@@ -1,4 +1,4 @@
-"""The events the sla service reacts to: every incident change that starts or stops a clock."""
+"""The events the sla service reacts to: incident changes (its clocks) and CMDB CIs (their classes)."""
 
 from __future__ import annotations
 
@@ -6,24 +6,28 @@ from itsm_contracts import topics
 from itsm_kit.consumer import Batched
 from itsm_kit.runtime import Runtime
 from itsm_sla import handlers
+from itsm_sla.domain.history import CONSUMED
+from itsm_sla.scheduler import catalog_of
 
-CONSUMES = [topics.INCIDENTS]
+CONSUMES = [topics.INCIDENTS, topics.CMDB]
 
 
 def event_handlers(runtime: Runtime) -> dict[str, Batched]:
-    def on(use_case) -> Batched:
-        """A run of events in one go; a single event (the consumer isolating a failure) as a run of one."""
-        async def many(session, run) -> None:
-            await use_case(session, runtime.outbox, run)
+    catalog = catalog_of(runtime)
 
+    async def incident_events(session, run) -> None:
+        await handlers.take_incident_events(session, runtime.outbox, catalog, run)
+
+    async def cis(session, run) -> None:
+        await handlers.take_cis(session, run)
+
+    def batched(use_case) -> Batched:
+        """A run at once; a single event (the consumer isolating a failure) as a run of one."""
         async def one(session, event, data) -> None:
-            await use_case(session, runtime.outbox, [(event, data)])
+            await use_case(session, [(event, data)])
 
-        return Batched(one=one, many=many)
+        return Batched(one=one, many=use_case)
 
-    return {
-        "itsm.incident.opened": on(handlers.incidents_opened),
-        "itsm.incident.state_changed": on(handlers.incidents_state_changed),
-        "itsm.incident.resolved": on(handlers.incidents_resolved),
-        "itsm.incident.priority_changed": on(handlers.incidents_priority_changed),
-    }
+    # One handler for every incident event type, so a run mixing them is still taken at once.
+    on_incident = batched(incident_events)
+    return {**{model.type: on_incident for model in CONSUMED}, "itsm.ci.created": batched(cis)}

@@ -1,106 +1,237 @@
-"""Use cases: incident events in, timers started, retargeted, stopped.
+"""Use cases: incident events in, timers moved; alarms fired; definitions, calendars, repair.
 
-Each takes a run of consecutive events of its type, `(cause, data)` pairs in the order
-they happened, and has exactly the effects of taking them one at a time: a run of one
-is how a single event is handled. Whatever the run's length, its reads and writes are a
-few statements: one read (locking what it changes), one write, one outbox insert.
+Incident events come a run at a time, `(cause, data)` pairs in the order they happened,
+with exactly the effects of taking them one at a time: whatever the run's length, its
+reads and writes are a few statements (history, timers locked, the catalog; then one
+write per table and one outbox insert).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from itsm_contracts import CloudEvent
-from itsm_contracts.events.incidents import (
-    IncidentEvent, IncidentOpened, IncidentPriorityChanged, IncidentResolved, IncidentStateChanged,
-)
+from itsm_contracts import REGISTRY, CloudEvent, EventData
+from itsm_contracts.api.sla import CalendarBody, DefinitionBody
+from itsm_contracts.events.cmdb import CiCreated
+from itsm_contracts.events.incidents import IncidentEvent
+from itsm_kit.domain import Conflict, InvalidValue
+from itsm_kit.errors import Problem, not_found
 from itsm_kit.outbox import Outbox
-from itsm_sla.domain import Timer, timers_to_stop
-from itsm_sla.store import TimerRepository
+from itsm_sla.catalog import Catalog, body_of, calendar_body, calendar_of, definition_of
+from itsm_sla.domain import Engine, Fact, Timer, fact_of, steps
+from itsm_sla.store import CatalogRepository, HistoryRepository, TimerRepository
 
-E = TypeVar("E", bound=IncidentEvent)
-Run = Sequence[tuple[CloudEvent, E]]  # (the event, its data) in order; the event is the cause of what follows
-
-Raised = tuple[str, list, CloudEvent]  # what Outbox.add_many takes: (subject, raised, cause)
+Run = Sequence[tuple[CloudEvent, EventData]]
+Raised = tuple[str, list, CloudEvent | None]  # what Outbox.add_many takes: (subject, raised, cause)
 
 
-def _take_raised(timer: Timer, cause: CloudEvent) -> Raised:
-    """What the timer raised for this cause, handed over (so the next cause starts afresh)."""
-    raised = (timer.id, list(timer.events), cause)
-    timer.events.clear()
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _take(timers: Iterable[Timer], cause: CloudEvent | None) -> list[Raised]:
+    """What the timers raised, handed over with their cause (so the next cause starts afresh)."""
+    raised = []
+    for t in timers:
+        if t.events:
+            raised.append((t.id, list(t.events), cause))
+            t.events.clear()
     return raised
 
 
-async def incidents_opened(session: AsyncSession, outbox: Outbox, run: Run[IncidentOpened]) -> list[Timer]:
-    """Start a response and a resolution timer for each incident that has none yet."""
-    have = await TimerRepository(session).incidents_with_timers(data.incident_id for _, data in run)
-    started: list[Timer] = []
-    raised: list[Raised] = []
+def _facts(rows: Iterable[dict]) -> list[Fact]:
+    """Kept incident events as facts again, read with the contract they were written with."""
+    found = []
+    for row in rows:
+        model = REGISTRY.get(row["dataschema"])
+        data = model.model_validate(row["data"]) if model is not None else row["data"]
+        if (fact := fact_of(row["event_id"], row["type"], data)) is not None:
+            found.append(fact)
+    return found
+
+
+async def take_incident_events(session: AsyncSession, outbox: Outbox, catalog: Catalog, run: Run) -> list[Timer]:
+    """Keep the events in each incident's history, and move its timers on by the steps they add.
+
+    Returns the timers written (for the scheduler to know what is due)."""
+    new: dict[str, list[tuple[CloudEvent, Fact]]] = {}
+    rows = []
     for cause, data in run:
-        if data.incident_id in have:
-            continue  # timers already attached (a replayed history)
-        have.add(data.incident_id)
-        for kind in ("response", "resolution"):
-            timer = Timer.start(id=str(uuid.uuid4()), incident_id=data.incident_id, kind=kind,
-                                priority=data.priority, at=data.opened_at)
-            started.append(timer)
-            raised.append(_take_raised(timer, cause))
-    await TimerRepository(session).add_many(started)
-    await outbox.add_many(session, raised)
-    return started
-
-
-async def _change_timers(session: AsyncSession, outbox: Outbox, run: Run[E],
-                         change: Callable[[Timer, E], bool]) -> None:
-    """Apply `change` (which says whether it changed the timer) to each event's incident's timers, in order."""
+        if not isinstance(data, IncidentEvent):
+            continue
+        rows.append({"incident_id": data.incident_id, "event_id": cause.id, "type": cause.type,
+                     "dataschema": cause.dataschema, "sequence": cause.sequence, "data": data.model_dump(mode="json")})
+        if (fact := fact_of(cause.id, cause.type, data)) is not None:
+            new.setdefault(data.incident_id, []).append((cause, fact))
+    if not rows:
+        return []
+    history = HistoryRepository(session)
+    kept = await history.of(new)
+    await history.add_many(rows)
     repo = TimerRepository(session)
-    timers = await repo.for_incidents((data.incident_id for _, data in run), for_update=True)
-    changed: dict[str, Timer] = {}
+    timers = await repo.for_incidents(new, for_update=True)
+    loaded = {t.id: t.version for listed in timers.values() for t in listed}
+    known_facts = {i: _facts(kept.get(i, [])) for i in new}
+    seen = {f.event_id for facts in known_facts.values() for f in facts}
+    affected = {f.changes.get("affected_ci") for facts in known_facts.values() for f in facts}
+    affected |= {f.changes.get("affected_ci") for pairs in new.values() for _, f in pairs}
+    library = await catalog.library(session, timers=[t for listed in timers.values() for t in listed],
+                                    affected_cis=affected)
+    engine = Engine(library)
+    histories, at_step = {}, {}  # each incident's steps; the step of each new fact
+    for incident_id, pairs in new.items():
+        fresh = [fact for _, fact in pairs if fact.event_id not in seen]
+        histories[incident_id] = steps([*known_facts[incident_id], *fresh])
+        fresh_ids = {fact.event_id for fact in fresh}
+        at_step |= {s.fact.event_id: i for i, s in enumerate(histories[incident_id]) if s.fact.event_id in fresh_ids}
     raised: list[Raised] = []
-    for cause, data in run:
-        for timer in timers.get(data.incident_id, []):
-            if change(timer, data):
-                changed[timer.id] = timer
-                if timer.events:
-                    raised.append(_take_raised(timer, cause))
-    await repo.save_many(changed.values())
+    for cause, data in run:  # in the run's order, as one event at a time would have done
+        if (i := at_step.pop(cause.id, None)) is not None:
+            listed = timers.setdefault(data.incident_id, [])
+            engine.advance(data.incident_id, listed, histories[data.incident_id], i)
+            raised += _take(listed, cause)
+    written = [t for listed in timers.values() for t in listed if loaded.get(t.id) != t.version]
+    await repo.add_many([t for t in written if t.id not in loaded])
+    await repo.save_many([t for t in written if t.id in loaded])
     await outbox.add_many(session, raised)
+    return written
 
 
-def _stop_for_state(timer: Timer, data: IncidentStateChanged) -> bool:
-    kinds, cancel = timers_to_stop(data.to_state)
-    if not (timer.running and timer.kind in kinds):
-        return False
-    if cancel:
-        timer.cancel(data.changed_at)
-    else:
-        timer.stop(data.changed_at)
-    return True
+async def take_cis(session: AsyncSession, run: Run) -> None:
+    """CMDB CIs, by id and name, with their class (for definitions that apply by CI class)."""
+    latest = {data.ci_id: {"ci_id": data.ci_id, "name": data.name, "ci_class": data.ci_class}
+              for _, data in run if isinstance(data, CiCreated)}
+    await CatalogRepository(session).upsert_cis(list(latest.values()))
 
 
-def _retarget(timer: Timer, data: IncidentPriorityChanged) -> bool:
-    if not timer.running:
-        return False
-    timer.retarget(data.to_priority)
-    return True
+async def fire_alarms(session: AsyncSession, outbox: Outbox, catalog: Catalog, now: datetime, limit: int, *,
+                      announced: list[EventData] | None = None) -> int:
+    """Announce the warnings and breaches due by `now` (one batch); returns how many timers it took,
+    and adds what it announced to `announced`.
+
+    The rows are locked SKIP LOCKED and written with their events in this transaction, so
+    replicas share the work and a threshold is announced once, even across restarts."""
+    repo = TimerRepository(session)
+    due = await repo.due_alarms(now, limit)
+    if not due:
+        return 0
+    library = await catalog.clocks_for(session, due)
+    for timer in due:
+        event = timer.alarm(library.clock(timer.calendar_id, timer.calendar_version), now)
+        if event is not None and announced is not None:
+            announced.append(event)
+    await repo.save_many(due)
+    await outbox.add_many(session, _take(due, None))
+    return len(due)
 
 
-async def incidents_state_changed(session: AsyncSession, outbox: Outbox, run: Run[IncidentStateChanged]) -> None:
-    await _change_timers(session, outbox, run, _stop_for_state)
+# -- definitions and calendars ----------------------------------------------------------------
 
 
-async def incidents_resolved(session: AsyncSession, outbox: Outbox, run: Run[IncidentResolved]) -> None:
-    await incidents_state_changed(session, outbox, [
-        (cause, IncidentStateChanged(incident_id=data.incident_id, from_state="in_progress", to_state="resolved",
-                                     changed_at=data.resolved_at))
-        for cause, data in run
-    ])
+def _stale(what: str, ident: str, current: int, wanted: int | None) -> None:
+    if wanted is not None and wanted != current:
+        raise Problem(412, "Precondition Failed", f"{what} {ident} is at version {current}, not {wanted}; reload it "
+                      "and retry", current_version=current)
 
 
-async def incidents_priority_changed(session: AsyncSession, outbox: Outbox,
-                                     run: Run[IncidentPriorityChanged]) -> None:
-    await _change_timers(session, outbox, run, _retarget)
+async def _check_calendar(repo: CatalogRepository, calendar_id: str | None) -> None:
+    if calendar_id is not None and await repo.latest_calendar(calendar_id) is None:
+        raise InvalidValue(f"the calendar {calendar_id} does not exist", calendar_id=calendar_id)
+
+
+async def save_definition(session: AsyncSession, body: DefinitionBody, *, actor: str, definition_id: str | None = None,
+                          if_match: int | None = None) -> dict:
+    """A new definition (no id) or a new version of one; open timers keep theirs until a repair."""
+    repo = CatalogRepository(session)
+    version = 1
+    if definition_id is not None:
+        current = await repo.latest_definition(definition_id, for_update=True)
+        if current is None:
+            raise not_found("SLA definition", definition_id)
+        _stale("SLA definition", definition_id, current["version"], if_match)
+        version = current["version"] + 1
+    definition = definition_of(definition_id or str(uuid.uuid4()), version, body)
+    await _check_calendar(repo, definition.calendar_id)
+    row = {"id": definition.id, "version": version, "name": definition.name, "active": definition.active,
+           "body": body_of(definition), "changed_at": utcnow(), "changed_by": actor}
+    await repo.add_definition(row)
+    return row
+
+
+async def delete_definition(session: AsyncSession, definition_id: str, *, if_match: int | None = None) -> None:
+    repo = CatalogRepository(session)
+    current = await repo.latest_definition(definition_id, for_update=True)
+    if current is None:
+        raise not_found("SLA definition", definition_id)
+    _stale("SLA definition", definition_id, current["version"], if_match)
+    if await TimerRepository(session).references(definition_id):
+        raise Conflict(f"timers run by SLA definition {definition_id}; deactivate it instead (active: false), so "
+                       "open timers run on and reports keep their definition")
+    await repo.delete_definition(definition_id)
+
+
+async def save_calendar(session: AsyncSession, body: CalendarBody, *, actor: str, calendar_id: str | None = None,
+                        if_match: int | None = None) -> dict:
+    """A new calendar or a new version; timers keep the version they run by until a repair."""
+    calendar_of(body)  # refuses bad hours, an unknown timezone
+    repo = CatalogRepository(session)
+    version = 1
+    if calendar_id is not None:
+        current = await repo.latest_calendar(calendar_id, for_update=True)
+        if current is None:
+            raise not_found("calendar", calendar_id)
+        _stale("calendar", calendar_id, current["version"], if_match)
+        version = current["version"] + 1
+    row = {"id": calendar_id or str(uuid.uuid4()), "version": version, "name": body.name, "deleted": False,
+           "body": calendar_body(body), "changed_at": utcnow(), "changed_by": actor}
+    await repo.add_calendar(row)
+    return row
+
+
+async def delete_calendar(session: AsyncSession, calendar_id: str, *, actor: str, if_match: int | None = None) -> None:
+    """Versions stay (timers may run by them); the calendar is gone from lists and new definitions."""
+    repo = CatalogRepository(session)
+    current = await repo.latest_calendar(calendar_id, for_update=True)
+    if current is None:
+        raise not_found("calendar", calendar_id)
+    _stale("calendar", calendar_id, current["version"], if_match)
+    if users := await repo.calendar_in_use(calendar_id):
+        raise Conflict(f"SLA definitions use calendar {calendar_id}: {', '.join(users)}", definitions=users)
+    await repo.add_calendar({**current, "version": current["version"] + 1, "deleted": True, "changed_at": utcnow(),
+                             "changed_by": actor})
+
+
+# -- repair --------------------------------------------------------------------------------------
+
+
+async def repair_incidents(session: AsyncSession, outbox: Outbox, catalog: Catalog, incident_ids: list[str],
+                           now: datetime) -> tuple[int, int, int]:
+    """Recompute these incidents' open timers from their histories (one transaction); returns
+    how many timers were started, changed and cancelled."""
+    repo = TimerRepository(session)
+    timers = await repo.for_incidents(incident_ids, for_update=True)
+    histories = await HistoryRepository(session).of(incident_ids)
+    facts = {i: _facts(histories.get(i, [])) for i in incident_ids}
+    affected = {f.changes.get("affected_ci") for listed in facts.values() for f in listed}
+    library = await catalog.library(session, timers=[t for listed in timers.values() for t in listed],
+                                    affected_cis=affected)
+    started = changed = cancelled = 0
+    new, updated, raised = [], [], []
+    for incident_id in incident_ids:
+        stored = timers.get(incident_id, [])
+        attachable = {*library.current} & ({i for i in library.current if library.latest(i).active}
+                                            | {t.definition_id for t in stored if t.is_open})
+        outcome = Engine(library, sorted(attachable)).rebuild(incident_id, stored, steps(facts[incident_id]), now)
+        new += outcome.started
+        updated += [*outcome.changed, *outcome.cancelled]
+        raised += _take(outcome.timers, None)
+        started, changed, cancelled = (started + len(outcome.started), changed + len(outcome.changed),
+                                       cancelled + len(outcome.cancelled))
+    await repo.add_many(new)
+    await repo.save_many(updated)
+    await outbox.add_many(session, raised)
+    return started, changed, cancelled

@@ -1,19 +1,82 @@
-"""The sla database: timers, and the repository that maps them to Timer."""
+"""The sla database: definitions and calendars (versioned), incident history, CIs, timers.
+
+- `sla_definitions` and `sla_calendars` keep every version (immutable rows); the latest is
+  the one in force, and timers name the version they run by.
+- `incident_events` is every incident event sla received, in arrival order per incident:
+  what repair and retroactive starts replay.
+- `cis` maps CMDB ids and names to classes, for definitions that apply by CI class.
+- `timers` carry their segments (JSONB) and, for the scheduler, the next alarm instant.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection, Iterable
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
-    BigInteger, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, any_, bindparam, select, update,
+    ARRAY, BigInteger, Boolean, Column, DateTime, Index, Integer, Interval, MetaData, String, Table, any_,
+    bindparam, delete, func, insert, literal, or_, select, text, tuple_, update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import JSONB, distinct_on
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from itsm_sla.domain import Stage, Timer
+from itsm_sla.domain import Segment, Stage, Timer
 
 metadata = MetaData()
+
+OPEN_STAGES = ("in_progress", "paused")
+_OPEN_SQL = "stage IN ('in_progress', 'paused')"
+
+definitions = Table(
+    "sla_definitions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("body", JSONB, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("changed_by", String(255), nullable=False),
+)
+
+calendars = Table(
+    "sla_calendars",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("deleted", Boolean, nullable=False, server_default="false"),
+    Column("body", JSONB, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("changed_by", String(255), nullable=False),
+)
+
+incident_events = Table(
+    "incident_events",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),  # arrival order
+    Column("incident_id", String(36), nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("type", String(100), nullable=False),
+    Column("dataschema", String(200), nullable=False),
+    Column("sequence", BigInteger, nullable=False),
+    Column("data", JSONB, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("incident_events_by_incident", "incident_id", "id"),
+    Index("incident_events_by_event", "event_id", unique=True),
+)
+
+cis = Table(
+    "cis",
+    metadata,
+    Column("ci_id", String(255), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("ci_class", String(100), nullable=False),
+    Index("cis_by_name", "name"),
+)
 
 timers = Table(
     "timers",
@@ -21,65 +84,258 @@ timers = Table(
     Column("id", String(36), primary_key=True),
     Column("incident_id", String(36), nullable=False),
     Column("kind", String(20), nullable=False),
-    Column("policy", String(60), nullable=False),
+    Column("policy", String(200), nullable=False),
     Column("priority", Integer, nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("due_at", DateTime(timezone=True)),
     Column("stage", String(20), nullable=False),
     Column("stopped_at", DateTime(timezone=True)),
     Column("breached", Boolean, nullable=False),
     Column("version", BigInteger, nullable=False),
+    Column("definition_id", String(36), nullable=False),
+    Column("definition_version", Integer, nullable=False),
+    Column("cycle", Integer, nullable=False),
+    Column("business_service", String(255)),
+    Column("target", Interval, nullable=False),
+    Column("calendar_id", String(36)),
+    Column("calendar_version", Integer),
+    Column("thresholds", ARRAY(Integer), nullable=False),
+    Column("escalation_group", String(100)),
+    Column("attached_at", DateTime(timezone=True), nullable=False),
+    Column("segments", JSONB, nullable=False),
+    Column("breached_at", DateTime(timezone=True)),
+    Column("notified_percent", Integer, nullable=False),
+    Column("next_alarm_at", DateTime(timezone=True)),
     Index("timers_by_incident", "incident_id"),
+    Index("timers_by_definition", "definition_id"),
+    # What the scheduler reads: the next alarm of every timer that has one.
+    Index("timers_alarms", "next_alarm_at", postgresql_where=text("next_alarm_at IS NOT NULL")),
+    Index("timers_open", "incident_id", postgresql_where=text(_OPEN_SQL)),
+    Index("timers_completed", "stopped_at", postgresql_where=text("stage = 'completed'")),
+    Index("timers_at_risk", "due_at",
+          postgresql_where=text(f"{_OPEN_SQL} AND (notified_percent > 0 OR breached)")),
 )
 
 _FIELDS = [f.name for f in dataclasses.fields(Timer) if f.name != "events"]
 _CHANGEABLE = [name for name in _FIELDS if name != "id"]
-
-# One statement whatever the number of incidents: `incident_id = ANY(:incident_ids)`.
 _OF_INCIDENTS = timers.c.incident_id == any_(bindparam("incident_ids", type_=ARRAY(String)))
-# Each row of an executemany names its timer as `b_id` (the name `id` is the SET clause's).
 _SAVE = update(timers).where(timers.c.id == bindparam("b_id")).values({n: bindparam(n) for n in _CHANGEABLE})
 
 
 def _to_timer(row) -> Timer:
     values = {name: row._mapping[name] for name in _FIELDS}
     values["stage"] = Stage(values["stage"])
+    values["thresholds"] = tuple(values["thresholds"])
+    values["segments"] = [Segment.from_json(s) for s in values["segments"]]
     return Timer(**values)
+
+
+def _to_row(timer: Timer) -> dict[str, Any]:
+    row = {name: getattr(timer, name) for name in _FIELDS}
+    row["stage"] = timer.stage.value
+    row["thresholds"] = list(timer.thresholds)
+    row["segments"] = [s.to_json() for s in timer.segments]
+    return row
 
 
 class TimerRepository:
     def __init__(self, session: AsyncSession):
         self.session = session
 
-    async def for_incident(self, incident_id: str, *, for_update: bool = False) -> list[Timer]:
-        return (await self.for_incidents([incident_id], for_update=for_update)).get(incident_id, [])
+    async def for_incident(self, incident_id: str) -> list[Timer]:
+        return (await self.for_incidents([incident_id])).get(incident_id, [])
 
     async def for_incidents(self, incident_ids: Iterable[str], *, for_update: bool = False) -> dict[str, list[Timer]]:
-        """The timers of each of these incidents (those with any), each incident's in start order."""
-        query = select(timers).where(_OF_INCIDENTS).order_by(timers.c.incident_id, timers.c.started_at, timers.c.kind)
-        rows = await self.session.execute(query.with_for_update() if for_update else query,
-                                          {"incident_ids": sorted(set(incident_ids))})
+        """The timers of each of these incidents (those with any), each incident's in start order.
+        Locked in id order, so that the consumer and the scheduler never deadlock."""
+        query = select(timers).where(_OF_INCIDENTS)
+        if for_update:
+            query = query.order_by(timers.c.id).with_for_update()
+        rows = await self.session.execute(query, {"incident_ids": sorted(set(incident_ids))})
         found: dict[str, list[Timer]] = {}
         for row in rows:
             timer = _to_timer(row)
             found.setdefault(timer.incident_id, []).append(timer)
+        for listed in found.values():
+            listed.sort(key=lambda t: (t.started_at, t.kind != "response", t.definition_id, t.cycle))
         return found
-
-    async def incidents_with_timers(self, incident_ids: Iterable[str]) -> set[str]:
-        query = select(timers.c.incident_id).distinct().where(_OF_INCIDENTS)
-        return set(await self.session.scalars(query, {"incident_ids": sorted(set(incident_ids))}))
 
     async def get(self, timer_id: str) -> Timer | None:
         row = (await self.session.execute(select(timers).where(timers.c.id == timer_id))).first()
         return _to_timer(row) if row else None
 
     async def add_many(self, new: Collection[Timer]) -> None:
-        """Insert new timers: one statement for all of them."""
         if new:
-            await self.session.execute(timers.insert(), [{n: getattr(t, n) for n in _FIELDS} for t in new])
+            await self.session.execute(insert(timers), [_to_row(t) for t in new])
 
     async def save_many(self, changed: Collection[Timer]) -> None:
-        """Write back changed timers by primary key: one executemany for all of them."""
         if changed:
-            await self.session.execute(_SAVE, [{"b_id": t.id, **{n: getattr(t, n) for n in _CHANGEABLE}}
+            await self.session.execute(_SAVE, [{"b_id": t.id, **{k: v for k, v in _to_row(t).items() if k != "id"}}
                                                for t in changed])
+
+    # -- the scheduler --------------------------------------------------------------------------
+
+    async def due_alarms(self, now: datetime, limit: int) -> list[Timer]:
+        """Timers with an alarm due by `now`, locked; rows another replica holds are skipped."""
+        rows = await self.session.execute(
+            select(timers).where(timers.c.next_alarm_at <= now).order_by(timers.c.next_alarm_at)
+            .limit(limit).with_for_update(skip_locked=True)
+        )
+        return [_to_timer(r) for r in rows]
+
+    async def next_alarm_at(self) -> datetime | None:
+        return await self.session.scalar(select(func.min(timers.c.next_alarm_at)))
+
+    # -- repair and reports ---------------------------------------------------------------------
+
+    async def incidents_with_open_timers(self, *, after: str, limit: int, incident_ids: list[str] | None = None,
+                                         definition_id: str | None = None, calendar_id: str | None = None) -> list[str]:
+        query = select(timers.c.incident_id).distinct().where(timers.c.stage.in_(OPEN_STAGES),
+                                                              timers.c.incident_id > after)
+        if incident_ids is not None:
+            query = query.where(timers.c.incident_id.in_(incident_ids))
+        if definition_id is not None:
+            query = query.where(timers.c.definition_id == definition_id)
+        if calendar_id is not None:
+            query = query.where(timers.c.calendar_id == calendar_id)
+        return list(await self.session.scalars(query.order_by(timers.c.incident_id).limit(limit)))
+
+    async def references(self, definition_id: str) -> bool:
+        """Whether any timer runs (or ran) by this definition."""
+        query = select(literal(1)).where(timers.c.definition_id == definition_id).limit(1)
+        return bool(await self.session.scalar(query))
+
+    async def compliance(self, *, start: datetime, before: datetime, group_by: list[str], period: str,
+                         kind: str | None, priorities: list[int], business_service: str | None) -> list[dict]:
+        c = timers.c
+        columns = {"priority": [c.priority], "business_service": [c.business_service],
+                   "definition": [c.definition_id, c.policy], "kind": [c.kind],
+                   "period": [func.date_trunc(period, c.stopped_at, "UTC").label("period_start")]}
+        keys = [col for name in group_by for col in columns[name]]
+        query = select(*keys, func.count().label("total"), func.count().filter(c.breached.is_(False)).label("met"))
+        query = query.where(c.stage == Stage.COMPLETED.value, c.stopped_at >= start, c.stopped_at < before)
+        if kind:
+            query = query.where(c.kind == kind)
+        if priorities:
+            query = query.where(c.priority.in_(priorities))
+        if business_service is not None:
+            query = query.where(c.business_service == business_service)
+        if keys:
+            query = query.group_by(*keys).order_by(*keys)
+        return [dict(r._mapping) for r in await self.session.execute(query)]
+
+    async def at_risk(self, *, limit: int, kind: str | None, priorities: list[int],
+                      business_service: str | None) -> list[Timer]:
+        c = timers.c
+        query = select(timers).where(c.stage.in_(OPEN_STAGES), or_(c.notified_percent > 0, c.breached))
+        if kind:
+            query = query.where(c.kind == kind)
+        if priorities:
+            query = query.where(c.priority.in_(priorities))
+        if business_service is not None:
+            query = query.where(c.business_service == business_service)
+        rows = await self.session.execute(query.order_by(c.due_at.asc().nulls_last(), c.id).limit(limit))
+        return [_to_timer(r) for r in rows]
+
+
+class HistoryRepository:
+    """The incident events sla received, per incident, in arrival order."""
+
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    async def of(self, incident_ids: Iterable[str]) -> dict[str, list[dict]]:
+        rows = await self.session.execute(
+            select(incident_events.c.incident_id, incident_events.c.event_id, incident_events.c.type,
+                   incident_events.c.dataschema, incident_events.c.data)
+            .where(incident_events.c.incident_id == any_(bindparam("ids", type_=ARRAY(String))))
+            .order_by(incident_events.c.incident_id, incident_events.c.id),
+            {"ids": sorted(set(incident_ids))},
+        )
+        found: dict[str, list[dict]] = {}
+        for r in rows:
+            found.setdefault(r.incident_id, []).append(dict(r._mapping))
+        return found
+
+    async def add_many(self, rows: list[dict]) -> None:
+        """Rows in arrival order; an event already kept (a redelivery) is not kept twice."""
+        if rows:
+            await self.session.execute(pg_insert(incident_events).on_conflict_do_nothing(
+                index_elements=["event_id"]), rows)
+
+
+class CatalogRepository:
+    """Definition and calendar versions, and CI classes."""
+
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    async def latest_definitions(self) -> list[dict]:
+        rows = await self.session.execute(
+            select(definitions).ext(distinct_on(definitions.c.id))
+            .order_by(definitions.c.id, definitions.c.version.desc()))
+        return [dict(r._mapping) for r in rows]
+
+    async def latest_definition(self, definition_id: str, *, for_update: bool = False) -> dict | None:
+        query = (select(definitions).where(definitions.c.id == definition_id)
+                 .order_by(definitions.c.version.desc()).limit(1))
+        row = (await self.session.execute(query.with_for_update() if for_update else query)).first()
+        return dict(row._mapping) if row else None
+
+    async def definition_versions(self, keys: Collection[tuple[str, int]]) -> list[dict]:
+        rows = await self.session.execute(
+            select(definitions).where(tuple_(definitions.c.id, definitions.c.version).in_(list(keys))))
+        return [dict(r._mapping) for r in rows]
+
+    async def add_definition(self, row: dict) -> None:
+        await self.session.execute(insert(definitions).values(row))
+
+    async def delete_definition(self, definition_id: str) -> None:
+        await self.session.execute(delete(definitions).where(definitions.c.id == definition_id))
+
+    async def latest_calendars(self) -> list[dict]:
+        rows = await self.session.execute(
+            select(calendars).ext(distinct_on(calendars.c.id))
+            .order_by(calendars.c.id, calendars.c.version.desc()))
+        return [dict(r._mapping) for r in rows if not r.deleted]
+
+    async def latest_calendar(self, calendar_id: str, *, for_update: bool = False) -> dict | None:
+        query = (select(calendars).where(calendars.c.id == calendar_id)
+                 .order_by(calendars.c.version.desc()).limit(1))
+        row = (await self.session.execute(query.with_for_update() if for_update else query)).first()
+        return dict(row._mapping) if row and not row.deleted else None
+
+    async def latest_calendar_versions(self) -> dict[str, int]:
+        return {r["id"]: r["version"] for r in await self.latest_calendars()}
+
+    async def calendar_versions(self, keys: Collection[tuple[str, int]]) -> list[dict]:
+        rows = await self.session.execute(
+            select(calendars).where(tuple_(calendars.c.id, calendars.c.version).in_(list(keys))))
+        return [dict(r._mapping) for r in rows]
+
+    async def add_calendar(self, row: dict) -> None:
+        await self.session.execute(insert(calendars).values(row))
+
+    async def calendar_in_use(self, calendar_id: str) -> list[str]:
+        """The definitions whose latest version uses this calendar."""
+        return [r["id"] for r in await self.latest_definitions() if r["body"].get("calendar_id") == calendar_id]
+
+    async def ci_classes(self, refs: Collection[str]) -> dict[str, str]:
+        """CI id or name -> class, for these references."""
+        if not refs:
+            return {}
+        rows = await self.session.execute(
+            select(cis).where(or_(cis.c.ci_id.in_(list(refs)), cis.c.name.in_(list(refs)))))
+        found: dict[str, str] = {}
+        for r in rows:
+            found[r.name] = r.ci_class
+            found[r.ci_id] = r.ci_class
+        return found
+
+    async def upsert_cis(self, rows: list[dict]) -> None:
+        if rows:
+            upsert = pg_insert(cis)
+            await self.session.execute(upsert.on_conflict_do_update(
+                index_elements=["ci_id"], set_={"name": upsert.excluded.name, "ci_class": upsert.excluded.ci_class}),
+                rows)
+

@@ -1,4 +1,9 @@
-"""SLA timer events, published by the sla service on itsm.sla."""
+"""SLA timer events, published by the sla service on itsm.sla.
+
+A timer's events have the timer id as subject and its version as sequence. Warnings and
+breaches are raised by sla's scheduler at the moment a threshold is crossed (each at most
+once per timer); `met` when a timer stops before its due time.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from itsm_contracts import topics
 from itsm_contracts.events import EventData, register
 
 TimerKind = Literal["response", "resolution"]
+TimerStage = Literal["in_progress", "paused", "completed", "cancelled"]
 
 
 class SlaTimerEvent(EventData):
@@ -17,15 +23,18 @@ class SlaTimerEvent(EventData):
     timer_id: str
     incident_id: str
     kind: TimerKind
+    definition_id: str | None = None  # the SLA definition the timer runs by
 
 
 @register
 class SlaTimerStarted(SlaTimerEvent):
     type = "itsm.sla.timer_started"
 
-    policy: str
-    started_at: datetime
-    due_at: datetime
+    policy: str  # the definition's name
+    started_at: datetime  # the opening when the start is retroactive
+    due_at: datetime  # while paused: were it to resume at the start
+    cycle: int | None = None  # 1, then 2, ... after a reset
+    stage: TimerStage | None = None  # paused when it attaches to an incident on hold
 
 
 @register
@@ -34,3 +43,73 @@ class SlaTimerStopped(SlaTimerEvent):
 
     stopped_at: datetime
     breached: bool
+    outcome: Literal["met", "breached", "cancelled"] | None = None
+
+
+@register
+class SlaTimerPaused(SlaTimerEvent):
+    type = "itsm.sla.timer_paused"
+
+    paused_at: datetime
+    elapsed_seconds: float  # business time counted so far
+
+
+@register
+class SlaTimerResumed(SlaTimerEvent):
+    """Running again: after a pause, or after a reopen of a resolution timer."""
+
+    type = "itsm.sla.timer_resumed"
+
+    resumed_at: datetime
+    due_at: datetime | None
+
+
+@register
+class SlaTimerRepaired(SlaTimerEvent):
+    """Recomputed from the incident's history after a definition or calendar change."""
+
+    type = "itsm.sla.timer_repaired"
+
+    stage: TimerStage
+    due_at: datetime | None
+    breached: bool
+    repaired_at: datetime
+
+
+class SlaAlarm(SlaTimerEvent):
+    policy: str
+    priority: int
+    due_at: datetime
+    target_seconds: float
+    escalation_group: str | None = None
+
+
+@register
+class SlaWarning(SlaAlarm):
+    """A warning threshold (a percentage of the target) was crossed."""
+
+    type = "itsm.sla.warning"
+
+    threshold: int  # percent
+    crossed_at: datetime
+
+
+@register
+class SlaBreached(SlaAlarm):
+    """The target was exceeded at `breached_at` (the due time); the timer keeps running to its stop."""
+
+    type = "itsm.sla.breached"
+
+    breached_at: datetime
+    detected_at: datetime  # when sla noticed: the due time, or later after an outage
+
+
+@register
+class SlaMet(SlaTimerEvent):
+    type = "itsm.sla.met"
+
+    policy: str
+    stopped_at: datetime
+    due_at: datetime | None
+    elapsed_seconds: float
+    target_seconds: float

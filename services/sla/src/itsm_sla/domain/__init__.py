@@ -1,0 +1,19 @@
+"""The SLA rules, pure: business calendars, definitions, incident history and timers.
+
+- calendar: business time (working hours in a timezone, holidays), add and measure;
+- definitions: which incidents a definition applies to, its goals and their conditions;
+- history: incident events as facts, folded into the incident record step by step;
+- timers: the timers those steps start, pause, resume, stop, cancel and reset, and the
+  engine that applies them (also to replay a history, for repair).
+"""
+
+from itsm_sla.domain.calendar import ALWAYS, Calendar, Clock, NoWorkingTime
+from itsm_sla.domain.definitions import AppliesTo, Definition, Goal, default_definitions
+from itsm_sla.domain.history import Fact, Record, Step, fact_of, steps
+from itsm_sla.domain.timers import Engine, Library, RepairOutcome, Segment, Stage, Timer, timer_id
+
+__all__ = [
+    "ALWAYS", "AppliesTo", "Calendar", "Clock", "Definition", "Engine", "Fact", "Goal", "Library", "NoWorkingTime",
+    "Record", "RepairOutcome", "Segment", "Stage", "Step", "Timer", "default_definitions", "fact_of", "steps",
+    "timer_id",
+]
