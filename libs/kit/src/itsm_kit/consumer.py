@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Container, Mapping
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -64,9 +64,12 @@ class Delivery:
     unreadable: str | None = None  # why it could not be parsed, if it could not
 
     @classmethod
-    def read(cls, record: ConsumerRecord) -> Delivery:
+    def read(cls, record: ConsumerRecord, wanted: Container[str] | None = None) -> Delivery:
+        """The record's event, its data parsed only when its type is `wanted` (None: any)."""
         try:
             event = CloudEvent.from_json(record.value)
+            if wanted is not None and event.type not in wanted:
+                return cls(record, event, None)  # nobody here handles it: no need to read its data
             return cls(record, event, parse_data(event))
         except UnknownEventType:
             return cls(record, None, None)  # not a contract we know; not ours to judge
@@ -147,7 +150,7 @@ class EventConsumer:
 
     async def handle(self, records: list[ConsumerRecord]) -> None:
         """Apply one partition's records in order: runs of them per transaction."""
-        deliveries = [Delivery.read(r) for r in records]
+        deliveries = [Delivery.read(r, self.handlers) for r in records]
         pending = [d for d in deliveries if d.unreadable or (d.event and d.event.type in self.handlers)]
         for d in deliveries:
             if d not in pending:

@@ -23,6 +23,7 @@ from itsm_contracts.events.incidents import (
     IncidentCanceled,
     IncidentClosed,
     IncidentCommented,
+    IncidentEscalated,
     IncidentOpened,
     IncidentPriorityChanged,
     IncidentReopened,
@@ -98,6 +99,7 @@ NOT_NULL_FIELDS = frozenset({"short_description", "description", "major", "impac
 
 SYSTEM = "system"
 MONITORING = "monitoring"
+SLA = "sla"
 
 
 class ActivityKind(StrEnum):
@@ -198,6 +200,9 @@ class Incident(RaisesEvents):
     priority_override_reason: str | None = None
     reopen_count: int = 0
     closed_at: datetime | None = None
+    escalated: bool = False
+    escalation_group: str | None = None
+    escalated_at: datetime | None = None
     # (sequence, event) raised since loading; the handler stores them with the incident.
     events: list[tuple[int, EventData]] = field(default_factory=list, repr=False, compare=False)
     # Timeline lines since loading, stored by the handler with the incident.
@@ -371,6 +376,21 @@ class Incident(RaisesEvents):
         _required(text, "a work note")
         self.activity.append(Activity(ActivityKind.WORK_NOTE, actor, at, text=text))
         self._raise(IncidentWorkNoteAdded(incident_id=self.id, text=text, added_at=at, actor=actor), at)
+
+    def escalate(self, note: str, at: datetime, *, group: str | None = None, actor: str = SLA,
+                 timer_id: str | None = None, kind: str | None = None) -> None:
+        """An SLA breach: a work note says which; an open incident is also marked escalated, with the
+        breached definition's escalation group involved (the assignment stays as it is). A closed
+        or canceled incident only gets the note."""
+        self.add_work_note(note, at, actor=actor)
+        if not self.is_open:
+            return
+        self._set("escalated", True, at, actor)
+        if group:
+            self._set("escalation_group", group, at, actor)
+        self.escalated_at = at
+        self._raise(IncidentEscalated(incident_id=self.id, escalation_group=self.escalation_group, escalated_at=at,
+                                      reason=note, sla_timer_id=timer_id, sla_kind=kind, actor=actor), at)
 
     def _comment(self, text: str, at: datetime, actor: str) -> None:
         self.activity.append(Activity(ActivityKind.COMMENT, actor, at, text=text))

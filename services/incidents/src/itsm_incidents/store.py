@@ -57,6 +57,9 @@ incidents = Table(
     Column("priority_override_reason", String(500)),
     Column("reopen_count", Integer, nullable=False, server_default="0"),
     Column("closed_at", DateTime(timezone=True)),
+    Column("escalated", Boolean, nullable=False, server_default="false"),
+    Column("escalation_group", String(100)),
+    Column("escalated_at", DateTime(timezone=True)),
     Index("incidents_by_opened", "opened_at", "id"),
     # The sort orders lists offer, and the filters a service desk uses most.
     Index("incidents_by_updated", "updated_at", "id"),
@@ -69,6 +72,7 @@ incidents = Table(
     Index("incidents_children", "parent_id", postgresql_where=text("parent_id IS NOT NULL")),
     # What the auto-close job scans.
     Index("incidents_resolved", "resolved_at", postgresql_where=text("state = 'resolved'")),
+    Index("incidents_escalated", "escalated_at", postgresql_where=text("escalated")),
     # At most one open incident per alert: the database holds the line even if two
     # consumers race on the same dedup key.
     Index(
@@ -250,7 +254,7 @@ def _filtered(query: Select, where: IncidentFilter) -> Select:
     if where.priority:
         query = query.where(c.priority.in_(where.priority))
     for name in ("assignment_group", "assignee", "caller", "category", "affected_ci", "business_service", "major",
-                 "parent_id", "dedup_key"):
+                 "parent_id", "dedup_key", "escalated"):
         if (value := getattr(where, name)) is not None:
             query = query.where(c[name] == value)
     for column, low, high in ((c.opened_at, where.opened_from, where.opened_before),

@@ -124,6 +124,9 @@ class IncidentPublic(BaseModel):
     priority_override_reason: str | None = Field(description="set while the priority is overridden by hand")
     reopen_count: int
     closed_at: datetime | None
+    escalated: bool = Field(default=False, description="an SLA timer breached while the incident was open")
+    escalation_group: str | None = Field(default=None, description="the breached SLA definition's escalation group")
+    escalated_at: datetime | None = Field(default=None, description="the last escalation")
     # From the incidents service's copy of the CMDB (fed by its events), on single reads only.
     affected_ci_details: CiBrief | None = Field(
         default=None, description="the CMDB CI `affected_ci` names (by id, or by a name one live CI has)")
@@ -150,6 +153,7 @@ class IncidentFilter(BaseModel):
     major: bool | None = None
     parent_id: str | None = Field(default=None, description="the children of this incident")
     dedup_key: str | None = None
+    escalated: bool | None = Field(default=None, description="escalated by an SLA breach (or not)")
     opened_from: AwareDatetime | None = None
     opened_before: AwareDatetime | None = None
     updated_from: AwareDatetime | None = None

@@ -161,3 +161,17 @@ class IncidentCanceled(IncidentEvent):
     type = "itsm.incident.canceled"
 
     canceled_at: datetime
+
+
+@register
+class IncidentEscalated(IncidentEvent):
+    """An SLA timer of the incident breached: the incident is marked escalated and its SLA
+    definition's escalation group (if it names one) is involved. A work note says which."""
+
+    type = "itsm.incident.escalated"
+
+    escalation_group: str | None = None
+    escalated_at: datetime
+    reason: str
+    sla_timer_id: str | None = None
+    sla_kind: Literal["response", "resolution"] | None = None
