@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+from fastapi import Request, Response
+from pydantic import BaseModel
 
 from itsm_kit import context
 from itsm_kit.errors import Problem
@@ -53,3 +55,30 @@ def upstream_problem(service: str, response: httpx.Response) -> Problem:
 
 def passed_headers(response: httpx.Response) -> dict[str, str]:
     return {name: response.headers[name] for name in PASSED_HEADERS if name in response.headers}
+
+
+class Passage:
+    """One service's resources re-exposed under `prefix`: writes name who acts (`X-Actor`) and pass
+    If-Match on; answers come back with their ETag, and a Location under the public prefix."""
+
+    def __init__(self, service: str, prefix: str):
+        self.service, self.prefix = service, prefix
+
+    def relay(self, upstream: httpx.Response, response: Response) -> Any:
+        response.headers.update(passed_headers(upstream))
+        if "location" in upstream.headers:
+            response.headers["location"] = self.prefix + upstream.headers["location"]
+        return upstream.json() if upstream.content else None
+
+    async def send(self, runtime: Runtime, response: Response, method: str, path: str, body: BaseModel | None, *,
+                   actor: str, if_match: str | None = None) -> Any:
+        headers = {"x-actor": actor, **({"if-match": if_match} if if_match else {})}
+        # exclude_unset: a PATCH must not turn the fields it left out into nulls.
+        json = body.model_dump(mode="json", exclude_unset=True, by_alias=True) if body is not None else None
+        upstream = await call(runtime, self.service, method, path, json=json, headers=headers)
+        return self.relay(upstream, response)
+
+    async def read(self, runtime: Runtime, request: Request, path: str, response: Response | None = None) -> Any:
+        """A read passed on as sent, repeated keys included; the route validated it first (early 422s, OpenAPI)."""
+        upstream = await call(runtime, self.service, "GET", path, params=request.query_params.multi_items())
+        return self.relay(upstream, response) if response is not None else upstream.json()

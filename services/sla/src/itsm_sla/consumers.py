@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from itsm_contracts import topics
+from itsm_contracts.events.cmdb import CiCreated, CiUpdated
 from itsm_kit.consumer import Batched
 from itsm_kit.runtime import Runtime
 from itsm_sla import handlers
@@ -30,4 +31,5 @@ def event_handlers(runtime: Runtime) -> dict[str, Batched]:
 
     # One handler for every incident event type, so a run mixing them is still taken at once.
     on_incident = batched(incident_events)
-    return {**{model.type: on_incident for model in CONSUMED}, "itsm.ci.created": batched(cis)}
+    on_ci = batched(cis)
+    return {**{model.type: on_incident for model in CONSUMED}, CiCreated.type: on_ci, CiUpdated.type: on_ci}

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_contracts import REGISTRY, CloudEvent, EventData
 from itsm_contracts.api.sla import CalendarBody, DefinitionBody
-from itsm_contracts.events.cmdb import CiCreated
+from itsm_contracts.events.cmdb import CiCreated, CiUpdated
 from itsm_contracts.events.incidents import IncidentEvent
 from itsm_kit.domain import Conflict, InvalidValue
 from itsm_kit.errors import Problem, not_found
@@ -103,9 +103,13 @@ async def take_incident_events(session: AsyncSession, outbox: Outbox, catalog: C
 
 async def take_cis(session: AsyncSession, run: Run) -> None:
     """CMDB CIs, by id and name, with their class (for definitions that apply by CI class)."""
-    latest = {data.ci_id: {"ci_id": data.ci_id, "name": data.name, "ci_class": data.ci_class}
-              for _, data in run if isinstance(data, CiCreated)}
-    await CatalogRepository(session).upsert_cis(list(latest.values()))
+    repo = CatalogRepository(session)
+    created = {data.ci_id: {"ci_id": data.ci_id, "name": data.name, "ci_class": data.ci_class}
+               for _, data in run if isinstance(data, CiCreated)}
+    await repo.upsert_cis(list(created.values()))
+    renamed = {data.ci_id: data.changes["name"] for _, data in run
+               if isinstance(data, CiUpdated) and data.changes.get("name")}
+    await repo.rename_cis(renamed)
 
 
 async def fire_alarms(session: AsyncSession, outbox: Outbox, catalog: Catalog, now: datetime, limit: int, *,

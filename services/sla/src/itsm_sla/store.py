@@ -332,6 +332,11 @@ class CatalogRepository:
             found[r.ci_id] = r.ci_class
         return found
 
+    async def rename_cis(self, names: dict[str, str]) -> None:
+        if names:
+            await self.session.execute(update(cis).where(cis.c.ci_id == bindparam("b_id")),
+                                       [{"b_id": ci_id, "name": name} for ci_id, name in names.items()])
+
     async def upsert_cis(self, rows: list[dict]) -> None:
         if rows:
             upsert = pg_insert(cis)

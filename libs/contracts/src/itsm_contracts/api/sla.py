@@ -233,7 +233,9 @@ class ComplianceRow(BaseModel):
 
 
 class ComplianceReport(BaseModel):
-    from_: datetime = Field(serialization_alias="from")
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: datetime = Field(alias="from")
     before: datetime
     group_by: list[GroupBy]
     rows: list[ComplianceRow]
