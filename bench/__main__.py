@@ -3,7 +3,8 @@
 Measures:
 - latency from an Alertmanager webhook to the incident visible at the gateway, one alert
   at a time (no load), over several runs;
-- ingestion throughput in batches and latency at a steady rate (bench/ingest.py).
+- ingestion throughput in batches and latency at a steady rate (bench/ingest.py);
+- CMDB bulk import rate and impact analysis latency on a 100,000-CI estate (bench/cmdb.py).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "deploy" / "local"))
 
-from bench import ingest  # noqa: E402
+from bench import cmdb, ingest  # noqa: E402
 from devstack import Stack  # noqa: E402
 from processes import Platform  # noqa: E402
 
@@ -69,7 +70,10 @@ async def measure(platform: Platform, secret: str, incidents_db: str) -> dict:
                 "p90_ms": round(percentile(ms, 90), 1), "max_ms": round(max(ms), 1)}
         batches = await ingest.throughput(gateway, key, incidents_db)
         steady = await ingest.latency_at_rate(gateway, key)
-    return {"webhook_to_incident_visible": flow, "ingest_throughput": batches, "ingest_latency_at_rate": steady}
+        estate = await cmdb.run(gateway, platform.url("cmdb"), incidents_db.rsplit("/", 1)[0] + "/itsm_cmdb",
+                                incidents_db)
+    return {"webhook_to_incident_visible": flow, "ingest_throughput": batches, "ingest_latency_at_rate": steady,
+            **estate}
 
 
 def main() -> int:

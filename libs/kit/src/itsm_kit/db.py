@@ -8,6 +8,7 @@ its effects, so a redelivered event changes nothing.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -85,10 +86,11 @@ async def copy_rows(session: AsyncSession, table: Table, rows: Sequence[Mapping[
     if not rows:
         return
     columns = list(rows[0])
+    record = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
     connection = await session.connection()
     driver = (await connection.get_raw_connection()).driver_connection
     await driver.copy_records_to_table(table.name, schema_name=table.schema, columns=columns,
-                                       records=[tuple(row[c] for c in columns) for row in rows])
+                                       records=[record(row) for row in rows])
 
 
 def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
@@ -21,6 +20,7 @@ from itsm_contracts import CloudEvent, EventData, envelope
 from itsm_contracts.envelope import utcnow
 from itsm_kit import context
 from itsm_kit.db import copy_rows, outbox
+from itsm_kit.ids import uuid4
 from itsm_kit.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class Outbox:
         envelope we build ourselves makes staging one several times cheaper.
         """
         correlation, causation = self._causes(cause)
-        event_id = str(uuid.uuid4())
+        event_id = uuid4()
         kind = type(data)
         if kind not in self._schemas:
             self._schemas[kind] = kind.dataschema()

@@ -15,7 +15,6 @@ can be sent again: it is idempotent.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from itsm_contracts.api.cmdb import ImportRequest
 from itsm_kit.domain import DomainError
 from itsm_kit.errors import Problem, not_found
+from itsm_kit.ids import uuid4
 from itsm_kit.outbox import Outbox
 from itsm_cmdb.domain import (
     MANUAL, ConfigurationItem, DuplicateCi, DuplicateRelationship, ItemOutcome, OperationalStatus, Relationship,
@@ -43,7 +43,7 @@ def utcnow() -> datetime:
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    return uuid4()
 
 
 async def _lock(session: AsyncSession, *, exclusive: bool = False) -> None:
@@ -51,17 +51,20 @@ async def _lock(session: AsyncSession, *, exclusive: bool = False) -> None:
     await session.execute(text(f"SELECT {function}(:key)"), {"key": WRITE_LOCK})
 
 
-async def _store(session: AsyncSession, outbox: Outbox, *, created: list[ConfigurationItem] = (),
-                 changed: list[ConfigurationItem] = (), added: list[Relationship] = (),
-                 removed: list[Relationship] = (), actor: str | None = None) -> None:
-    """Write CIs, their history, relationships and every event they raised: one statement per table."""
-    cis = CiRepository(session)
+async def _store(session: AsyncSession, outbox: Outbox, *, cis: CiRepository | None = None,
+                 created: list[ConfigurationItem] = (), changed: list[ConfigurationItem] = (),
+                 added: list[Relationship] = (), removed: list[Relationship] = (), actor: str | None = None) -> None:
+    """Write CIs, their history, relationships and every event they raised: one statement per table.
+
+    `cis` is the repository that read the CIs the added relationships join (it knows their numbers).
+    """
+    cis = cis or CiRepository(session)
     await cis.add_many(list(created))
     await cis.save_many(list(changed))
     written = [*created, *changed]
     await HistoryRepository(session).add_many([(ci.id, ci.history) for ci in written])
     relationships = RelationshipRepository(session)
-    await relationships.add_many(list(added), actor)
+    await relationships.add_many(list(added), cis.seqs, actor)
     await relationships.mark_removed(list(removed), actor)
     await outbox.add_many(session, [(ci.id, ci.events, None) for ci in written]
                           + [(r.id, r.events, None) for r in [*added, *removed]])
@@ -135,16 +138,17 @@ async def add_relationship(session: AsyncSession, outbox: Outbox, *, source_id: 
                            actor: str | None) -> Relationship:
     await _lock(session)
     # The source's row lock queues two additions from one CI; both rows locked keep either from retiring meanwhile.
+    cis = CiRepository(session)
     ends = {ci_id: (ci.ci_class, ci.is_live)
-            for ci_id, ci in (await CiRepository(session).get_many([source_id, target_id], for_update=True)).items()}
+            for ci_id, ci in (await cis.get_many([source_id, target_id], for_update=True)).items()}
     kind = check_relationship(type, ends.get(source_id), ends.get(target_id), source_id=source_id,
                               target_id=target_id)
-    existing = await RelationshipRepository(session).live_among([(source_id, target_id, kind)])
+    existing = await RelationshipRepository(session).live_among([(source_id, target_id, kind)], cis.seqs)
     if existing:
         raise DuplicateRelationship(next(iter(existing.values())))
     relationship = Relationship.add(id=new_id(), source_id=source_id, target_id=target_id, type=kind, source=MANUAL,
                                     at=utcnow())
-    await _store(session, outbox, added=[relationship], actor=actor)
+    await _store(session, outbox, cis=cis, added=[relationship], actor=actor)
     return relationship
 
 
@@ -186,22 +190,23 @@ async def import_batch(session: AsyncSession, outbox: Outbox, request: ImportReq
     """Identify, reconcile and write what a discovery source reports; the per-item report.
 
     A fixed number of statements whatever the payload's size: the write lock, the source
-    priorities, the owners of the payload's identity keys, the CIs they name (locked),
+    priorities, the owners of the payload's identity keys, the CIs they name,
     the CIs the relationships name by id, the live relationships among them, then one
     write per table.
     """
-    await _lock(session, exclusive=True)
-    at, source = utcnow(), request.source
-    priority = await source_priorities(session)
-    items: list = []
+    items: list = []  # read and checked before taking the lock: what needs no database waits for nothing
     for index, item in enumerate(request.items):
         try:
             items.append(read_item(index, item.model_dump()))
         except DomainError as exc:
             items.append(ItemOutcome(index, item.ref, "rejected", reason=str(exc)))
+    reported = [ReportedRelationship(index, **r.model_dump()) for index, r in enumerate(request.relationships)]
+    await _lock(session, exclusive=True)
+    at, source = utcnow(), request.source
+    priority = await source_priorities(session)
     identities, cis = IdentityRepository(session), CiRepository(session)
     owners = await identities.owners(key for item in items if not isinstance(item, ItemOutcome) for key in item.keys)
-    loaded = await cis.get_many(owners.values(), for_update=True)
+    loaded = await cis.get_many(owners.values())  # no row locks: the exclusive write lock keeps every writer out
     refused: dict[int, str] = {}
     while True:
         plan = plan_import(items, owners=owners, loaded=loaded, source=source, priority=priority, at=at,
@@ -213,7 +218,6 @@ async def import_batch(session: AsyncSession, outbox: Outbox, request: ImportReq
         refused |= {plan.unverified[k]: f"its {identified_by(k)} identifies another CI ({v})" for k, v in taken.items()}
         owners |= taken
 
-    reported = [ReportedRelationship(index, **r.model_dump()) for index, r in enumerate(request.relationships)]
     in_payload = {ci.id: ci for ci in plan.created} | {ci.id: ci for ci in loaded.values()}
     named = {r.source_id for r in reported} | {r.target_id for r in reported}
     known = {ci_id: (ci.ci_class, ci.is_live) for ci_id, ci in in_payload.items()}
@@ -221,7 +225,7 @@ async def import_batch(session: AsyncSession, outbox: Outbox, request: ImportReq
     created = {ci.id for ci in plan.created}
     candidates = [t for t in (_triple(r, plan.refs) for r in reported)
                   if t is not None and t[0] not in created and t[1] not in created]
-    active = await RelationshipRepository(session).live_among(candidates)
+    active = await RelationshipRepository(session).live_among(candidates, cis.seqs)
     outcomes, added = plan_relationships(reported, refs=plan.refs, cis=known, active=active, source=source, at=at,
                                          new_id=new_id)
 
@@ -233,7 +237,8 @@ async def import_batch(session: AsyncSession, outbox: Outbox, request: ImportReq
     if not refuse:
         await identities.remove(plan.keys_removed)
         await identities.add_many(plan.keys_added)
-        await _store(session, outbox, created=plan.created, changed=[ci for ci, _ in plan.updated], added=added)
+        await _store(session, outbox, cis=cis, created=plan.created, changed=[ci for ci, _ in plan.updated],
+                     added=added)
         await cis.save_many(plan.provenance_only)
     return {
         "source": source, "mode": request.mode, "committed": not refuse, "counts": counts,

@@ -146,21 +146,34 @@ class ConfigurationItem(RaisesEvents):
                  environment: str | None = None, attributes: Mapping[str, Any] | None = None,
                  source: str = MANUAL, actor: str | None = None, at: datetime) -> ConfigurationItem:
         schema = schema_of(ci_class)
-        if criticality is None:
-            raise InvalidValue("a new configuration item needs a criticality (1 most critical .. 4 not critical)")
         fields = split_fields(schema, {"name": name, "criticality": criticality,
                                        "operational_status": operational_status, "owner_group": owner_group,
-                                       "environment": environment, **(attributes or {})}, complete=True)
-        if fields["operational_status"] not in LIVE:
+                                       "environment": environment, **(attributes or {})}, complete=False)
+        return cls.from_fields(id=id, schema=schema, fields=fields, source=source, actor=actor, at=at)
+
+    @classmethod
+    def from_fields(cls, *, id: str, schema: ClassSchema, fields: Mapping[str, Any], source: str,
+                    actor: str | None = None, at: datetime) -> ConfigurationItem:
+        """A new CI from fields split_fields validated: checks what a new CI needs beyond valid values."""
+        if fields.get("criticality") is None:
+            raise InvalidValue("a new configuration item needs a criticality (1 most critical .. 4 not critical)")
+        if "name" not in fields:
+            raise InvalidValue("a configuration item needs a name")
+        missing = [name for name in schema.required if name not in fields]
+        if missing:
+            raise InvalidValue(f"a {schema.ci_class} needs the attribute{'s' if len(missing) > 1 else ''} "
+                               f"{', '.join(missing)}", missing_attributes=missing)
+        status = fields.get("operational_status", OperationalStatus.OPERATIONAL)
+        if status not in LIVE:
             raise InvalidValue("a configuration item starts live (operational, degraded, down or maintenance)")
         if not schema.identity_keys(fields):
             raise InvalidValue(f"a {schema.ci_class} is identified by {schema.rules_text()}: give at least one",
                                identified_by=[list(rule) for rule in schema.identified_by])
         ci = cls(id=id, name=fields["name"], ci_class=schema.ci_class, criticality=fields["criticality"],
-                 operational_status=fields["operational_status"], created_at=at, updated_at=at,
-                 owner_group=fields.get("owner_group"), environment=fields.get("environment"),
+                 operational_status=status, created_at=at, updated_at=at, owner_group=fields.get("owner_group"),
+                 environment=fields.get("environment"),
                  attributes={k: v for k, v in fields.items() if k not in CORE_FIELDS},
-                 provenance=dict.fromkeys(fields, source))
+                 provenance=dict.fromkeys((*fields, "operational_status"), source))
         ci._raise(CiCreated(ci_id=id, name=ci.name, ci_class=ci.ci_class, criticality=ci.criticality, created_at=at,
                             operational_status=ci.operational_status, environment=ci.environment,
                             owner_group=ci.owner_group, attributes=ci.attributes or None, data_source=source),
@@ -219,6 +232,26 @@ class ConfigurationItem(RaisesEvents):
         self._apply(changed, source=source, actor=actor, at=at)
         return sorted(changed)
 
+    def weigh(self, reported: Mapping[str, Any], *, source: str,
+              priority: Callable[[str, str], int]) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+        """What reconcile would do, deciding only: (fields to change with their values, fields kept
+        with the source holding each, fields whose same value passes to this source)."""
+        current, schema = self.fields(), self.schema
+        changed: dict[str, Any] = {}
+        kept: dict[str, str] = {}
+        taken: list[str] = []
+        for name, value in reported.items():
+            holder = self.provenance.get(name)
+            outranks = holder is None or (holder != source and priority(source, name) < priority(holder, name))
+            if schema.same(name, current.get(name), value):
+                if outranks:
+                    taken.append(name)
+            elif outranks or holder == source or priority(source, name) == priority(holder, name):
+                changed[name] = value
+            else:
+                kept[name] = holder
+        return changed, kept, taken
+
     def reconcile(self, reported: Mapping[str, Any], *, source: str, priority: Callable[[str, str], int],
                   at: datetime, actor: str | None = None) -> tuple[list[str], dict[str, str]]:
         """What a source reports, applied field by field where the source may write.
@@ -233,19 +266,9 @@ class ConfigurationItem(RaisesEvents):
         self._require_live()
         if reported.get("operational_status") is OperationalStatus.RETIRED:
             raise InvalidValue("an import cannot retire a CI; retire it through its status")
-        current, schema = self.fields(), self.schema
-        changed: dict[str, Any] = {}
-        kept: dict[str, str] = {}
-        for name, value in reported.items():
-            holder = self.provenance.get(name)
-            outranks = holder is None or priority(source, name) < priority(holder, name)
-            if schema.same(name, current.get(name), value):
-                if outranks:
-                    self.provenance[name] = source
-            elif outranks or holder == source or priority(source, name) == priority(holder, name):
-                changed[name] = value
-            else:
-                kept[name] = holder
+        changed, kept, taken = self.weigh(reported, source=source, priority=priority)
+        for name in taken:
+            self.provenance[name] = source
         status = changed.pop("operational_status", None)
         self._apply(changed, source=source, actor=actor, at=at)
         if status is not None:

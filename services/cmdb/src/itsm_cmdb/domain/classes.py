@@ -123,7 +123,7 @@ class ClassSchema:
                                f"its attributes are {', '.join(known) or 'none'}", unknown_attributes=unknown)
         checked = {name: known[name].check(value) for name, value in attributes.items() if value is not None}
         if complete:
-            missing = [a.name for a in self.attributes if a.required and a.name not in checked]
+            missing = [name for name in self.required if name not in checked]
             if missing:
                 raise InvalidValue(f"a {self.ci_class} needs the attribute{'s' if len(missing) > 1 else ''} "
                                    f"{', '.join(missing)}", missing_attributes=missing)
@@ -145,6 +145,10 @@ class ClassSchema:
         if a is None or b is None or field_name not in self.identifying:
             return False
         return str(a).strip().lower() == str(b).strip().lower()
+
+    @cached_property
+    def required(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.attributes if a.required)
 
     @cached_property
     def identifying(self) -> frozenset[str]:

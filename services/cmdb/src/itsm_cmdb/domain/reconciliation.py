@@ -147,52 +147,56 @@ def _plan_one(item: ReportedCi, plan: ImportPlan, owner: dict[str, str], touched
                                f"{identified_by(others[0][0])} identifies CI {others[0][1]}")
     if ci_id in touched:
         return _rejected(item, f"it identifies the same CI as item {touched[ci_id]}")
-    ci = _clone(cis[ci_id])
-    keys_before, provenance_before = set(ci.identity_keys()), dict(ci.provenance)
+    loaded = cis[ci_id]
+    if loaded.is_live and item.fields.get("operational_status") is not OperationalStatus.RETIRED:
+        changed, kept, taken = loaded.weigh(item.fields, source=source, priority=priority)
+        if not changed and not taken:  # the common case of a repeated import: nothing to copy or write
+            touched[ci_id] = item.index
+            return ItemOutcome(item.index, item.ref, "unchanged", ci_id, [], kept)
+    ci = _clone(loaded)
     try:
         changed, kept = ci.reconcile(item.fields, source=source, priority=priority, at=at)
     except DomainError as exc:
         return _rejected(item, str(exc))
-    keys_after = set(ci.identity_keys())
-    taken = [k for k in keys_after - keys_before if owner.get(k) not in (None, ci_id)]
-    if taken:
-        return _rejected(item, f"its {identified_by(taken[0])} identifies another CI ({owner[taken[0]]})")
     touched[ci_id] = item.index
     cis[ci_id] = ci
-    for k in keys_before - keys_after:
-        owner.pop(k, None)
-        plan.keys_removed.append(k)
-        plan.keys_added.pop(k, None)
-    for k in keys_after - keys_before:
-        owner[k] = ci_id
-        plan.keys_added[k] = ci_id
-        if k not in item.keys:
-            plan.unverified[k] = item.index
+    if set(changed) & ci.schema.identifying:
+        keys_before, keys_after = set(loaded.identity_keys()), set(ci.identity_keys())
+        taken_keys = [k for k in keys_after - keys_before if owner.get(k) not in (None, ci_id)]
+        if taken_keys:
+            del touched[ci_id]
+            cis[ci_id] = loaded
+            return _rejected(item, f"its {identified_by(taken_keys[0])} identifies another CI "
+                                   f"({owner[taken_keys[0]]})")
+        for k in keys_before - keys_after:
+            owner.pop(k, None)
+            plan.keys_removed.append(k)
+            plan.keys_added.pop(k, None)
+        for k in keys_after - keys_before:
+            owner[k] = ci_id
+            plan.keys_added[k] = ci_id
+            if k not in item.keys:
+                plan.unverified[k] = item.index
     if changed:
         plan.updated.append((ci, ci.version - len(ci.events)))
         return ItemOutcome(item.index, item.ref, "updated", ci_id, changed, kept)
-    if ci.provenance != provenance_before:
-        plan.provenance_only.append(ci)
+    plan.provenance_only.append(ci)
     return ItemOutcome(item.index, item.ref, "unchanged", ci_id, [], kept)
 
 
 def _create(item: ReportedCi, plan: ImportPlan, owner: dict[str, str], touched: dict[str, int], source: str,
             at: datetime, new_id: Callable[[], str]) -> ItemOutcome:
-    fields = item.fields
     try:
-        ci = ConfigurationItem.register(
-            id=new_id(), ci_class=item.ci_class, name=fields.get("name"), criticality=fields.get("criticality"),
-            operational_status=fields.get("operational_status", OperationalStatus.OPERATIONAL),
-            owner_group=fields.get("owner_group"), environment=fields.get("environment"),
-            attributes={k: v for k, v in fields.items() if k not in CORE_FIELDS}, source=source, at=at)
+        ci = ConfigurationItem.from_fields(id=new_id(), schema=schema_of(item.ci_class), fields=item.fields,
+                                           source=source, at=at)
     except DomainError as exc:
         return _rejected(item, str(exc))
-    for key in ci.identity_keys():
+    for key in item.keys:
         owner[key] = ci.id
         plan.keys_added[key] = ci.id
     touched[ci.id] = item.index
     plan.created.append(ci)
-    return ItemOutcome(item.index, item.ref, "created", ci.id, sorted(ci.fields()))
+    return ItemOutcome(item.index, item.ref, "created", ci.id, sorted(item.fields))
 
 
 @dataclass(frozen=True)
