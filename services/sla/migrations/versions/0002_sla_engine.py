@@ -56,6 +56,7 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer, primary_key=True),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("active", sa.Boolean, nullable=False),
+        sa.Column("deleted", sa.Boolean, nullable=False, server_default="false"),
         sa.Column("body", JSONB, nullable=False),
         sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("changed_by", sa.String(255), nullable=False),

@@ -1,12 +1,16 @@
 """The sla HTTP API (internal; the gateway re-exposes it under /api/v1/sla and composes timers
-into incidents). Who acts comes in `X-Actor`, set by the gateway from the caller's JWT."""
+into incidents). Who acts comes in `X-Actor`, set by the gateway from the caller's JWT.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: the versioned routes' body types are
+variables that FastAPI must see as classes.
+"""
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
+from pydantic import BaseModel
 
 from itsm_contracts.api.sla import (
     AtRiskList, AtRiskQuery, CalendarBody, CalendarList, CalendarPublic, ComplianceQuery, ComplianceReport,
@@ -18,11 +22,9 @@ from itsm_kit.runtime import RuntimeDep, SessionDep
 from itsm_sla import handlers
 from itsm_sla.domain import Clock, Timer
 from itsm_sla.scheduler import catalog_of
-from itsm_sla.store import CatalogRepository, TimerRepository
+from itsm_sla.store import CatalogRepository, TimerRepository, Versions
 
 timers_router = APIRouter(prefix="/timers", tags=["timers"])
-definitions_router = APIRouter(prefix="/definitions", tags=["definitions"])
-calendars_router = APIRouter(prefix="/calendars", tags=["calendars"])
 operations_router = APIRouter(tags=["repair and reports"])
 
 IfMatch = Annotated[str | None, Header(description="the version (ETag) you last read; a stale one is a 412")]
@@ -72,107 +74,63 @@ async def get_timer(timer_id: str, session: SessionDep, runtime: RuntimeDep) -> 
     return found
 
 
-# -- definitions ------------------------------------------------------------------------------------
+# -- definitions and calendars: versioned records -----------------------------------------------
 
 
-def _definition(row: dict) -> DefinitionPublic:
-    return DefinitionPublic(id=row["id"], version=row["version"], changed_at=row["changed_at"],
+def versioned_routes(prefix: str, noun: str, body: type[BaseModel], public_model: type[BaseModel],
+                     listing: type[BaseModel], versions: Callable[[CatalogRepository], Versions], save: Callable,
+                     delete: Callable, delete_summary: str) -> APIRouter:
+    """List, create, read, replace (If-Match) and delete one kind of versioned record."""
+    router = APIRouter(prefix=prefix, tags=[f"{noun}s"])
+
+    def answer(row: dict, response: Response | None = None) -> BaseModel:
+        if response is not None:
+            response.headers["ETag"] = f'"{row["version"]}"'
+        return public_model(id=row["id"], version=row["version"], changed_at=row["changed_at"],
                             changed_by=row["changed_by"], **row["body"])
 
+    @router.get("", response_model=listing, summary=f"{noun}s, latest versions")
+    async def list_all(session: SessionDep) -> BaseModel:
+        return listing(items=[answer(r) for r in await versions(CatalogRepository(session)).latest_all()])
 
-def _tagged(row: dict, response: Response) -> dict:
-    response.headers["ETag"] = f'"{row["version"]}"'
-    return row
+    @router.post("", response_model=public_model, status_code=201, summary=f"Create a {noun}")
+    async def create(item: body, runtime: RuntimeDep, response: Response, actor: Actor = "system") -> BaseModel:
+        async with runtime.transaction() as session:
+            row = await save(session, item, actor=actor)
+        response.headers["Location"] = f"{prefix}/{row['id']}"
+        return answer(row, response)
 
+    @router.get("/{ident}", response_model=public_model, summary=f"A {noun}, latest version")
+    async def read(ident: str, session: SessionDep, response: Response) -> BaseModel:
+        row = await versions(CatalogRepository(session)).latest(ident)
+        if row is None:
+            raise not_found(noun, ident)
+        return answer(row, response)
 
-@definitions_router.get("", response_model=DefinitionList, summary="SLA definitions, latest versions")
-async def list_definitions(session: SessionDep) -> DefinitionList:
-    return DefinitionList(items=[_definition(r) for r in await CatalogRepository(session).latest_definitions()])
+    @router.put("/{ident}", response_model=public_model,
+                summary=f"Replace a {noun}: a new version; open timers keep theirs until a repair")
+    async def replace(ident: str, item: body, runtime: RuntimeDep, response: Response, if_match: IfMatch = None,
+                      actor: Actor = "system") -> BaseModel:
+        async with runtime.transaction() as session:
+            row = await save(session, item, actor=actor, ident=ident, if_match=if_match_version(if_match, f"a {noun}"))
+        return answer(row, response)
 
+    @router.delete("/{ident}", status_code=204, summary=delete_summary)
+    async def remove(ident: str, runtime: RuntimeDep, if_match: IfMatch = None, actor: Actor = "system") -> Response:
+        async with runtime.transaction() as session:
+            await delete(session, ident, actor=actor, if_match=if_match_version(if_match, f"a {noun}"))
+        return Response(status_code=204)
 
-@definitions_router.post("", response_model=DefinitionPublic, status_code=201, summary="Create an SLA definition")
-async def create_definition(body: DefinitionBody, runtime: RuntimeDep, response: Response,
-                            actor: Actor = "system") -> DefinitionPublic:
-    async with runtime.transaction() as session:
-        row = await handlers.save_definition(session, body, actor=actor)
-    response.headers["Location"] = f"{definitions_router.prefix}/{row['id']}"
-    return _definition(_tagged(row, response))
-
-
-@definitions_router.get("/{definition_id}", response_model=DefinitionPublic)
-async def get_definition(definition_id: str, session: SessionDep, response: Response) -> DefinitionPublic:
-    row = await CatalogRepository(session).latest_definition(definition_id)
-    if row is None:
-        raise not_found("SLA definition", definition_id)
-    return _definition(_tagged(row, response))
-
-
-@definitions_router.put("/{definition_id}", response_model=DefinitionPublic,
-                        summary="Replace a definition: a new version; open timers keep theirs until a repair")
-async def replace_definition(definition_id: str, body: DefinitionBody, runtime: RuntimeDep, response: Response,
-                             if_match: IfMatch = None, actor: Actor = "system") -> DefinitionPublic:
-    async with runtime.transaction() as session:
-        row = await handlers.save_definition(session, body, actor=actor, definition_id=definition_id,
-                                             if_match=if_match_version(if_match, "an SLA definition"))
-    return _definition(_tagged(row, response))
+    return router
 
 
-@definitions_router.delete("/{definition_id}", status_code=204,
-                           summary="Delete a definition no timer ever ran by (else deactivate it)")
-async def delete_definition(definition_id: str, runtime: RuntimeDep, if_match: IfMatch = None) -> Response:
-    async with runtime.transaction() as session:
-        await handlers.delete_definition(session, definition_id,
-                                         if_match=if_match_version(if_match, "an SLA definition"))
-    return Response(status_code=204)
-
-
-# -- calendars ----------------------------------------------------------------------------------------
-
-
-def _calendar(row: dict) -> CalendarPublic:
-    return CalendarPublic(id=row["id"], version=row["version"], changed_at=row["changed_at"],
-                          changed_by=row["changed_by"], **row["body"])
-
-
-@calendars_router.get("", response_model=CalendarList, summary="Business calendars, latest versions")
-async def list_calendars(session: SessionDep) -> CalendarList:
-    return CalendarList(items=[_calendar(r) for r in await CatalogRepository(session).latest_calendars()])
-
-
-@calendars_router.post("", response_model=CalendarPublic, status_code=201, summary="Create a business calendar")
-async def create_calendar(body: CalendarBody, runtime: RuntimeDep, response: Response,
-                          actor: Actor = "system") -> CalendarPublic:
-    async with runtime.transaction() as session:
-        row = await handlers.save_calendar(session, body, actor=actor)
-    response.headers["Location"] = f"{calendars_router.prefix}/{row['id']}"
-    return _calendar(_tagged(row, response))
-
-
-@calendars_router.get("/{calendar_id}", response_model=CalendarPublic)
-async def get_calendar(calendar_id: str, session: SessionDep, response: Response) -> CalendarPublic:
-    row = await CatalogRepository(session).latest_calendar(calendar_id)
-    if row is None:
-        raise not_found("calendar", calendar_id)
-    return _calendar(_tagged(row, response))
-
-
-@calendars_router.put("/{calendar_id}", response_model=CalendarPublic,
-                      summary="Replace a calendar: a new version; open timers keep theirs until a repair")
-async def replace_calendar(calendar_id: str, body: CalendarBody, runtime: RuntimeDep, response: Response,
-                           if_match: IfMatch = None, actor: Actor = "system") -> CalendarPublic:
-    async with runtime.transaction() as session:
-        row = await handlers.save_calendar(session, body, actor=actor, calendar_id=calendar_id,
-                                           if_match=if_match_version(if_match, "a calendar"))
-    return _calendar(_tagged(row, response))
-
-
-@calendars_router.delete("/{calendar_id}", status_code=204, summary="Delete a calendar no definition uses")
-async def delete_calendar(calendar_id: str, runtime: RuntimeDep, if_match: IfMatch = None,
-                          actor: Actor = "system") -> Response:
-    async with runtime.transaction() as session:
-        await handlers.delete_calendar(session, calendar_id, actor=actor,
-                                       if_match=if_match_version(if_match, "a calendar"))
-    return Response(status_code=204)
+definitions_router = versioned_routes(
+    "/definitions", "SLA definition", DefinitionBody, DefinitionPublic, DefinitionList,
+    lambda repo: repo.definitions, handlers.save_definition, handlers.delete_definition,
+    "Delete an SLA definition: it attaches nothing more; its open timers run on")
+calendars_router = versioned_routes(
+    "/calendars", "calendar", CalendarBody, CalendarPublic, CalendarList, lambda repo: repo.calendars,
+    handlers.save_calendar, handlers.delete_calendar, "Delete a calendar no SLA definition uses")
 
 
 # -- repair and reports -------------------------------------------------------------------------------

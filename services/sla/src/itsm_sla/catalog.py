@@ -82,23 +82,24 @@ class Catalog:
         every definition, the versions these timers run by, the calendars of both, the CI classes."""
         repo = CatalogRepository(session)
         timers = list(timers)
-        latest = await repo.latest_definitions()
+        latest = await repo.definitions.latest_all()
         missing = {(r["id"], r["version"]): r["body"] for r in latest
                    if (r["id"], r["version"]) not in self.definitions}
         wanted = {(t.definition_id, t.definition_version) for t in timers} - set(self.definitions) - set(missing)
         if wanted:
-            missing |= {(r["id"], r["version"]): r["body"] for r in await repo.definition_versions(wanted)}
+            missing |= {(r["id"], r["version"]): r["body"] for r in await repo.definitions.of(wanted)}
         for (definition_id, version), body in missing.items():
             self.definitions[(definition_id, version)] = definition_of(definition_id, version,
                                                                        DefinitionBody.model_validate(body))
         library = Library(definitions=self.definitions, current={r["id"]: r["version"] for r in latest},
-                          calendars=self.calendars, current_calendars=await repo.latest_calendar_versions())
+                          calendars=self.calendars,
+                          current_calendars={r["id"]: r["version"] for r in await repo.calendars.latest_all()})
         calendars = {(t.calendar_id, t.calendar_version) for t in timers if t.calendar_id}
         calendars |= {(c, library.current_calendars[c]) for c in
                       {library.latest(i).calendar_id for i in library.current} - {None}
                       if c in library.current_calendars}
         if wanted := calendars - set(self.calendars):
-            for row in await repo.calendar_versions(wanted):
+            for row in await repo.calendars.of(wanted):
                 self.calendars[(row["id"], row["version"])] = calendar_of(CalendarBody.model_validate(row["body"]))
         if any(library.latest(i).applies_to.ci_classes for i in library.current):
             library.ci_classes = await repo.ci_classes({c for c in affected_cis if c})
@@ -108,6 +109,6 @@ class Catalog:
         """Just the calendars these timers run by (the scheduler needs no definitions)."""
         wanted = {(t.calendar_id, t.calendar_version) for t in timers if t.calendar_id} - set(self.calendars)
         if wanted:
-            for row in await CatalogRepository(session).calendar_versions(wanted):
+            for row in await CatalogRepository(session).calendars.of(wanted):
                 self.calendars[(row["id"], row["version"])] = calendar_of(CalendarBody.model_validate(row["body"]))
         return Library(calendars=self.calendars)

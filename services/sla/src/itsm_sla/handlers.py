@@ -23,7 +23,7 @@ from itsm_kit.errors import Problem, not_found
 from itsm_kit.outbox import Outbox
 from itsm_sla.catalog import Catalog, body_of, calendar_body, calendar_of, definition_of
 from itsm_sla.domain import Engine, Fact, Timer, fact_of, steps
-from itsm_sla.store import CatalogRepository, HistoryRepository, TimerRepository
+from itsm_sla.store import CatalogRepository, HistoryRepository, TimerRepository, Versions
 
 Run = Sequence[tuple[CloudEvent, EventData]]
 Raised = tuple[str, list, CloudEvent | None]  # what Outbox.add_many takes: (subject, raised, cause)
@@ -134,79 +134,65 @@ async def fire_alarms(session: AsyncSession, outbox: Outbox, catalog: Catalog, n
 
 
 # -- definitions and calendars ----------------------------------------------------------------
+# Each change writes a new version; timers keep the version they run by until a repair.
 
 
-def _stale(what: str, ident: str, current: int, wanted: int | None) -> None:
-    if wanted is not None and wanted != current:
-        raise Problem(412, "Precondition Failed", f"{what} {ident} is at version {current}, not {wanted}; reload it "
-                      "and retry", current_version=current)
+async def _next_version(versions: Versions, what: str, ident: str | None, if_match: int | None) -> tuple[dict, int]:
+    """The current row (locked) and the version a change writes; a new record starts at 1."""
+    if ident is None:
+        return {}, 1
+    current = await versions.latest(ident, for_update=True)
+    if current is None:
+        raise not_found(what, ident)
+    if if_match is not None and if_match != current["version"]:
+        raise Problem(412, "Precondition Failed", f"{what} {ident} is at version {current['version']}, not "
+                      f"{if_match}; reload it and retry", current_version=current["version"])
+    return current, current["version"] + 1
 
 
-async def _check_calendar(repo: CatalogRepository, calendar_id: str | None) -> None:
-    if calendar_id is not None and await repo.latest_calendar(calendar_id) is None:
-        raise InvalidValue(f"the calendar {calendar_id} does not exist", calendar_id=calendar_id)
+def _row(ident: str, version: int, name: str, body: dict, actor: str, **columns) -> dict:
+    return {"id": ident, "version": version, "name": name, "deleted": False, "body": body, "changed_at": utcnow(),
+            "changed_by": actor, **columns}
 
 
-async def save_definition(session: AsyncSession, body: DefinitionBody, *, actor: str, definition_id: str | None = None,
+async def save_definition(session: AsyncSession, body: DefinitionBody, *, actor: str, ident: str | None = None,
                           if_match: int | None = None) -> dict:
-    """A new definition (no id) or a new version of one; open timers keep theirs until a repair."""
     repo = CatalogRepository(session)
-    version = 1
-    if definition_id is not None:
-        current = await repo.latest_definition(definition_id, for_update=True)
-        if current is None:
-            raise not_found("SLA definition", definition_id)
-        _stale("SLA definition", definition_id, current["version"], if_match)
-        version = current["version"] + 1
-    definition = definition_of(definition_id or str(uuid.uuid4()), version, body)
-    await _check_calendar(repo, definition.calendar_id)
-    row = {"id": definition.id, "version": version, "name": definition.name, "active": definition.active,
-           "body": body_of(definition), "changed_at": utcnow(), "changed_by": actor}
-    await repo.add_definition(row)
+    _, version = await _next_version(repo.definitions, "SLA definition", ident, if_match)
+    definition = definition_of(ident or str(uuid.uuid4()), version, body)
+    if definition.calendar_id is not None and await repo.calendars.latest(definition.calendar_id) is None:
+        raise InvalidValue(f"the calendar {definition.calendar_id} does not exist", calendar_id=definition.calendar_id)
+    row = _row(definition.id, version, definition.name, body_of(definition), actor, active=definition.active)
+    await repo.definitions.add(row)
     return row
 
 
-async def delete_definition(session: AsyncSession, definition_id: str, *, if_match: int | None = None) -> None:
+async def delete_definition(session: AsyncSession, ident: str, *, actor: str, if_match: int | None = None) -> None:
+    """Gone from lists and attaches nothing more; its open timers run on by their version (as when inactive)."""
     repo = CatalogRepository(session)
-    current = await repo.latest_definition(definition_id, for_update=True)
-    if current is None:
-        raise not_found("SLA definition", definition_id)
-    _stale("SLA definition", definition_id, current["version"], if_match)
-    if await TimerRepository(session).references(definition_id):
-        raise Conflict(f"timers run by SLA definition {definition_id}; deactivate it instead (active: false), so "
-                       "open timers run on and reports keep their definition")
-    await repo.delete_definition(definition_id)
+    current, version = await _next_version(repo.definitions, "SLA definition", ident, if_match)
+    await repo.definitions.add({**current, "version": version, "deleted": True, "changed_at": utcnow(),
+                                "changed_by": actor})
 
 
-async def save_calendar(session: AsyncSession, body: CalendarBody, *, actor: str, calendar_id: str | None = None,
+async def save_calendar(session: AsyncSession, body: CalendarBody, *, actor: str, ident: str | None = None,
                         if_match: int | None = None) -> dict:
-    """A new calendar or a new version; timers keep the version they run by until a repair."""
     calendar_of(body)  # refuses bad hours, an unknown timezone
     repo = CatalogRepository(session)
-    version = 1
-    if calendar_id is not None:
-        current = await repo.latest_calendar(calendar_id, for_update=True)
-        if current is None:
-            raise not_found("calendar", calendar_id)
-        _stale("calendar", calendar_id, current["version"], if_match)
-        version = current["version"] + 1
-    row = {"id": calendar_id or str(uuid.uuid4()), "version": version, "name": body.name, "deleted": False,
-           "body": calendar_body(body), "changed_at": utcnow(), "changed_by": actor}
-    await repo.add_calendar(row)
+    _, version = await _next_version(repo.calendars, "calendar", ident, if_match)
+    row = _row(ident or str(uuid.uuid4()), version, body.name, calendar_body(body), actor)
+    await repo.calendars.add(row)
     return row
 
 
-async def delete_calendar(session: AsyncSession, calendar_id: str, *, actor: str, if_match: int | None = None) -> None:
-    """Versions stay (timers may run by them); the calendar is gone from lists and new definitions."""
+async def delete_calendar(session: AsyncSession, ident: str, *, actor: str, if_match: int | None = None) -> None:
+    """Only a calendar no definition uses; timers running by its versions keep them."""
     repo = CatalogRepository(session)
-    current = await repo.latest_calendar(calendar_id, for_update=True)
-    if current is None:
-        raise not_found("calendar", calendar_id)
-    _stale("calendar", calendar_id, current["version"], if_match)
-    if users := await repo.calendar_in_use(calendar_id):
-        raise Conflict(f"SLA definitions use calendar {calendar_id}: {', '.join(users)}", definitions=users)
-    await repo.add_calendar({**current, "version": current["version"] + 1, "deleted": True, "changed_at": utcnow(),
-                             "changed_by": actor})
+    current, version = await _next_version(repo.calendars, "calendar", ident, if_match)
+    if users := await repo.calendar_in_use(ident):
+        raise Conflict(f"SLA definitions use calendar {ident}: {', '.join(users)}", definitions=users)
+    await repo.calendars.add({**current, "version": version, "deleted": True, "changed_at": utcnow(),
+                              "changed_by": actor})
 
 
 # -- repair --------------------------------------------------------------------------------------

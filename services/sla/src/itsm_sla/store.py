@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import (
     ARRAY, BigInteger, Boolean, Column, DateTime, Index, Integer, Interval, MetaData, String, Table, any_,
-    bindparam, delete, func, insert, literal, or_, select, text, tuple_, update,
+    bindparam, func, insert, or_, select, text, tuple_, update,
 )
 from sqlalchemy.dialects.postgresql import JSONB, distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -30,29 +30,27 @@ metadata = MetaData()
 OPEN_STAGES = ("in_progress", "paused")
 _OPEN_SQL = "stage IN ('in_progress', 'paused')"
 
-definitions = Table(
-    "sla_definitions",
-    metadata,
-    Column("id", String(36), primary_key=True),
-    Column("version", Integer, primary_key=True),
-    Column("name", String(200), nullable=False),
-    Column("active", Boolean, nullable=False),
-    Column("body", JSONB, nullable=False),
-    Column("changed_at", DateTime(timezone=True), nullable=False),
-    Column("changed_by", String(255), nullable=False),
-)
 
-calendars = Table(
-    "sla_calendars",
-    metadata,
-    Column("id", String(36), primary_key=True),
-    Column("version", Integer, primary_key=True),
-    Column("name", String(200), nullable=False),
-    Column("deleted", Boolean, nullable=False, server_default="false"),
-    Column("body", JSONB, nullable=False),
-    Column("changed_at", DateTime(timezone=True), nullable=False),
-    Column("changed_by", String(255), nullable=False),
-)
+
+def _versioned(name: str, *columns: Column) -> Table:
+    """Every version of a configuration record, never changed once written: the latest is in force,
+    and deleting writes a last version marked deleted (timers may still run by the earlier ones)."""
+    return Table(
+        name,
+        metadata,
+        Column("id", String(36), primary_key=True),
+        Column("version", Integer, primary_key=True),
+        Column("name", String(200), nullable=False),
+        *columns,
+        Column("deleted", Boolean, nullable=False, server_default="false"),
+        Column("body", JSONB, nullable=False),
+        Column("changed_at", DateTime(timezone=True), nullable=False),
+        Column("changed_by", String(255), nullable=False),
+    )
+
+
+definitions = _versioned("sla_definitions", Column("active", Boolean, nullable=False))
+calendars = _versioned("sla_calendars")
 
 incident_events = Table(
     "incident_events",
@@ -200,11 +198,6 @@ class TimerRepository:
             query = query.where(timers.c.calendar_id == calendar_id)
         return list(await self.session.scalars(query.order_by(timers.c.incident_id).limit(limit)))
 
-    async def references(self, definition_id: str) -> bool:
-        """Whether any timer runs (or ran) by this definition."""
-        query = select(literal(1)).where(timers.c.definition_id == definition_id).limit(1)
-        return bool(await self.session.scalar(query))
-
     async def compliance(self, *, start: datetime, before: datetime, group_by: list[str], period: str,
                          kind: str | None, priorities: list[int], business_service: str | None) -> list[dict]:
         c = timers.c
@@ -264,61 +257,44 @@ class HistoryRepository:
                 index_elements=["event_id"]), rows)
 
 
+class Versions:
+    """The rows of one versioned table (definitions or calendars)."""
+
+    def __init__(self, session: AsyncSession, table: Table):
+        self.session, self.table = session, table
+
+    async def latest_all(self) -> list[dict]:
+        """The latest version of each record that is not deleted."""
+        rows = await self.session.execute(
+            select(self.table).ext(distinct_on(self.table.c.id)).order_by(self.table.c.id, self.table.c.version.desc()))
+        return [dict(r._mapping) for r in rows if not r.deleted]
+
+    async def latest(self, ident: str, *, for_update: bool = False) -> dict | None:
+        query = select(self.table).where(self.table.c.id == ident).order_by(self.table.c.version.desc()).limit(1)
+        row = (await self.session.execute(query.with_for_update() if for_update else query)).first()
+        return dict(row._mapping) if row and not row.deleted else None
+
+    async def of(self, keys: Collection[tuple[str, int]]) -> list[dict]:
+        """These (id, version) versions, deleted records' included."""
+        rows = await self.session.execute(
+            select(self.table).where(tuple_(self.table.c.id, self.table.c.version).in_(list(keys))))
+        return [dict(r._mapping) for r in rows]
+
+    async def add(self, row: dict) -> None:
+        await self.session.execute(insert(self.table).values(row))
+
+
 class CatalogRepository:
     """Definition and calendar versions, and CI classes."""
 
     def __init__(self, session: AsyncSession):
         self.session = session
-
-    async def latest_definitions(self) -> list[dict]:
-        rows = await self.session.execute(
-            select(definitions).ext(distinct_on(definitions.c.id))
-            .order_by(definitions.c.id, definitions.c.version.desc()))
-        return [dict(r._mapping) for r in rows]
-
-    async def latest_definition(self, definition_id: str, *, for_update: bool = False) -> dict | None:
-        query = (select(definitions).where(definitions.c.id == definition_id)
-                 .order_by(definitions.c.version.desc()).limit(1))
-        row = (await self.session.execute(query.with_for_update() if for_update else query)).first()
-        return dict(row._mapping) if row else None
-
-    async def definition_versions(self, keys: Collection[tuple[str, int]]) -> list[dict]:
-        rows = await self.session.execute(
-            select(definitions).where(tuple_(definitions.c.id, definitions.c.version).in_(list(keys))))
-        return [dict(r._mapping) for r in rows]
-
-    async def add_definition(self, row: dict) -> None:
-        await self.session.execute(insert(definitions).values(row))
-
-    async def delete_definition(self, definition_id: str) -> None:
-        await self.session.execute(delete(definitions).where(definitions.c.id == definition_id))
-
-    async def latest_calendars(self) -> list[dict]:
-        rows = await self.session.execute(
-            select(calendars).ext(distinct_on(calendars.c.id))
-            .order_by(calendars.c.id, calendars.c.version.desc()))
-        return [dict(r._mapping) for r in rows if not r.deleted]
-
-    async def latest_calendar(self, calendar_id: str, *, for_update: bool = False) -> dict | None:
-        query = (select(calendars).where(calendars.c.id == calendar_id)
-                 .order_by(calendars.c.version.desc()).limit(1))
-        row = (await self.session.execute(query.with_for_update() if for_update else query)).first()
-        return dict(row._mapping) if row and not row.deleted else None
-
-    async def latest_calendar_versions(self) -> dict[str, int]:
-        return {r["id"]: r["version"] for r in await self.latest_calendars()}
-
-    async def calendar_versions(self, keys: Collection[tuple[str, int]]) -> list[dict]:
-        rows = await self.session.execute(
-            select(calendars).where(tuple_(calendars.c.id, calendars.c.version).in_(list(keys))))
-        return [dict(r._mapping) for r in rows]
-
-    async def add_calendar(self, row: dict) -> None:
-        await self.session.execute(insert(calendars).values(row))
+        self.definitions = Versions(session, definitions)
+        self.calendars = Versions(session, calendars)
 
     async def calendar_in_use(self, calendar_id: str) -> list[str]:
         """The definitions whose latest version uses this calendar."""
-        return [r["id"] for r in await self.latest_definitions() if r["body"].get("calendar_id") == calendar_id]
+        return [r["id"] for r in await self.definitions.latest_all() if r["body"].get("calendar_id") == calendar_id]
 
     async def ci_classes(self, refs: Collection[str]) -> dict[str, str]:
         """CI id or name -> class, for these references."""

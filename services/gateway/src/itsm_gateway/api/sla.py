@@ -1,14 +1,14 @@
 """Service levels for frontends: the sla service's definitions, calendars, timers and reports.
 
 Reading is for any signed-in user; changing definitions and calendars, and repairing
-timers after such a change, is for admins.
+timers after such a change, is for admins. No `from __future__ import annotations`: the
+versioned routes' body types are variables FastAPI must see as classes.
 """
-
-from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
+from pydantic import BaseModel
 
 from itsm_contracts.api.sla import (
     AtRiskList, AtRiskQuery, CalendarBody, CalendarList, CalendarPublic, ComplianceQuery, ComplianceReport,
@@ -24,73 +24,43 @@ sla = Passage("sla", "/api/v1/sla")
 IfMatch = Annotated[str | None, Header(description="the version (ETag) you last read; stale is a 412")]
 
 
-# -- definitions --------------------------------------------------------------------------------
-
-@router.get("/definitions", response_model=DefinitionList, summary="SLA definitions (latest versions)")
-async def list_definitions(request: Request, runtime: RuntimeDep, user: CurrentUser) -> dict:
-    return await sla.read(runtime, request, "/definitions")
+# -- definitions and calendars ---------------------------------------------------------------------
 
 
-@router.post("/definitions", response_model=DefinitionPublic, status_code=201,
-             summary="Create an SLA definition (admin): conditions, targets, calendar, thresholds, escalation")
-async def create_definition(body: DefinitionBody, runtime: RuntimeDep, user: AdminUser, response: Response) -> dict:
-    return await sla.send(runtime, response, "POST", "/definitions", body, actor=user.id)
+def versioned(path: str, noun: str, body: type[BaseModel], public_model: type[BaseModel], listing: type[BaseModel],
+              create_summary: str, delete_summary: str) -> None:
+    """Routes for one kind of versioned record: anyone signed in reads, admins change."""
+
+    @router.get(path, response_model=listing, summary=f"{noun}s (latest versions)")
+    async def list_all(request: Request, runtime: RuntimeDep, user: CurrentUser) -> dict:
+        return await sla.read(runtime, request, path)
+
+    @router.post(path, response_model=public_model, status_code=201, summary=create_summary)
+    async def create(item: body, runtime: RuntimeDep, user: AdminUser, response: Response) -> dict:
+        return await sla.send(runtime, response, "POST", path, item, actor=user.id)
+
+    @router.get(path + "/{ident}", response_model=public_model, summary=f"A {noun}, latest version")
+    async def read(ident: str, request: Request, runtime: RuntimeDep, user: CurrentUser, response: Response) -> dict:
+        return await sla.read(runtime, request, f"{path}/{ident}", response)
+
+    @router.put(path + "/{ident}", response_model=public_model,
+                summary=f"Replace a {noun} (admin): a new version; open timers keep theirs until a repair")
+    async def replace(ident: str, item: body, runtime: RuntimeDep, user: AdminUser, response: Response,
+                      if_match: IfMatch = None) -> dict:
+        return await sla.send(runtime, response, "PUT", f"{path}/{ident}", item, actor=user.id, if_match=if_match)
+
+    @router.delete(path + "/{ident}", status_code=204, summary=delete_summary)
+    async def remove(ident: str, runtime: RuntimeDep, user: AdminUser, if_match: IfMatch = None) -> Response:
+        await sla.send(runtime, Response(), "DELETE", f"{path}/{ident}", None, actor=user.id, if_match=if_match)
+        return Response(status_code=204)
 
 
-@router.get("/definitions/{definition_id}", response_model=DefinitionPublic)
-async def get_definition(definition_id: str, request: Request, runtime: RuntimeDep, user: CurrentUser,
-                         response: Response) -> dict:
-    return await sla.read(runtime, request, f"/definitions/{definition_id}", response)
-
-
-@router.put("/definitions/{definition_id}", response_model=DefinitionPublic,
-            summary="Replace an SLA definition (admin): a new version; open timers keep theirs until a repair")
-async def replace_definition(definition_id: str, body: DefinitionBody, runtime: RuntimeDep, user: AdminUser,
-                             response: Response, if_match: IfMatch = None) -> dict:
-    return await sla.send(runtime, response, "PUT", f"/definitions/{definition_id}", body, actor=user.id,
-                          if_match=if_match)
-
-
-@router.delete("/definitions/{definition_id}", status_code=204,
-               summary="Delete an SLA definition no timer ran by (admin); otherwise deactivate it")
-async def delete_definition(definition_id: str, runtime: RuntimeDep, user: AdminUser,
-                            if_match: IfMatch = None) -> Response:
-    await sla.send(runtime, Response(), "DELETE", f"/definitions/{definition_id}", None, actor=user.id,
-                   if_match=if_match)
-    return Response(status_code=204)
-
-
-# -- calendars ----------------------------------------------------------------------------------
-
-@router.get("/calendars", response_model=CalendarList, summary="Business calendars (latest versions)")
-async def list_calendars(request: Request, runtime: RuntimeDep, user: CurrentUser) -> dict:
-    return await sla.read(runtime, request, "/calendars")
-
-
-@router.post("/calendars", response_model=CalendarPublic, status_code=201,
-             summary="Create a business calendar (admin): hours per weekday in its timezone, holidays")
-async def create_calendar(body: CalendarBody, runtime: RuntimeDep, user: AdminUser, response: Response) -> dict:
-    return await sla.send(runtime, response, "POST", "/calendars", body, actor=user.id)
-
-
-@router.get("/calendars/{calendar_id}", response_model=CalendarPublic)
-async def get_calendar(calendar_id: str, request: Request, runtime: RuntimeDep, user: CurrentUser,
-                       response: Response) -> dict:
-    return await sla.read(runtime, request, f"/calendars/{calendar_id}", response)
-
-
-@router.put("/calendars/{calendar_id}", response_model=CalendarPublic,
-            summary="Replace a business calendar (admin): a new version; open timers keep theirs until a repair")
-async def replace_calendar(calendar_id: str, body: CalendarBody, runtime: RuntimeDep, user: AdminUser,
-                           response: Response, if_match: IfMatch = None) -> dict:
-    return await sla.send(runtime, response, "PUT", f"/calendars/{calendar_id}", body, actor=user.id,
-                          if_match=if_match)
-
-
-@router.delete("/calendars/{calendar_id}", status_code=204, summary="Delete a calendar no definition uses (admin)")
-async def delete_calendar(calendar_id: str, runtime: RuntimeDep, user: AdminUser, if_match: IfMatch = None) -> Response:
-    await sla.send(runtime, Response(), "DELETE", f"/calendars/{calendar_id}", None, actor=user.id, if_match=if_match)
-    return Response(status_code=204)
+versioned("/definitions", "SLA definition", DefinitionBody, DefinitionPublic, DefinitionList,
+          "Create an SLA definition (admin): conditions, targets, calendar, thresholds, escalation",
+          "Delete an SLA definition (admin): it attaches nothing more; its open timers run on")
+versioned("/calendars", "calendar", CalendarBody, CalendarPublic, CalendarList,
+          "Create a business calendar (admin): hours per weekday in its timezone, holidays",
+          "Delete a calendar no SLA definition uses (admin)")
 
 
 # -- timers, repair, reports ----------------------------------------------------------------------
