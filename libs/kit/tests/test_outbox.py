@@ -28,3 +28,18 @@ def test_without_a_cause_the_row_names_the_request_correlation():
     finally:
         context.correlation_id.reset(token)
     assert staged.correlationid == "req-9" and staged.causationid is None and staged.time.tzinfo is not None
+
+
+def test_driver_errors_read_as_sqlalchemy_ones():
+    import asyncpg
+    from sqlalchemy import exc as sa_exc
+
+    from itsm_kit.consumer import is_outage
+    from itsm_kit.db import driver_error
+
+    dropped = driver_error(asyncpg.exceptions.ConnectionDoesNotExistError("gone"), "COPY outbox")
+    shutdown = driver_error(asyncpg.exceptions.AdminShutdownError("bye"), "COPY outbox")
+    duplicate = driver_error(asyncpg.exceptions.UniqueViolationError("dup"), "COPY outbox")
+    assert is_outage(dropped) and is_outage(shutdown)
+    assert isinstance(duplicate, sa_exc.IntegrityError) and not is_outage(duplicate)
+    assert not is_outage(driver_error(asyncpg.exceptions.DataError("bad"), "COPY outbox"))

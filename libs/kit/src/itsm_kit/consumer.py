@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
-from sqlalchemy import insert, select
+from sqlalchemy import String, cast, func, insert, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -152,9 +153,8 @@ class EventConsumer:
         """Apply one partition's records in order: runs of them per transaction."""
         deliveries = [Delivery.read(r, self.handlers) for r in records]
         pending = [d for d in deliveries if d.unreadable or (d.event and d.event.type in self.handlers)]
-        for d in deliveries:
-            if d not in pending:
-                EVENTS_CONSUMED.labels(d.record.topic, "ignored").inc()
+        if len(pending) < len(deliveries):  # a partition's records share their topic
+            EVENTS_CONSUMED.labels(records[0].topic, "ignored").inc(len(deliveries) - len(pending))
         while pending:
             applied = await self._apply_run(pending, isolate=False)
             if applied is None:  # one of them failed: find it, one savepoint per event
@@ -228,7 +228,9 @@ class EventConsumer:
         ids = [d.event.id for d in deliveries if d.event]
         if not ids:
             return set()
-        return set((await session.scalars(select(inbox.c.event_id).where(inbox.c.event_id.in_(ids)))).all())
+        # One array parameter: one prepared statement whatever the run's length.
+        query = select(inbox.c.event_id).where(inbox.c.event_id == func.any(cast(ids, ARRAY(String))))
+        return set((await session.scalars(query)).all())
 
     async def _run_handler(self, session: AsyncSession, d: Delivery) -> None:
         context.correlation_id.set(d.event.correlationid or d.event.id)

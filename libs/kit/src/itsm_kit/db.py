@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import (
     BigInteger, Column, DateTime, Index, Integer, LargeBinary, MetaData, String, Table, Text, func, text,
 )
@@ -89,8 +90,29 @@ async def copy_rows(session: AsyncSession, table: Table, rows: Sequence[Mapping[
     record = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
     connection = await session.connection()
     driver = (await connection.get_raw_connection()).driver_connection
-    await driver.copy_records_to_table(table.name, schema_name=table.schema, columns=columns,
-                                       records=[record(row) for row in rows])
+    try:
+        await driver.copy_records_to_table(table.name, schema_name=table.schema, columns=columns,
+                                           records=[record(row) for row in rows])
+    except Exception as exc:
+        raise driver_error(exc, f"COPY {table.name}") from exc
+
+
+def driver_error(exc: Exception, statement: str) -> Exception:
+    """A driver error as SQLAlchemy would have raised it, so callers (the consumer's outage
+    test above all) see a broken connection or a violated constraint the same either way."""
+    import asyncpg
+
+    if isinstance(exc, sa_exc.SQLAlchemyError):
+        return exc
+    if isinstance(exc, asyncpg.exceptions.IntegrityConstraintViolationError):
+        return sa_exc.IntegrityError(statement, None, exc)
+    if isinstance(exc, (asyncpg.exceptions.InterfaceError, OSError, ConnectionError)):
+        return sa_exc.InterfaceError(statement, None, exc, connection_invalidated=True)
+    if isinstance(exc, (asyncpg.exceptions.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError)):
+        return sa_exc.OperationalError(statement, None, exc, connection_invalidated=True)
+    if isinstance(exc, asyncpg.exceptions.PostgresError):
+        return sa_exc.DBAPIError(statement, None, exc)
+    return exc
 
 
 def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
