@@ -338,3 +338,17 @@ async def test_a_registered_ci_keeps_its_identity(gateway):
     model = (await gateway.get(f"{CMDB}/model")).json()
     assert {c["ci_class"] for c in model["classes"]} >= {"business_service", "host", "container_workload"}
     assert next(t for t in model["relationship_types"] if t["type"] == "runs_on")["reverse_name"] == "runs"
+
+
+async def test_imports_side_by_side_create_each_ci_and_relationship_once(gateway):
+    import asyncio
+
+    body = estate(uuid.uuid4().hex[:8])
+    reports = await asyncio.gather(*(import_(gateway, body) for _ in range(4)))
+    assert sum(r["counts"]["created"] for r in reports) == 17
+    assert sum(r["relationship_counts"]["created"] for r in reports) == 19
+    assert all(r["counts"]["rejected"] == 0 and r["relationship_counts"]["rejected"] == 0 for r in reports)
+    ids = {i["ref"]: i["ci_id"] for i in reports[0]["items"]}
+    assert all({i["ref"]: i["ci_id"] for i in r["items"]} == ids for r in reports)
+    assert await database_scalar("cmdb", "SELECT count(*) FROM ci_relationships WHERE removed_at IS NULL AND "
+                                 "source_id = ANY($1)", list(ids.values())) == 19

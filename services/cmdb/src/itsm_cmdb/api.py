@@ -10,8 +10,9 @@ from typing import Annotated, Literal
 
 import orjson
 
-from fastapi import APIRouter, Header, Path, Query, Response
-from pydantic import AwareDatetime
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import AwareDatetime, ValidationError
 
 from itsm_contracts.api.cmdb import (
     AttributeSchema, CiBrief, CiCreate, CiPage, CiPublic, CiRelationship, CiRelationshipList, CiUpdate, ClassSchema,
@@ -106,8 +107,8 @@ async def get_ci(ci_id: str, session: SessionDep, response: Response,
 
 @router.post("/cis", response_model=CiPublic, status_code=201, summary="Register a configuration item")
 async def register_ci(body: CiCreate, runtime: RuntimeDep, response: Response, actor: Actor = SYSTEM) -> CiPublic:
-    async with runtime.transaction() as session:
-        ci = await handlers.register_ci(session, runtime.outbox, actor=actor, **body.model_dump())
+    ci = await handlers.retrying(runtime, lambda session: handlers.register_ci(
+        session, runtime.outbox, actor=actor, **body.model_dump()))
     response.headers["Location"] = f"/cis/{ci.id}"
     return _answer(ci, response)
 
@@ -115,9 +116,8 @@ async def register_ci(body: CiCreate, runtime: RuntimeDep, response: Response, a
 @router.patch("/cis/{ci_id}", response_model=CiPublic, summary="Change fields of a configuration item")
 async def update_ci(ci_id: str, body: CiUpdate, runtime: RuntimeDep, response: Response, if_match: IfMatch = None,
                     actor: Actor = SYSTEM) -> CiPublic:
-    async with runtime.transaction() as session:
-        ci = await handlers.update_ci(session, runtime.outbox, ci_id, body.changes(), actor=actor,
-                                      if_match=_if_match(if_match))
+    ci = await handlers.retrying(runtime, lambda session: handlers.update_ci(
+        session, runtime.outbox, ci_id, body.changes(), actor=actor, if_match=_if_match(if_match)))
     return _answer(ci, response)
 
 
@@ -125,9 +125,8 @@ async def update_ci(ci_id: str, body: CiUpdate, runtime: RuntimeDep, response: R
              summary="Change the operational status; retired is for good and removes the CI's relationships")
 async def change_status(ci_id: str, body: StatusChange, runtime: RuntimeDep, response: Response,
                         if_match: IfMatch = None, actor: Actor = SYSTEM) -> CiPublic:
-    async with runtime.transaction() as session:
-        ci = await handlers.set_status(session, runtime.outbox, ci_id, body.status, actor=actor,
-                                       if_match=_if_match(if_match))
+    ci = await handlers.retrying(runtime, lambda session: handlers.set_status(
+        session, runtime.outbox, ci_id, body.status, actor=actor, if_match=_if_match(if_match)))
     return _answer(ci, response)
 
 
@@ -195,8 +194,8 @@ async def impact(ci_id: str, session: SessionDep, direction: Literal["upstream",
              summary="Relate two live CIs (a dangling or retired end is a 422, a duplicate a 409)")
 async def add_relationship(body: RelationshipCreate, runtime: RuntimeDep, response: Response,
                            actor: Actor = SYSTEM) -> RelationshipPublic:
-    async with runtime.transaction() as session:
-        relationship = await handlers.add_relationship(session, runtime.outbox, actor=actor, **body.model_dump())
+    relationship = await handlers.retrying(runtime, lambda session: handlers.add_relationship(
+        session, runtime.outbox, actor=actor, **body.model_dump()))
     response.headers["Location"] = f"/relationships/{relationship.id}"
     return relationship_public(relationship)
 
@@ -212,20 +211,27 @@ async def get_relationship(relationship_id: str, session: SessionDep) -> Relatio
 @router.delete("/relationships/{relationship_id}", response_model=RelationshipPublic,
                summary="Remove a relationship (it stays in the history)")
 async def remove_relationship(relationship_id: str, runtime: RuntimeDep, actor: Actor = SYSTEM) -> RelationshipPublic:
-    async with runtime.transaction() as session:
-        relationship = await handlers.remove_relationship(session, runtime.outbox, relationship_id, actor=actor)
+    relationship = await handlers.retrying(runtime, lambda session: handlers.remove_relationship(
+        session, runtime.outbox, relationship_id, actor=actor))
     return relationship_public(relationship)
 
 
 @router.post("/imports", response_model=ImportReport,
-             summary="Bulk import from a discovery source: identify, reconcile, report per item")
-async def import_batch(body: ImportRequest, runtime: RuntimeDep) -> ImportReport:
-    async with runtime.transaction() as session:
-        report = await handlers.import_batch(session, runtime.outbox, body)
+             summary="Bulk import from a discovery source: identify, reconcile, report per item",
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": ImportRequest.model_json_schema()}}}})
+async def import_batch(request: Request, runtime: RuntimeDep) -> Response:
+    # Thousands of items: parsed from the bytes in one pass, answered as JSON written directly.
+    try:
+        body = ImportRequest.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
+    # Imports run side by side; one that clashed with another writer runs again (it is idempotent).
+    report = await handlers.retrying(runtime, lambda session: handlers.import_batch(session, runtime.outbox, body))
     if not report["committed"]:
         raise Problem(422, "Unprocessable Content", "all_or_nothing: some items or relationships were rejected, "
-                      "so nothing was written", **ImportReport(**report).model_dump(mode="json"))
-    return ImportReport(**report)
+                      "so nothing was written", **report)
+    return Response(orjson.dumps(report), media_type="application/json")
 
 
 @router.get("/sources", response_model=SourceList, summary="Discovery sources and their reconciliation priority")

@@ -1,10 +1,15 @@
 """Use cases: load, apply the rule, store the CIs and relationships with their history and events.
 
-Every write takes the CMDB write lock (a PostgreSQL transaction-level advisory lock):
-imports take it exclusively, everything else shared. An import therefore sees a stable
-estate from its identification query to its commit, while single writes run side by
-side (they lock the rows they change). Imports are serial; each is set-based (a fixed
-number of statements whatever its size), which is what makes it fast.
+Concurrency. Writers run side by side, imports included (so several cmdb replicas import
+at once, and one import's planning overlaps another's writing). What keeps them right:
+- the database's unique indexes: one live CI per identity key, one live relationship per
+  (source, target, type); two writers that create the same thing clash there;
+- a version check under row locks: an import locks the CIs it changes and checks they
+  are still as it read them; a person's edit locks its CI (and If-Match checks versions);
+- the CMDB write lock (a transaction-level advisory lock): retiring takes it exclusively,
+  every other write shared, so no CI retires while an import relates it.
+A writer that clashes is run again from the start (`retrying`): it then sees what the
+other committed (an import finds the CI the other created and matches it).
 
 Import atomicity: every item is decided on its own (created, updated, unchanged or
 rejected, with the reason), and the valid ones commit together in one transaction
@@ -15,10 +20,15 @@ can be sent again: it is idempotent.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_contracts.api.cmdb import ImportRequest
@@ -26,6 +36,7 @@ from itsm_kit.domain import DomainError
 from itsm_kit.errors import Problem, not_found
 from itsm_kit.ids import uuid4
 from itsm_kit.outbox import Outbox
+from itsm_kit.runtime import Runtime
 from itsm_cmdb.domain import (
     MANUAL, ConfigurationItem, DuplicateCi, DuplicateRelationship, ItemOutcome, OperationalStatus, Relationship,
     ReportedRelationship, SourcePriorities, as_of, check_priorities, check_relationship, identified_by,
@@ -35,7 +46,39 @@ from itsm_cmdb.store import (
     CiRepository, HistoryRepository, IdentityRepository, RelationshipRepository, SourceRepository,
 )
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 WRITE_LOCK = 0x434D4442  # "CMDB"
+ATTEMPTS = 5
+RETRIED_STATES = {"23505", "40001", "40P01"}  # unique violation, serialization failure, deadlock
+
+
+class Contended(Exception):
+    """Another writer changed what this transaction read: it must run again."""
+
+
+def retryable(exc: BaseException) -> bool:
+    if isinstance(exc, Contended | IntegrityError):
+        return True
+    if isinstance(exc, DBAPIError):
+        orig = exc.orig
+        return any(getattr(e, "sqlstate", None) in RETRIED_STATES for e in (orig, getattr(orig, "__cause__", None)))
+    return False
+
+
+async def retrying(runtime: Runtime, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """`work` in a transaction, run again (a few times, after a short random pause) when it
+    clashed with another writer."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            async with runtime.transaction() as session:
+                return await work(session)
+        except Exception as exc:
+            if attempt == ATTEMPTS or not retryable(exc):
+                raise
+            log.info("write clashed with another; running it again", extra={"attempt": attempt, "error": str(exc)})
+            await asyncio.sleep(random.uniform(0, 0.05 * attempt))
+    raise AssertionError("unreachable")
 
 
 def utcnow() -> datetime:
@@ -117,8 +160,9 @@ async def update_ci(session: AsyncSession, outbox: Outbox, ci_id: str, changes: 
 
 async def set_status(session: AsyncSession, outbox: Outbox, ci_id: str, status: str, *, actor: str | None,
                      if_match: int | None = None) -> ConfigurationItem:
-    """Retiring also removes the CI's relationships and frees its identity for a successor."""
-    await _lock(session)
+    """Retiring also removes the CI's relationships and frees its identity for a successor; it
+    waits for the writes in flight and holds the others meanwhile, so nothing relates the CI as it goes."""
+    await _lock(session, exclusive=status == OperationalStatus.RETIRED)
     ci = await _load_for_change(session, ci_id, if_match)
     at = utcnow()
     if not ci.set_status(status, actor=actor, at=at):
@@ -201,12 +245,12 @@ async def import_batch(session: AsyncSession, outbox: Outbox, request: ImportReq
         except DomainError as exc:
             items.append(ItemOutcome(index, item.ref, "rejected", reason=str(exc)))
     reported = [ReportedRelationship(index, **r.model_dump()) for index, r in enumerate(request.relationships)]
-    await _lock(session, exclusive=True)
+    await _lock(session)
     at, source = utcnow(), request.source
     priority = await source_priorities(session)
     identities, cis = IdentityRepository(session), CiRepository(session)
     owners = await identities.owners(key for item in items if not isinstance(item, ItemOutcome) for key in item.keys)
-    loaded = await cis.get_many(owners.values())  # no row locks: the exclusive write lock keeps every writer out
+    loaded = await cis.get_many(owners.values())  # unlocked: most stay unchanged; those that change are checked
     refused: dict[int, str] = {}
     while True:
         plan = plan_import(items, owners=owners, loaded=loaded, source=source, priority=priority, at=at,
@@ -235,6 +279,9 @@ async def import_batch(session: AsyncSession, outbox: Outbox, request: ImportReq
     counts = plan.counts()
     refuse = request.mode == "all_or_nothing" and (counts["rejected"] or relationship_counts["rejected"])
     if not refuse:
+        rewritten = [ci for ci, _ in plan.updated] + plan.provenance_only
+        if await cis.lock_changed_since({ci.id: loaded[ci.id].version for ci in rewritten}):
+            raise Contended("a CI this import changes was changed since it was read")
         await identities.remove(plan.keys_removed)
         await identities.add_many(plan.keys_added)
         await _store(session, outbox, cis=cis, created=plan.created, changed=[ci for ci, _ in plan.updated],
@@ -255,5 +302,5 @@ def _triple(rel: ReportedRelationship, refs: dict[str, str | None]) -> tuple[str
     return (source, target, rel.type) if source and target else None
 
 
-__all__ = ["add_relationship", "ci_as_of", "import_batch", "put_source", "register_ci",
+__all__ = ["Contended", "add_relationship", "retrying", "ci_as_of", "import_batch", "put_source", "register_ci",
            "remove_relationship", "set_status", "update_ci"]

@@ -200,6 +200,15 @@ class CiRepository:
         await copy_rows(self.session, cis, [_row(ci) | {"seq": self.seqs[ci.id], "attributes": _json(ci.attributes),
                                                         "provenance": _json(ci.provenance)} for ci in items])
 
+    async def lock_changed_since(self, versions: dict[str, int]) -> list[str]:
+        """Lock these CIs (in id order, so writers cannot deadlock); those no longer at the version given."""
+        if not versions:
+            return []
+        rows = await (await _driver(self.session)).fetch(
+            "SELECT id, version FROM cis WHERE id = ANY($1::varchar[]) ORDER BY id FOR UPDATE", sorted(versions))
+        found = {r["id"]: r["version"] for r in rows}
+        return [ci_id for ci_id, version in versions.items() if found.get(ci_id) != version]
+
     async def save_many(self, items: list[ConfigurationItem]) -> None:
         """Write CIs changed since loaded (under their row locks, so no version check is needed)."""
         if items:
@@ -252,7 +261,8 @@ class IdentityRepository:
         return [k for k in keys if k not in claimed]
 
     async def add_many(self, owners: dict[str, str]) -> None:
-        await copy_rows(self.session, ci_identities, [{"key": k, "ci_id": v} for k, v in owners.items()])
+        # In key order: two imports that clash on keys meet on the first, rather than deadlock.
+        await copy_rows(self.session, ci_identities, [{"key": k, "ci_id": owners[k]} for k in sorted(owners)])
 
     async def remove(self, keys: Iterable[str]) -> None:
         keys = sorted(set(keys))
@@ -362,10 +372,12 @@ class RelationshipRepository:
 
     async def add_many(self, relationships: list[Relationship], seqs: dict[str, int],
                        actor: str | None = None) -> None:
-        await copy_rows(self.session, ci_relationships, [
-            {"id": x.id, "source_id": x.source_id, "target_id": x.target_id, "source_seq": seqs[x.source_id],
-             "target_seq": seqs[x.target_id], "type": x.type.value, "created_at": x.created_at,
-             "created_by": x.created_by, "created_actor": actor} for x in relationships])
+        rows = [{"id": x.id, "source_id": x.source_id, "target_id": x.target_id, "source_seq": seqs[x.source_id],
+                 "target_seq": seqs[x.target_id], "type": x.type.value, "created_at": x.created_at,
+                 "created_by": x.created_by, "created_actor": actor} for x in relationships]
+        # In index order: two imports adding the same relationship meet on it, rather than deadlock.
+        rows.sort(key=lambda r: (r["source_seq"], r["target_seq"], r["type"]))
+        await copy_rows(self.session, ci_relationships, rows)
 
     async def mark_removed(self, relationships: list[Relationship], actor: str | None = None) -> None:
         if relationships:

@@ -13,9 +13,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger, Boolean, Column, Index, Integer, String, Table, bindparam, func, or_, select, text, update,
+    BigInteger, Boolean, Column, Index, Integer, String, Table, bindparam, func, select, text, update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_contracts import CloudEvent
@@ -92,13 +91,18 @@ class CiView:
                               "operational_status": d.operational_status or "operational"}) for e, d in events)
         if not latest:
             return
-        upsert = pg_insert(cmdb_cis)
-        await self.session.execute(
-            upsert.on_conflict_do_update(
-                index_elements=["id"], where=cmdb_cis.c.sequence < upsert.excluded.sequence,
-                set_={c: upsert.excluded[c] for c in ("name", "ci_class", "criticality", "operational_status",
-                                                      "sequence")}),
-            list(latest.values()))
+        rows = list(latest.values())
+        # One statement for the run, its rows as arrays (an executemany would be a statement per row).
+        await self.session.execute(text("""
+            INSERT INTO cmdb_cis (id, name, ci_class, criticality, operational_status, sequence)
+            SELECT * FROM unnest(CAST(:id AS varchar[]), CAST(:name AS varchar[]), CAST(:ci_class AS varchar[]),
+                                 CAST(:criticality AS int[]), CAST(:operational_status AS varchar[]),
+                                 CAST(:sequence AS bigint[]))
+            ON CONFLICT (id) DO UPDATE SET name = excluded.name, ci_class = excluded.ci_class,
+                criticality = excluded.criticality, operational_status = excluded.operational_status,
+                sequence = excluded.sequence
+            WHERE cmdb_cis.sequence < excluded.sequence
+        """), {column: [r[column] for r in rows] for column in rows[0]})
 
     async def changed(self, events: Iterable[tuple[CloudEvent, Any]]) -> None:
         """Updates, status changes and retirements: folded per CI, then one statement per set of fields."""
@@ -128,11 +132,14 @@ class CiView:
                                                       "removed": removed})
             row["removed"] = row["removed"] or removed
         if rows:
-            upsert = pg_insert(cmdb_relationships)
-            await self.session.execute(
-                upsert.on_conflict_do_update(index_elements=["id"], set_={
-                    "removed": or_(cmdb_relationships.c.removed, upsert.excluded.removed)}),
-                list(rows.values()))
+            values = list(rows.values())
+            await self.session.execute(text("""
+                INSERT INTO cmdb_relationships (id, source_id, target_id, type, removed)
+                SELECT * FROM unnest(CAST(:id AS varchar[]), CAST(:source_id AS varchar[]),
+                                     CAST(:target_id AS varchar[]), CAST(:type AS varchar[]),
+                                     CAST(:removed AS boolean[]))
+                ON CONFLICT (id) DO UPDATE SET removed = cmdb_relationships.removed OR excluded.removed
+            """), {column: [r[column] for r in values] for column in values[0]})
 
 
 async def with_affected_ci(session: AsyncSession, incident: IncidentPublic) -> IncidentPublic:
