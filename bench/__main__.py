@@ -5,6 +5,8 @@ Measures:
   at a time (no load), over several runs;
 - ingestion throughput in batches and latency at a steady rate (bench/ingest.py);
 - CMDB bulk import rate and impact analysis latency on a 100,000-CI estate (bench/cmdb.py).
+- SLA: 100,000 active timers, then how late after the due moment breaches are announced
+  (p50, p99) and the sla service's memory (bench/sla.py).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "deploy" / "local"))
 
-from bench import cmdb, ingest  # noqa: E402
+from bench import cmdb, ingest, sla  # noqa: E402
 from devstack import Stack  # noqa: E402
 from processes import Platform  # noqa: E402
 
@@ -72,8 +74,10 @@ async def measure(platform: Platform, secret: str, incidents_db: str) -> dict:
         steady = await ingest.latency_at_rate(gateway, key)
         estate = await cmdb.run(gateway, platform.url("cmdb"), incidents_db.rsplit("/", 1)[0] + "/itsm_cmdb",
                                 incidents_db)
+        timers = await sla.run(gateway, platform.infra_env["ITSM_KAFKA_BOOTSTRAP"],
+                               incidents_db.rsplit("/", 1)[0] + "/itsm_sla", platform.processes["sla"].pid)
     return {"webhook_to_incident_visible": flow, "ingest_throughput": batches, "ingest_latency_at_rate": steady,
-            **estate}
+            **estate, **timers}
 
 
 def main() -> int:

@@ -79,36 +79,33 @@ class Catalog:
     async def library(self, session: AsyncSession, *, timers: Iterable[Timer] = (),
                       affected_cis: Iterable[str | None] = ()) -> Library:
         """Everything the engine may need for these timers and new attachments: the latest version of
-        every definition, the versions these timers run by, the calendars of both, the CI classes."""
+        every definition, the versions these timers run by, the calendars of both, the CI classes.
+        One small query for which versions are the latest; bodies only for versions not seen yet."""
         repo = CatalogRepository(session)
         timers = list(timers)
-        latest = await repo.definitions.latest_all()
-        missing = {(r["id"], r["version"]): r["body"] for r in latest
-                   if (r["id"], r["version"]) not in self.definitions}
-        wanted = {(t.definition_id, t.definition_version) for t in timers} - set(self.definitions) - set(missing)
-        if wanted:
-            missing |= {(r["id"], r["version"]): r["body"] for r in await repo.definitions.of(wanted)}
-        for (definition_id, version), body in missing.items():
-            self.definitions[(definition_id, version)] = definition_of(definition_id, version,
-                                                                       DefinitionBody.model_validate(body))
-        library = Library(definitions=self.definitions, current={r["id"]: r["version"] for r in latest},
-                          calendars=self.calendars,
-                          current_calendars={r["id"]: r["version"] for r in await repo.calendars.latest_all()})
+        current, current_calendars = await repo.latest_versions()
+        wanted = {*current.items(), *((t.definition_id, t.definition_version) for t in timers)}
+        if wanted := wanted - set(self.definitions):
+            for row in await repo.definitions.of(wanted):
+                self.definitions[(row["id"], row["version"])] = definition_of(
+                    row["id"], row["version"], DefinitionBody.model_validate(row["body"]))
+        library = Library(definitions=self.definitions, current=current, calendars=self.calendars,
+                          current_calendars=current_calendars)
         calendars = {(t.calendar_id, t.calendar_version) for t in timers if t.calendar_id}
-        calendars |= {(c, library.current_calendars[c]) for c in
-                      {library.latest(i).calendar_id for i in library.current} - {None}
-                      if c in library.current_calendars}
-        if wanted := calendars - set(self.calendars):
-            for row in await repo.calendars.of(wanted):
-                self.calendars[(row["id"], row["version"])] = calendar_of(CalendarBody.model_validate(row["body"]))
-        if any(library.latest(i).applies_to.ci_classes for i in library.current):
+        calendars |= {(c, current_calendars[c]) for c in {library.latest(i).calendar_id for i in current}
+                      if c in current_calendars}
+        await self._load_calendars(repo, calendars)
+        if any(library.latest(i).applies_to.ci_classes for i in current):
             library.ci_classes = await repo.ci_classes({c for c in affected_cis if c})
         return library
 
+    async def _load_calendars(self, repo: CatalogRepository, keys: set[tuple[str, int]]) -> None:
+        if wanted := keys - set(self.calendars):
+            for row in await repo.calendars.of(wanted):
+                self.calendars[(row["id"], row["version"])] = calendar_of(CalendarBody.model_validate(row["body"]))
+
     async def clocks_for(self, session: AsyncSession, timers: Iterable[Timer]) -> Library:
         """Just the calendars these timers run by (the scheduler needs no definitions)."""
-        wanted = {(t.calendar_id, t.calendar_version) for t in timers if t.calendar_id} - set(self.calendars)
-        if wanted:
-            for row in await CatalogRepository(session).calendars.of(wanted):
-                self.calendars[(row["id"], row["version"])] = calendar_of(CalendarBody.model_validate(row["body"]))
+        await self._load_calendars(CatalogRepository(session),
+                                   {(t.calendar_id, t.calendar_version) for t in timers if t.calendar_id})
         return Library(calendars=self.calendars)

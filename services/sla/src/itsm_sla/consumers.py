@@ -17,7 +17,9 @@ def event_handlers(runtime: Runtime) -> dict[str, Batched]:
     catalog = catalog_of(runtime)
 
     async def incident_events(session, run) -> None:
-        await handlers.take_incident_events(session, runtime.outbox, catalog, run)
+        written = await handlers.take_incident_events(session, runtime.outbox, catalog, run)
+        if (scheduler := runtime.extras.get("scheduler")) is not None and written:
+            scheduler.expect(min((t.next_alarm_at for t in written if t.next_alarm_at), default=None))
 
     async def cis(session, run) -> None:
         await handlers.take_cis(session, run)

@@ -4,7 +4,8 @@ Due moments live in the database (`timers.next_alarm_at`). The scheduler takes w
 with FOR UPDATE SKIP LOCKED and announces it in the same transaction as it marks it (the
 outbox), so a restart or a second replica neither loses nor doubles an announcement. It
 sleeps until the next due moment (at most `scheduler_max_sleep_seconds`), and the consumer
-wakes it whenever it has written timers, so a short target is not slept through.
+wakes it when it has written a timer due sooner than that, so a short target is not slept
+through and a busy consumer costs it nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from prometheus_client import Counter, Histogram
 
@@ -41,9 +42,23 @@ class AlarmScheduler:
         self.runtime = runtime
         self.settings: SlaSettings = runtime.settings
         self._wake = asyncio.Event()
+        self.planned: datetime | None = None  # when it looks next; None while it is looking
+        self._expected: datetime | None = None  # the soonest alarm written since the last commit
 
     def wake(self) -> None:
         self._wake.set()
+
+    def expect(self, at: datetime | None) -> None:
+        """A timer with this next alarm is being written (in a transaction not committed yet)."""
+        if at is not None and (self._expected is None or at < self._expected):
+            self._expected = at
+
+    def committed(self) -> None:
+        """After a consumer commit: wake only if what it wrote is due before the scheduler looks anyway,
+        so a busy consumer costs the scheduler nothing."""
+        expected, self._expected = self._expected, None
+        if expected is not None and (self.planned is None or expected < self.planned):
+            self._wake.set()
 
     async def fire_due(self, now: datetime) -> int:
         """Every alarm due by `now`, batch after batch; returns how many timers were taken."""
@@ -62,21 +77,27 @@ class AlarmScheduler:
                 return taken
 
     async def run(self) -> None:
+        """Look up the next due moment (one indexed query); fire what is due, else sleep until then."""
         while True:
-            self._wake.clear()  # before the pass, so a wake during it is not lost
+            self._wake.clear()  # before looking, so a wake while it looks is not lost
+            self.planned = None
+            delay = self.settings.scheduler_max_sleep_seconds
             try:
-                await self.fire_due(handlers.utcnow())
+                now = handlers.utcnow()
                 async with self.runtime.sessions() as session:
                     next_at = await TimerRepository(session).next_alarm_at()
+                if next_at is not None and next_at <= now:
+                    if await self.fire_due(now):
+                        continue  # look again at once: the next due moment has moved
+                    delay = 0.05  # due but locked: another replica is announcing them
+                elif next_at is not None:
+                    delay = min(delay, (next_at - now).total_seconds() + 0.001)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("SLA scheduler pass failed; retrying")
-                await asyncio.sleep(1)
-                continue
-            delay = self.settings.scheduler_max_sleep_seconds
-            if next_at is not None:
-                delay = min(delay, max((next_at - handlers.utcnow()).total_seconds(), 0) + 0.001)
+                delay = 1
+            self.planned = handlers.utcnow() + timedelta(seconds=delay)
             try:
                 await asyncio.wait_for(self._wake.wait(), delay)
             except TimeoutError:
@@ -92,7 +113,7 @@ async def alarm_scheduler(runtime: Runtime) -> AsyncIterator[None]:
     scheduler = AlarmScheduler(runtime)
     runtime.extras["scheduler"] = scheduler
     for consumer in runtime.consumers:
-        consumer.committed_listeners.append(scheduler.wake)
+        consumer.committed_listeners.append(scheduler.committed)
     task = asyncio.create_task(scheduler.run(), name="sla-scheduler")
     try:
         yield

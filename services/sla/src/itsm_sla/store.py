@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import (
     ARRAY, BigInteger, Boolean, Column, DateTime, Index, Integer, Interval, MetaData, String, Table, any_,
-    bindparam, func, insert, or_, select, text, tuple_, update,
+    bindparam, func, insert, literal, or_, select, text, tuple_, union_all, update,
 )
 from sqlalchemy.dialects.postgresql import JSONB, distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -291,6 +291,19 @@ class CatalogRepository:
         self.session = session
         self.definitions = Versions(session, definitions)
         self.calendars = Versions(session, calendars)
+
+    async def latest_versions(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Which version of each definition and each calendar is the latest (deleted ones left out), in
+        one query that reads no bodies."""
+        parts = [select(literal(kind).label("kind"), t.c.id, t.c.version, t.c.deleted).ext(distinct_on(t.c.id))
+                 .order_by(t.c.id, t.c.version.desc()).subquery()
+                 for kind, t in (("definition", definitions), ("calendar", calendars))]
+        rows = await self.session.execute(union_all(*(select(p) for p in parts)))
+        found: dict[str, dict[str, int]] = {"definition": {}, "calendar": {}}
+        for r in rows:
+            if not r.deleted:
+                found[r.kind][r.id] = r.version
+        return found["definition"], found["calendar"]
 
     async def calendar_in_use(self, calendar_id: str) -> list[str]:
         """The definitions whose latest version uses this calendar."""
