@@ -214,3 +214,40 @@ async def test_a_failing_event_is_retried_then_dead_lettered_and_the_others_stil
     dead = await read_topic(bootstrap, f"{RELAY_TOPIC}.dlq", until=lambda rs: len(rs) >= 1)
     assert CloudEvent.from_json(dead[0].value).id == attempts[0]
     assert dict(dead[0].headers)["error"] == b"ValueError: this widget cannot ship"
+
+
+BATCH_TOPIC = f"itsm.test.batches.{uuid.uuid4().hex[:8]}"
+
+
+@register
+class GadgetCounted(EventData):
+    """A throwaway contract on a topic of three partitions."""
+
+    type: ClassVar[str] = "itsm.test.gadget_counted"
+    topic: ClassVar[str] = BATCH_TOPIC
+    gadget_id: str
+    n: int
+
+
+async def test_relay_batches_keep_each_key_on_its_partition_and_in_order(scratch):
+    sessions, producer, bootstrap = scratch
+    await ensure_topics(bootstrap, [BATCH_TOPIC, f"{BATCH_TOPIC}.probe"], partitions=3, replication=1)
+    keys = [f"gadget-{i}" for i in range(15)]
+    async with sessions() as session, session.begin():
+        await Outbox("itsm/test").add_many(session, [
+            (keys[n % 15], [(n + 1, GadgetCounted(gadget_id=keys[n % 15], n=n))], None) for n in range(600)])
+    relay = OutboxRelay(sessions, producer, batch_size=250)
+    while await relay.publish_batch():
+        pass
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).where(outbox.c.published_at.is_(None))) == 0
+
+    records = await read_topic(bootstrap, BATCH_TOPIC, until=lambda rs: len(rs) >= 600)
+    assert len(records) == 600
+    for k, key in enumerate(keys):
+        mine = sorted((r for r in records if r.key == key.encode()), key=lambda r: r.offset)
+        # where a plain send puts the key, on a topic of as many partitions
+        probe = await (await producer.send(f"{BATCH_TOPIC}.probe", b"{}", key=key.encode()))
+        assert {r.partition for r in mine} == {probe.partition}
+        assert [CloudEvent.from_json(r.value).data["n"] for r in mine] == list(range(k, 600, 15))
+

@@ -126,6 +126,16 @@ def test_if_match_names_a_version(header, version):
     assert if_match_version(header, "a thing") == version
 
 
+def test_a_stale_version_is_a_412_naming_the_current_one():
+    from itsm_kit.errors import check_version
+
+    check_version("a thing", "t-1", 3, None)
+    check_version("a thing", "t-1", 3, 3)
+    with pytest.raises(Problem) as caught:
+        check_version("a thing", "t-1", 4, 3)
+    assert (caught.value.status, caught.value.extra) == (412, {"current_version": 4})
+
+
 def test_if_match_that_is_no_version_is_a_400():
     from itsm_kit.errors import if_match_version
 

@@ -43,6 +43,14 @@ def if_match_version(value: str | None, what: str) -> int | None:
         raise Problem(400, "Bad Request", f"If-Match must be {what} version (its ETag)") from None
 
 
+def check_version(what: str, ident: object, version: int, if_match: int | None) -> None:
+    """A 412 when the client's If-Match names another version than the current one."""
+    if if_match is not None and if_match != version:
+        raise Problem(412, "Precondition Failed",
+                      f"{what} {ident} is at version {version}, not {if_match}; reload it and retry",
+                      current_version=version)
+
+
 def problem_response(status: int, title: str, detail: str | None = None, *, type_: str = "about:blank",
                      instance: str | None = None, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
     body: dict[str, Any] = {"type": type_, "title": title, "status": status}

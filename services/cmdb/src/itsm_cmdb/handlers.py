@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_contracts.api.cmdb import ImportRequest
 from itsm_kit.domain import DomainError
-from itsm_kit.errors import Problem, not_found
+from itsm_kit.errors import Problem, check_version, not_found
 from itsm_kit.ids import uuid4
 from itsm_kit.outbox import Outbox
 from itsm_kit.runtime import Runtime
@@ -127,10 +127,7 @@ async def _load_for_change(session: AsyncSession, ci_id: str, if_match: int | No
     ci = await CiRepository(session).get(ci_id, for_update=True)
     if ci is None:
         raise not_found("configuration item", ci_id)
-    if if_match is not None and if_match != ci.version:
-        raise Problem(412, "Precondition Failed",
-                      f"configuration item {ci_id} is at version {ci.version}, not {if_match}; reload it and retry",
-                      current_version=ci.version)
+    check_version("configuration item", ci_id, ci.version, if_match)
     return ci
 
 
