@@ -140,20 +140,23 @@ def _convert_timers(history: sa.Table) -> None:
         target = timedelta(seconds=SECONDS[TARGETS[r["priority"]][r["kind"]]])
         running = r["stage"] == "in_progress"
         segment = {"state": "running", "start": r["started_at"].isoformat(),
-                   "end": None if running else r["stopped_at"].isoformat(), "start_event": f"baseline:{r['id']}",
+                   "end": None if running else r["stopped_at"].isoformat(),
+                   "start_event": f"baseline:{r['incident_id']}",
                    "end_event": None if running else f"baseline-stop:{r['id']}", "reason": "opened",
                    "end_reason": None if running else "stopped before the SLA engine kept history"}
         due = r["started_at"] + target
         bind.execute(sa.text(
-            "UPDATE timers SET id = :new_id, definition_id = :definition_id, definition_version = 1, cycle = 1, "
-            "target = :target, thresholds = ARRAY[50, 75, 90], attached_at = started_at, "
-            "segments = CAST(:segments AS JSONB), due_at = :due_at, breached_at = :breached_at, "
-            "notified_percent = :notified, next_alarm_at = :next_alarm WHERE id = :id"),
+            "UPDATE timers SET id = :new_id, policy = :policy, definition_id = :definition_id, "
+            "definition_version = 1, cycle = 1, target = :target, thresholds = ARRAY[50, 75, 90], "
+            "attached_at = started_at, segments = CAST(:segments AS JSONB), due_at = :due_at, "
+            "breached_at = :breached_at, notified_percent = :notified, next_alarm_at = :next_alarm WHERE id = :id"),
             {"id": r["id"], "new_id": str(uuid.uuid5(TIMER_IDS, f"{r['incident_id']}/{definition_id}/{r['kind']}/1")),
-             "definition_id": definition_id, "target": target, "segments": json.dumps([segment]),
-             "due_at": due if running else None, "breached_at": due if r["breached"] else None,
-             # a breach of the past is not announced now; a running timer announces what it has crossed
-             "notified": 100 if r["breached"] else 0, "next_alarm": due - target / 2 if running else None})
+             "policy": f"P{r['priority']} {LABELS[r['priority']]}", "definition_id": definition_id,
+             "target": target, "segments": json.dumps([segment]), "due_at": due if running else None,
+             "breached_at": due if r["breached"] else None,
+             # a breach of the past is not announced now; a running timer announces what it has crossed since
+             "notified": 100 if r["breached"] else 0,
+             "next_alarm": due - target / 2 if running and not r["breached"] else None})
         events = baseline.setdefault(r["incident_id"], [{
             "incident_id": r["incident_id"], "event_id": f"baseline:{r['incident_id']}",
             "type": "sla.history.baseline", "dataschema": "", "sequence": 0,
