@@ -306,6 +306,9 @@ async def test_bad_input_is_a_422_problem_and_writes_nothing(gateway):
     body = {"source": "vmware", "mode": "all_or_nothing", "items": [
         {"ref": "ok", **host}, {"ref": "bad", **host, "name": "other", "ci_class": "server"}],
         "relationships": [{"source": "ok", "type": "depends_on", "target_id": str(uuid.uuid4())}]}
+    for malformed in ({"source": "Not A Source!", "items": []}, {"source": "vmware", "items": "many"},
+                      {"source": "vmware", "items": [{"ci_class": "host", "criticality": "high"}]}):
+        assert problem(await gateway.post(f"{CMDB}/imports", json=malformed), 422)["errors"]
     refused = problem(await gateway.post(f"{CMDB}/imports", json=body), 422)
     assert (refused["committed"], refused["counts"]["rejected"], refused["relationship_counts"]["rejected"]) == (
         False, 1, 1)

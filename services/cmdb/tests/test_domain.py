@@ -262,3 +262,4 @@ def test_domain_and_contract_agree_on_classes_statuses_environments_and_types():
     assert list(get_args(ContractStatus)) == list(OperationalStatus)
     assert list(get_args(ContractEnvironment)) == list(Environment)
     assert list(get_args(ContractType)) == list(RelationshipType)
+
