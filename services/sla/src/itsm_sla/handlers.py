@@ -19,7 +19,7 @@ from itsm_contracts.api.sla import CalendarBody, DefinitionBody
 from itsm_contracts.events.cmdb import CiCreated, CiUpdated
 from itsm_contracts.events.incidents import IncidentEvent
 from itsm_kit.domain import Conflict, InvalidValue
-from itsm_kit.errors import Problem, not_found
+from itsm_kit.errors import check_version, not_found
 from itsm_kit.outbox import Outbox
 from itsm_sla.catalog import Catalog, body_of, calendar_body, calendar_of, definition_of
 from itsm_sla.domain import Engine, Fact, Timer, fact_of, steps
@@ -144,9 +144,7 @@ async def _next_version(versions: Versions, what: str, ident: str | None, if_mat
     current = await versions.latest(ident, for_update=True)
     if current is None:
         raise not_found(what, ident)
-    if if_match is not None and if_match != current["version"]:
-        raise Problem(412, "Precondition Failed", f"{what} {ident} is at version {current['version']}, not "
-                      f"{if_match}; reload it and retry", current_version=current["version"])
+    check_version(what, ident, current["version"], if_match)
     return current, current["version"] + 1
 
 
