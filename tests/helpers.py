@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -78,3 +79,33 @@ async def database_scalar(database: str, query: str, *args) -> object:
         return await connection.fetchval(query, *args)
     finally:
         await connection.close()
+
+
+@contextlib.asynccontextmanager
+async def service_sessions(service: str) -> AsyncIterator:
+    """Sessions on a service's own database, as its handlers get them (the platform fixture set the environment)."""
+    import importlib
+
+    from itsm_kit.db import make_engine, make_sessionmaker
+
+    settings = importlib.import_module(f"itsm_{service}.settings")
+    settings_cls = next(v for k, v in vars(settings).items() if k.endswith("Settings") and k != "ServiceSettings")
+    engine = make_engine(settings_cls().database_url)
+    try:
+        yield make_sessionmaker(engine)
+    finally:
+        await engine.dispose()
+
+
+async def fresh_database(name: str) -> str:
+    """An empty database of this name on the test server (dropped first if it exists); its URL."""
+    import asyncpg
+
+    server = os.environ["ITSM_DATABASE_URL"].rsplit("/", 1)[0]
+    admin = await asyncpg.connect(f"{server}/postgres")
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return f"{server}/{name}"

@@ -20,10 +20,11 @@ from sqlalchemy import select
 from itsm_contracts import CloudEvent, envelope
 from itsm_contracts.events.incidents import IncidentOpened, IncidentPriorityChanged, IncidentStateChanged
 from itsm_kit import context
-from itsm_kit.db import make_engine, make_sessionmaker, outbox
+from itsm_kit.db import outbox
 from itsm_kit.outbox import Outbox
 from itsm_sla import consumers
 from itsm_sla.store import timers
+from tests.helpers import service_sessions
 
 pytestmark = pytest.mark.integration
 
@@ -33,11 +34,8 @@ INCIDENTS = "abcde"
 
 @pytest.fixture
 async def sessions(platform):
-    from itsm_sla.settings import SlaSettings
-
-    engine = make_engine(SlaSettings().database_url)  # the platform fixture set the environment
-    yield make_sessionmaker(engine)
-    await engine.dispose()
+    async with service_sessions("sla") as sessions:
+        yield sessions
 
 
 def opened(i, priority, at=T0):

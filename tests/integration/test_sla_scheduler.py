@@ -28,17 +28,15 @@ from itsm_sla import handlers
 from itsm_sla.catalog import Catalog
 from itsm_sla.domain import timer_id
 from itsm_sla.store import TimerRepository, incident_events
+from tests.helpers import fresh_database, service_sessions
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 async def sessions(platform):
-    from itsm_sla.settings import SlaSettings
-
-    engine = make_engine(SlaSettings().database_url)  # the platform fixture set the environment
-    yield make_sessionmaker(engine)
-    await engine.dispose()
+    async with service_sessions("sla") as sessions:
+        yield sessions
 
 
 def opened(incident_id: str, at: datetime, service: str | None = None, priority: int = 5) -> tuple:
@@ -83,12 +81,7 @@ async def test_two_replicas_and_the_service_announce_each_due_breach_exactly_onc
 
 
 async def test_timers_from_before_the_engine_are_converted_and_run_on(infra):
-    server = infra["ITSM_DATABASE_URL"].rsplit("/", 1)[0]
-    admin = await asyncpg.connect(f"{server}/postgres")
-    await admin.execute("DROP DATABASE IF EXISTS itsm_sla_upgrade WITH (FORCE)")
-    await admin.execute("CREATE DATABASE itsm_sla_upgrade")
-    await admin.close()
-    url = f"{server}/itsm_sla_upgrade"
+    url = await fresh_database("itsm_sla_upgrade")
 
     def migrate(revision: str) -> None:
         subprocess.run([sys.executable, "-m", "itsm_sla", "migrate", "--revision", revision], check=True,
