@@ -8,6 +8,7 @@ from __future__ import annotations
 import fcntl
 import os
 import secrets
+import tempfile
 import sys
 from pathlib import Path
 
@@ -32,9 +33,11 @@ def stack_slot() -> int:
     Slot 0 is the `test` devstack on its usual ports; a second run finds slot 0 locked
     and takes slot 1 (its own stack name, ports and data), and so on.
     """
-    (REPO / ".devstack").mkdir(exist_ok=True)
+    # Ports belong to the machine, not to a checkout: so do the slot locks.
+    locks = Path(tempfile.gettempdir()) / "itsm-test-slots"
+    locks.mkdir(exist_ok=True)
     for slot in range(MAX_SLOTS):
-        handle = open(REPO / ".devstack" / f"test-slot-{slot}.lock", "w")
+        handle = open(locks / f"slot-{slot}.lock", "w")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
