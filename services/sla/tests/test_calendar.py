@@ -170,10 +170,19 @@ clocks = st.one_of(st.just(ALWAYS), calendars())
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+def add(clock, start: datetime, amount: timedelta) -> datetime:
+    """clock.add, for calendars with enough working time: a quarter of an hour a week does not
+    give ten days within add's ten-year horizon (it says so: NoWorkingTime), so such cases are skipped."""
+    try:
+        return clock.add(start, amount)
+    except NoWorkingTime:
+        assume(False)
+
+
 @PROPERTY
 @given(clocks, instants, amounts)
 def test_adding_then_measuring_gives_back_the_amount(clock, start, amount):
-    due = clock.add(start, amount)
+    due = add(clock, start, amount)
     assert due >= start
     assert clock.measure(start, due) == amount
 
@@ -182,7 +191,7 @@ def test_adding_then_measuring_gives_back_the_amount(clock, start, amount):
 @given(clocks, instants, amounts, amounts)
 def test_more_business_time_is_never_due_earlier(clock, start, a, b):
     small, large = sorted((a, b))
-    assert clock.add(start, small) <= clock.add(start, large)
+    assert add(clock, start, small) <= add(clock, start, large)
 
 
 @PROPERTY
