@@ -24,7 +24,7 @@ from itsm_contracts import CloudEvent, EventData, envelope
 from itsm_contracts.envelope import utcnow
 from itsm_kit import context
 from itsm_kit.db import copy_rows, outbox
-from itsm_kit.ids import uuid4
+from itsm_kit.ids import uuid7
 from itsm_kit.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ class Outbox:
         envelope we build ourselves makes staging one several times cheaper.
         """
         correlation, causation = self._causes(cause)
-        event_id = uuid4()
+        event_id = uuid7()  # time-ordered: the consumers' inbox index takes them at its end
         kind = type(data)
         if kind not in self._schemas:
             self._schemas[kind] = kind.dataschema()
