@@ -63,7 +63,11 @@ PG_USER = "itsm"
 PG_PASSWORD = "itsm"
 # PostgreSQL refuses to run as root; when we are root its processes run as this system user.
 PG_SYSTEM_USER = "itsm-devstack"
-PG_SETTINGS = {"max_connections": "300", "shared_buffers": "128MB"}
+# A server for a whole platform, not PostgreSQL's minimal defaults: buffers for the CMDB's working
+# set, and checkpoints spaced for bulk imports (each one makes every page written next go to the
+# WAL whole).
+PG_SETTINGS = {"max_connections": "300", "shared_buffers": "512MB", "max_wal_size": "4GB",
+               "checkpoint_timeout": "15min"}
 
 KAFKA_JVM_OPTS = [
     "-Xms256m",

@@ -18,7 +18,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
-from sqlalchemy import String, cast, func, insert, select
+from sqlalchemy import String, cast, func, insert, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from itsm_contracts import CloudEvent, EventData, UnknownEventType, parse_data
 from itsm_contracts.topics import dead_letter
 from itsm_kit import context
-from itsm_kit.db import inbox
+from itsm_kit.db import inbox, insert_rows
 from itsm_kit.kafka import start_with_retry
 from itsm_kit.metrics import CONSUMER_LAG, EVENTS_CONSUMED
 
@@ -215,8 +215,7 @@ class EventConsumer:
                         break
                 if run:
                     await self._run_batch(session, run)
-                if inbox_rows:
-                    await session.execute(insert(inbox), inbox_rows)
+                await insert_rows(session, inbox, inbox_rows)
         except Exception as exc:
             if is_outage(exc) or isolate:
                 raise
@@ -230,8 +229,14 @@ class EventConsumer:
         ids = [d.event.id for d in deliveries if d.event]
         if not ids:
             return set()
-        # One array parameter: one prepared statement whatever the run's length.
-        query = select(inbox.c.event_id).where(inbox.c.event_id == func.any(cast(ids, ARRAY(String))))
+        # One array parameter: one prepared statement whatever the run's length. One index probe
+        # per id (LATERAL ... LIMIT 1), whatever the planner believes of the inbox's size: during a
+        # burst its statistics lag far behind, and a scan of the whole inbox per batch is what it
+        # chose then (measured: 49 ms a batch at 30,000 rows, against under 1 ms probing).
+        asked = func.unnest(cast(ids, ARRAY(String))).table_valued("id").render_derived(name="asked")
+        probe = (select(inbox.c.event_id).where(inbox.c.event_id == asked.c.id).limit(1)
+                 .lateral("found"))
+        query = select(probe.c.event_id).select_from(asked).join(probe, true())
         return set((await session.scalars(query)).all())
 
     async def _run_handler(self, session: AsyncSession, d: Delivery) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import (
-    BigInteger, Column, DateTime, Index, Integer, LargeBinary, MetaData, String, Table, Text, func, text,
+    BigInteger, Column, DateTime, Index, Integer, LargeBinary, MetaData, String, Table, Text, func, insert, text,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -76,6 +76,17 @@ def create_kit_tables_v1(op) -> None:
 def drop_kit_tables_v1(op) -> None:
     op.drop_table("inbox")
     op.drop_table("outbox")
+
+
+COPY_FROM = 200  # rows at once from which COPY beats a multi-row INSERT
+
+
+async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert rows by the cheaper path for their number: COPY for many, an INSERT for a few."""
+    if len(rows) >= COPY_FROM:
+        await copy_rows(session, table, rows)
+    elif rows:
+        await session.execute(insert(table), rows)
 
 
 async def copy_rows(session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -238,10 +238,11 @@ async def import_batch(session: AsyncSession, outbox: Outbox, request: ImportReq
     items: list = []  # read and checked before taking the lock: what needs no database waits for nothing
     for index, item in enumerate(request.items):
         try:
-            items.append(read_item(index, item.model_dump()))
+            items.append(read_item(index, vars(item)))  # its fields as parsed: no copy of a thousand items
         except DomainError as exc:
             items.append(ItemOutcome(index, item.ref, "rejected", reason=str(exc)))
-    reported = [ReportedRelationship(index, **r.model_dump()) for index, r in enumerate(request.relationships)]
+    reported = [ReportedRelationship(index, r.type, r.source, r.source_id, r.target, r.target_id)
+                for index, r in enumerate(request.relationships)]
     await _lock(session)
     at, source = utcnow(), request.source
     priority = await source_priorities(session)
