@@ -33,6 +33,7 @@ import time
 
 import asyncpg
 import httpx
+import orjson
 
 ZONE_CIS, ZONE_RELATIONSHIPS = 1_000, 3_000
 SENDERS = 4
@@ -107,15 +108,16 @@ def percentile(values: list[float], p: float) -> float:
 
 async def import_estate(gateway: httpx.AsyncClient, payloads: list[dict], senders: int) -> tuple[float, dict]:
     queue: asyncio.Queue = asyncio.Queue()
-    for p in payloads:
-        queue.put_nowait(p)
+    for p in payloads:  # encoded before the clock starts: the load generator's work is not the CMDB's
+        queue.put_nowait(orjson.dumps(p))
     reports: list[dict] = []
 
     async def sender() -> None:
         while not queue.empty():
-            response = await gateway.post("/api/v1/cmdb/imports", json=queue.get_nowait(), timeout=300)
+            response = await gateway.post("/api/v1/cmdb/imports", content=queue.get_nowait(), timeout=300,
+                                          headers={"content-type": "application/json"})
             response.raise_for_status()
-            reports.append(response.json())
+            reports.append(orjson.loads(response.content))
 
     started = time.perf_counter()
     await asyncio.gather(*(sender() for _ in range(senders)))
