@@ -81,7 +81,8 @@ def platform(infra, stack_slot) -> Platform:
     os.environ["ITSM_GATEWAY_JWT_SECRET"] = secret
     base_port = int(os.environ.get("ITSM_TEST_BASE_PORT", "18000")) + 100 * stack_slot
     platform = Platform(infra, REPO / ".devstack" / f"test{stack_slot or ''}" / "logs", base_port=base_port,
-                        extra_env={"ITSM_GATEWAY_JWT_SECRET": secret, "ITSM_LOG_LEVEL": "INFO"})
+                        extra_env={"ITSM_GATEWAY_JWT_SECRET": secret, "ITSM_LOG_LEVEL": "INFO",
+                                   "ITSM_CMDB_MISSING_SWEEP_SECONDS": "0.5"})  # a test waits seconds, not a minute
     platform.migrate()
     try:
         platform.start()

@@ -205,6 +205,82 @@ async def test_a_lower_priority_source_never_overwrites_a_higher_ones_fields(gat
     await gateway.put(f"{CMDB}/sources/vmware", json={"priority": 100})  # as it was, for the other tests
 
 
+async def test_a_stale_source_lets_a_lower_one_update_until_it_reports_again(gateway):
+    tag = uuid.uuid4().hex[:8]
+    inventory, agent = f"inventory-{tag}", f"agent-{tag}"
+    ruled = await gateway.put(f"{CMDB}/sources/{inventory}", json={"priority": 10, "stale_after": "PT2S"})
+    assert ruled.json()["stale_after"] == "PT2S"
+    await gateway.put(f"{CMDB}/sources/{agent}", json={"priority": 50})
+    identity = {"fqdn": f"db-{tag}.example.com"}
+
+    def report(source: str, os: str) -> dict:
+        return {"source": source, "items": [{"ref": "h", "ci_class": "host", "name": f"db-{tag}", "criticality": 2,
+                                             "attributes": identity | {"os": os}}]}
+
+    [created] = (await import_(gateway, report(inventory, "rhel 9")))["items"]
+    [kept] = (await import_(gateway, report(agent, "windows")))["items"]
+    assert (kept["outcome"], kept["kept"]) == ("unchanged", {"os": inventory})
+
+    async def agent_overwrites_once_inventory_is_stale() -> dict:
+        [item] = (await import_(gateway, report(agent, "windows")))["items"]
+        assert item["outcome"] == "updated", item
+        return item
+
+    updated = await eventually(agent_overwrites_once_inventory_is_stale, timeout=10, every=0.5)
+    assert (updated["changed"], updated["kept"]) == (["os"], {})
+    ci = (await gateway.get(f"{CMDB}/cis/{created['ci_id']}")).json()
+    assert (ci["attributes"]["os"], ci["provenance"]["os"]) == ("windows", agent)
+    assert set(ci["last_seen"]) == {inventory, agent}
+    assert datetime.fromisoformat(ci["last_seen"][agent]) > datetime.fromisoformat(ci["last_seen"][inventory])
+
+    [back] = (await import_(gateway, report(inventory, "rhel 9")))["items"]  # fresh again, and it ranks higher
+    assert (back["outcome"], back["changed"]) == ("updated", ["os"])
+    [kept] = (await import_(gateway, report(agent, "windows")))["items"]
+    assert (kept["outcome"], kept["kept"]) == ("unchanged", {"os": inventory})
+
+
+async def test_cis_discovery_no_longer_finds_retire_and_the_others_stay(gateway, infra):
+    tag = uuid.uuid4().hex[:8]
+    k8s, agent = f"k8s-{tag}", f"agent-{tag}"
+    await gateway.put(f"{CMDB}/sources/{k8s}", json={"priority": 20, "retire_missing_after": "PT2S"})
+    cluster = (await gateway.post(f"{CMDB}/cis", json={  # registered by hand: never retired for being unseen
+        "ci_class": "cluster", "name": f"k8s {tag}", "criticality": 1,
+        "attributes": {"cluster_type": "kubernetes"}})).json()
+
+    def workload(name: str) -> dict:
+        return {"ref": name, "ci_class": "container_workload", "name": f"{name} {tag}", "criticality": 2,
+                "attributes": {"cluster": f"k8s {tag}", "namespace": "shop", "kind": "deployment"}}
+
+    first = await import_(gateway, {"source": k8s, "items": [workload("cart"), workload("search"), workload("api")],
+                                    "relationships": [{"source": n, "type": "hosted_on", "target_id": cluster["id"]}
+                                                      for n in ("cart", "search", "api")]})
+    ids = {item["ref"]: item["ci_id"] for item in first["items"]}
+    await import_(gateway, {"source": agent, "items": [workload("api")]})  # another source, without the rule
+
+    async def cart_and_search_retired() -> None:
+        # search is still reported; cart is not. Each import refreshes what it reports.
+        await import_(gateway, {"source": k8s, "items": [workload("search")]})
+        cart = (await gateway.get(f"{CMDB}/cis/{ids['cart']}")).json()
+        assert cart["operational_status"] == "retired", cart
+
+    await eventually(cart_and_search_retired, timeout=15, every=0.5)
+    statuses = {ref: (await gateway.get(f"{CMDB}/cis/{ci_id}")).json()["operational_status"]
+                for ref, ci_id in ids.items()}
+    assert statuses == {"cart": "retired", "search": "operational", "api": "operational"}
+    assert (await gateway.get(f"{CMDB}/cis/{cluster['id']}")).json()["operational_status"] == "operational"
+    dependants = {i["id"] for i in (await gateway.get(f"{CMDB}/cis/{cluster['id']}/impact")).json()["items"]}
+    assert dependants == {ids["search"], ids["api"]}
+
+    records = await read_topic(infra["ITSM_KAFKA_BOOTSTRAP"], topics.CMDB, until=lambda rs: any(
+        r.key == ids["cart"].encode() and b"itsm.ci.retired" in r.value for r in rs))
+    [retired] = [CloudEvent.from_json(r.value) for r in records
+                 if r.key == ids["cart"].encode() and b"itsm.ci.retired" in r.value]
+    assert retired.data["data_source"] == k8s
+    # A CI it retired may come back: the next report creates it anew (its identity was freed).
+    [again] = (await import_(gateway, {"source": k8s, "items": [workload("cart")]}))["items"]
+    assert again["outcome"] == "created" and again["ci_id"] != ids["cart"]
+
+
 async def test_history_keeps_every_change_and_shows_the_ci_as_it_was(gateway):
     _, ids = await imported_estate(gateway)
     ci_id = ids["payments-db"]

@@ -1,13 +1,13 @@
 """Identification and reconciliation of discovery imports, planned with no database."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import count
 
 import pytest
 
 from itsm_cmdb.domain import (
-    DEFAULT_PRIORITY, CiClass, ConfigurationItem, InvalidValue, ItemOutcome, ReportedRelationship, SourcePriorities,
-    check_priorities, plan_import, plan_relationships, read_item,
+    DEFAULT_PRIORITY, STALE, CiClass, ConfigurationItem, InvalidValue, ItemOutcome, ReportedRelationship,
+    SourcePriorities, check_priorities, is_missing, plan_import, plan_relationships, read_item,
 )
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -123,6 +123,51 @@ def test_a_lower_priority_source_never_overwrites_and_the_report_says_who_holds_
     result = plan([host("a", name="h-1", attributes={"fqdn": "a.example.com", "os": "windows"})], [known], rank)
     [item] = result.items
     assert (item.outcome, item.kept) == ("unchanged", {"os": "cmdb-admin"})
+
+
+RANKED_WITH_REFRESH = SourcePriorities({"cmdb-admin": (10, {}), "vmware": (50, {})},
+                                       stale_after={"cmdb-admin": timedelta(days=7)})
+
+
+def test_a_stale_higher_source_lets_a_lower_one_overwrite_until_it_reports_again():
+    known = existing("h-1", source="cmdb-admin", fqdn="a.example.com", os="linux")
+    report = [host("a", name="h-1", attributes={"fqdn": "a.example.com", "os": "windows"})]
+    fresh = plan(report, [known], RANKED_WITH_REFRESH, last_seen={"h-1": {"cmdb-admin": T0 - timedelta(days=6)}})
+    assert [(i.outcome, i.kept) for i in fresh.items] == [("unchanged", {"os": "cmdb-admin"})]
+
+    stale = plan(report, [known], RANKED_WITH_REFRESH, last_seen={"h-1": {"cmdb-admin": T0 - timedelta(days=8)}})
+    [item] = stale.items
+    assert (item.outcome, item.changed, item.kept) == ("updated", ["os"], {})
+    [(updated, _)] = stale.updated
+    assert (updated.attributes["os"], updated.provenance["os"]) == ("windows", "vmware")
+
+    # The stale source reports the CI again: ranking higher, it takes its field back.
+    back = plan([host("a", name="h-1", attributes={"fqdn": "a.example.com", "os": "linux"})], [updated],
+                RANKED_WITH_REFRESH, source="cmdb-admin",
+                last_seen={"h-1": {"cmdb-admin": T0 - timedelta(days=8), "vmware": T0}})
+    assert [(i.outcome, i.changed) for i in back.items] == [("updated", ["os"])]
+
+
+def test_staleness_needs_a_rule_and_a_sighting():
+    ranked = SourcePriorities({"cmdb-admin": (10, {}), "vmware": (50, {})})  # no refresh rule: never stale
+    long_ago = {"cmdb-admin": T0 - timedelta(days=900)}
+    assert ranked.on_ci(long_ago, at=T0, reporting="vmware")("cmdb-admin", "os") == 10
+    # Values a person or a source never seen on this CI wrote do not go stale.
+    assert RANKED_WITH_REFRESH.on_ci({}, at=T0, reporting="vmware")("cmdb-admin", "os") == 10
+    on_ci = RANKED_WITH_REFRESH.on_ci(long_ago, at=T0, reporting="vmware")
+    assert (on_ci("cmdb-admin", "os"), on_ci("vmware", "os")) == (STALE, 50)
+    # The source reporting now is not stale, however long it was away.
+    assert RANKED_WITH_REFRESH.on_ci(long_ago, at=T0, reporting="cmdb-admin")("cmdb-admin", "os") == 10
+
+
+def test_a_ci_is_missing_when_every_source_that_reported_it_misses_it_past_its_rule():
+    rules = {"k8s": timedelta(hours=1), "vmware": timedelta(days=1)}
+    assert is_missing({"k8s": T0 - timedelta(hours=2)}, rules, T0)
+    assert not is_missing({"k8s": T0 - timedelta(minutes=59)}, rules, T0)
+    assert not is_missing({"k8s": T0 - timedelta(hours=2), "vmware": T0 - timedelta(hours=2)}, rules, T0)
+    assert is_missing({"k8s": T0 - timedelta(hours=2), "vmware": T0 - timedelta(days=2)}, rules, T0)
+    assert not is_missing({"k8s": T0 - timedelta(hours=2), "agent": T0 - timedelta(days=90)}, rules, T0)  # no rule
+    assert not is_missing({}, rules, T0)  # registered by hand: discovery never reported it
 
 
 def test_refused_items_are_rejected_with_the_reason_given():

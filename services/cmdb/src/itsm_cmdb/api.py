@@ -29,7 +29,9 @@ from itsm_cmdb import handlers
 from itsm_cmdb.domain import (
     DEFAULT_PRIORITY, SCHEMAS, TYPES, CiClass, ConfigurationItem, Environment, OperationalStatus, Relationship,
 )
-from itsm_cmdb.store import CiRepository, HistoryRepository, RelationshipRepository, SourceRepository
+from itsm_cmdb.store import (
+    CiRepository, HistoryRepository, RelationshipRepository, SightingRepository, SourceRepository,
+)
 
 router = APIRouter(tags=["cmdb"])
 
@@ -102,7 +104,8 @@ async def get_ci(ci_id: str, session: SessionDep, response: Response,
     ci = await CiRepository(session).get(ci_id)
     if ci is None:
         raise not_found("configuration item", ci_id)
-    return _answer(ci, response)
+    seen = (await SightingRepository(session).of([ci_id])).get(ci_id, {})
+    return _answer(ci, response).model_copy(update={"last_seen": seen})
 
 
 @router.post("/cis", response_model=CiPublic, status_code=201, summary="Register a configuration item")

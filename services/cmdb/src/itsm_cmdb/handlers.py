@@ -24,7 +24,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import text
@@ -40,10 +40,11 @@ from itsm_kit.runtime import Runtime
 from itsm_cmdb.domain import (
     MANUAL, ConfigurationItem, DuplicateCi, DuplicateRelationship, ItemOutcome, OperationalStatus, Relationship,
     ReportedRelationship, SourcePriorities, as_of, check_priorities, check_relationship, identified_by,
-    plan_import, plan_relationships, read_item,
+    is_missing, plan_import, plan_relationships, read_item,
 )
 from itsm_cmdb.store import (
-    CiRepository, HistoryRepository, IdentityRepository, RelationshipRepository, SourceRepository,
+    CiRepository, HistoryRepository, IdentityRepository, RelationshipRepository, SightingRepository,
+    SourceRepository,
 )
 
 log = logging.getLogger(__name__)
@@ -166,13 +167,47 @@ async def set_status(session: AsyncSession, outbox: Outbox, ci_id: str, status: 
         return ci
     removed: list[Relationship] = []
     if ci.operational_status is OperationalStatus.RETIRED:
-        removed = await RelationshipRepository(session).live_of(ci.id, for_update=True)
-        for relationship in removed:
-            relationship.remove(source=MANUAL, at=at)
-        identities = IdentityRepository(session)
-        await identities.remove(await identities.of(ci.id))
+        removed = await _retired(session, ci, source=MANUAL, at=at)
     await _store(session, outbox, changed=[ci], removed=removed, actor=actor)
     return ci
+
+
+async def _retired(session: AsyncSession, ci: ConfigurationItem, *, source: str, at: datetime) -> list[Relationship]:
+    """What retiring a CI takes with it: its relationships (returned, removed) and its identity."""
+    removed = await RelationshipRepository(session).live_of(ci.id, for_update=True)
+    for relationship in removed:
+        relationship.remove(source=source, at=at)
+    identities = IdentityRepository(session)
+    await identities.remove(await identities.of(ci.id))
+    return removed
+
+
+async def retire_missing(session: AsyncSession, outbox: Outbox, *, at: datetime, limit: int) -> int:
+    """Retire up to `limit` CIs that discovery no longer finds (is_missing); how many retired.
+
+    As retiring by hand, under the exclusive write lock: the imports in flight finish first,
+    and one that reports a CI again meanwhile is seen before the CI is judged. Each retires
+    in the name of the source that reported it last.
+    """
+    await _lock(session, exclusive=True)
+    sightings = SightingRepository(session)
+    candidates = await sightings.missing(at, limit)
+    if not candidates:
+        return 0
+    rules = {s["name"]: s["retire_missing_after"] for s in await SourceRepository(session).all()
+             if s["retire_missing_after"] is not None}
+    last_seen = await sightings.of(candidates)
+    retired, removed = [], []
+    for ci in (await CiRepository(session).get_many(candidates, for_update=True)).values():
+        seen = last_seen.get(ci.id, {})
+        if not ci.is_live or not is_missing(seen, rules, at):
+            continue
+        last_source = max(seen, key=seen.__getitem__)
+        ci.set_status(OperationalStatus.RETIRED, source=last_source, actor=None, at=at)
+        removed += await _retired(session, ci, source=last_source, at=at)
+        retired.append(ci)
+    await _store(session, outbox, changed=retired, removed=removed)
+    return len(retired)
 
 
 async def add_relationship(session: AsyncSession, outbox: Outbox, *, source_id: str, type: str, target_id: str,
@@ -216,15 +251,18 @@ async def ci_as_of(session: AsyncSession, ci_id: str, at: datetime) -> Configura
 
 
 async def source_priorities(session: AsyncSession) -> SourcePriorities:
-    return SourcePriorities({s["name"]: (s["priority"], s["field_priorities"])
-                             for s in await SourceRepository(session).all()})
+    sources = await SourceRepository(session).all()
+    return SourcePriorities({s["name"]: (s["priority"], s["field_priorities"]) for s in sources},
+                            stale_after={s["name"]: s["stale_after"] for s in sources if s["stale_after"]})
 
 
 async def put_source(session: AsyncSession, name: str, *, priority: int, field_priorities: dict[str, int],
-                     description: str | None, actor: str) -> None:
+                     description: str | None, stale_after: timedelta | None = None,
+                     retire_missing_after: timedelta | None = None, actor: str) -> None:
     check_priorities(priority, field_priorities)
     await SourceRepository(session).put(name, priority=priority, field_priorities=field_priorities,
-                                        description=description, by=actor, at=utcnow())
+                                        description=description, stale_after=stale_after,
+                                        retire_missing_after=retire_missing_after, by=actor, at=utcnow())
 
 
 async def import_batch(session: AsyncSession, outbox: Outbox, request: ImportRequest) -> dict[str, Any]:
@@ -249,10 +287,12 @@ async def import_batch(session: AsyncSession, outbox: Outbox, request: ImportReq
     identities, cis = IdentityRepository(session), CiRepository(session)
     owners = await identities.owners(key for item in items if not isinstance(item, ItemOutcome) for key in item.keys)
     loaded = await cis.get_many(owners.values())  # unlocked: most stay unchanged; those that change are checked
+    sightings = SightingRepository(session)
+    last_seen = await sightings.of(loaded) if priority.stale_after else {}
     refused: dict[int, str] = {}
     while True:
         plan = plan_import(items, owners=owners, loaded=loaded, source=source, priority=priority, at=at,
-                           new_id=new_id, refused=refused)
+                           new_id=new_id, refused=refused, last_seen=last_seen)
         # Keys a change composed of stored and reported values: the store is asked about them too.
         taken = {k: v for k, v in (await identities.owners(plan.unverified)).items() if v != plan.keys_added.get(k)}
         if not taken:
@@ -285,6 +325,7 @@ async def import_batch(session: AsyncSession, outbox: Outbox, request: ImportReq
         await _store(session, outbox, cis=cis, created=plan.created, changed=[ci for ci, _ in plan.updated],
                      added=added)
         await cis.save_many(plan.provenance_only)
+        await sightings.record((item.ci_id for item in plan.items if item.outcome != "rejected"), source, at)
     return {
         "source": source, "mode": request.mode, "committed": not refuse, "counts": counts,
         "relationship_counts": relationship_counts,

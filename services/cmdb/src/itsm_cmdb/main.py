@@ -2,14 +2,18 @@
 
 import contextlib
 import gc
+import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
 from itsm_contracts import topics
+from itsm_kit.jobs import periodic
 from itsm_kit.runtime import Runtime, create_service_app
-from itsm_cmdb import api, consumers
+from itsm_cmdb import api, consumers, handlers
 from itsm_cmdb.settings import CmdbSettings
+
+log = logging.getLogger(__name__)
 
 
 @contextlib.asynccontextmanager
@@ -27,6 +31,19 @@ async def bulk_friendly_gc(runtime: Runtime) -> AsyncIterator[None]:
         gc.set_threshold(*before)
 
 
+async def retire_missing_batch(runtime: Runtime) -> bool:
+    """Retire a batch of the CIs discovery no longer finds; whether there may be more."""
+    limit = runtime.settings.missing_sweep_batch_size
+    async with runtime.transaction() as session:
+        retired = await handlers.retire_missing(session, runtime.outbox, at=handlers.utcnow(), limit=limit)
+    if retired:
+        log.info("retired CIs no discovery source reports any more", extra={"retired": retired})
+    return retired == limit
+
+
+missing_ci_sweep = periodic("missing-ci-sweep", lambda r: r.settings.missing_sweep_seconds, retire_missing_batch)
+
+
 def create_app(settings: CmdbSettings | None = None) -> FastAPI:
     settings = settings or CmdbSettings()
     return create_service_app(
@@ -36,6 +53,6 @@ def create_app(settings: CmdbSettings | None = None) -> FastAPI:
         routers=[api.router],
         publishes=[topics.CMDB],
         body_limits={"/imports": settings.import_max_body_bytes},
-        hooks=[bulk_friendly_gc],
+        hooks=[bulk_friendly_gc, missing_ci_sweep],
         **({"consumes": consumers.CONSUMES, "handlers": consumers.event_handlers} if consumers.CONSUMES else {}),
     )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -25,7 +25,7 @@ from sqlalchemy import (
     BigInteger, Column, ColumnElement, DateTime, Index, Integer, MetaData, PrimaryKeyConstraint, Sequence, String,
     Table, Text, and_, bindparam, cast, delete, func, literal, or_, select, text, union_all, update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert as pg_insert
+from sqlalchemy.dialects.postgresql import ARRAY, INTERVAL, JSONB, insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_cmdb.domain import (
@@ -116,6 +116,17 @@ ci_sources = Table(
     Column("description", String(500)),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("updated_by", String(255), nullable=False),
+    Column("stale_after", INTERVAL),
+    Column("retire_missing_after", INTERVAL),
+)
+
+ci_sightings = Table(
+    "ci_sightings",
+    metadata,
+    Column("ci_id", String(36), nullable=False),
+    Column("source", String(60), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("ci_id", "source"),
 )
 
 _FIELDS = [f.name for f in dataclasses.fields(ConfigurationItem) if f.name not in ("events", "history")]
@@ -440,12 +451,56 @@ class SourceRepository:
         return [dict(r._mapping) for r in rows.all()]
 
     async def put(self, name: str, *, priority: int, field_priorities: dict[str, int], description: str | None,
-                  by: str, at: datetime) -> None:
+                  stale_after: timedelta | None, retire_missing_after: timedelta | None, by: str,
+                  at: datetime) -> None:
         values = {"name": name, "priority": priority, "field_priorities": field_priorities,
-                  "description": description, "updated_at": at, "updated_by": by}
+                  "description": description, "stale_after": stale_after,
+                  "retire_missing_after": retire_missing_after, "updated_at": at, "updated_by": by}
         upsert = pg_insert(ci_sources).values(values)
         await self.session.execute(upsert.on_conflict_do_update(index_elements=["name"], set_=values))
 
     async def remove(self, name: str) -> bool:
         result = await self.session.execute(delete(ci_sources).where(ci_sources.c.name == name))
         return result.rowcount > 0
+
+
+class SightingRepository:
+    """When each source last reported each CI."""
+
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    async def of(self, ci_ids: Iterable[str]) -> dict[str, dict[str, datetime]]:
+        ids = sorted(set(ci_ids))
+        if not ids:
+            return {}
+        rows = await (await _driver(self.session)).fetch(
+            "SELECT ci_id, source, last_seen_at FROM ci_sightings WHERE ci_id = ANY($1::varchar[])", ids)
+        found: dict[str, dict[str, datetime]] = {}
+        for r in rows:
+            found.setdefault(r["ci_id"], {})[r["source"]] = r["last_seen_at"]
+        return found
+
+    async def record(self, ci_ids: Iterable[str], source: str, at: datetime) -> None:
+        """The source reported these CIs at `at` (in id order: two imports meet rather than deadlock)."""
+        ids = sorted(set(ci_ids))
+        if ids:
+            await (await _driver(self.session)).execute("""
+                INSERT INTO ci_sightings (ci_id, source, last_seen_at) SELECT unnest($1::varchar[]), $2, $3
+                ON CONFLICT (ci_id, source) DO UPDATE
+                SET last_seen_at = GREATEST(ci_sightings.last_seen_at, excluded.last_seen_at)
+            """, ids, source, at)
+
+    async def missing(self, at: datetime, limit: int) -> list[str]:
+        """Live CIs every source that reported them has missed for longer than its rule allows
+        (the database narrows; the domain's is_missing decides)."""
+        rows = await (await _driver(self.session)).fetch("""
+            SELECT s.ci_id FROM ci_sightings s
+            JOIN cis c ON c.id = s.ci_id AND c.operational_status <> 'retired'
+            LEFT JOIN ci_sources src ON src.name = s.source
+            GROUP BY s.ci_id
+            HAVING bool_and(src.retire_missing_after IS NOT NULL
+                            AND s.last_seen_at < $1::timestamptz - src.retire_missing_after)
+            ORDER BY s.ci_id LIMIT $2
+        """, at, limit)
+        return [r["ci_id"] for r in rows]

@@ -1,13 +1,11 @@
 """Wiring of the incidents service."""
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
 from itsm_contracts import topics
+from itsm_kit.jobs import periodic
 from itsm_kit.runtime import Runtime, create_service_app
 from itsm_incidents import api, consumers, handlers
 from itsm_incidents.settings import IncidentsSettings
@@ -15,36 +13,20 @@ from itsm_incidents.settings import IncidentsSettings
 log = logging.getLogger(__name__)
 
 
-async def auto_close_loop(runtime: Runtime) -> None:
-    """Every interval, close what has been resolved long enough: batch after batch, one transaction each."""
+async def auto_close_batch(runtime: Runtime) -> bool:
+    """Close a batch of what has been resolved long enough; whether there may be more."""
     settings: IncidentsSettings = runtime.settings
-    while True:
-        try:
-            closed = settings.auto_close_batch_size
-            while closed == settings.auto_close_batch_size:
-                async with runtime.transaction() as session:
-                    closed = await handlers.auto_close_due(session, runtime.outbox, handlers.utcnow(),
-                                                           settings.auto_close_days, settings.auto_close_batch_size)
-                if closed:
-                    log.info("auto-closed incidents", extra={"closed": closed})
-        except Exception:
-            log.exception("auto-close pass failed; retrying at the next interval")
-        await asyncio.sleep(settings.auto_close_interval_seconds)
+    async with runtime.transaction() as session:
+        closed = await handlers.auto_close_due(session, runtime.outbox, handlers.utcnow(), settings.auto_close_days,
+                                               settings.auto_close_batch_size)
+    if closed:
+        log.info("auto-closed incidents", extra={"closed": closed})
+    return closed == settings.auto_close_batch_size
 
 
-@contextlib.asynccontextmanager
-async def auto_close(runtime: Runtime) -> AsyncIterator[None]:
-    """Lifespan hook: the auto-close job, unless ITSM_INCIDENTS_AUTO_CLOSE_DAYS is 0. Every replica
-    runs it; SKIP LOCKED in the query splits the work between them."""
-    if runtime.settings.auto_close_days <= 0:
-        yield
-        return
-    task = asyncio.create_task(auto_close_loop(runtime), name="auto-close")
-    try:
-        yield
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+# Off where ITSM_INCIDENTS_AUTO_CLOSE_DAYS is 0; SKIP LOCKED in the query splits the work between replicas.
+auto_close = periodic("auto-close", lambda r: r.settings.auto_close_interval_seconds if r.settings.auto_close_days > 0
+                      else None, auto_close_batch)
 
 
 def create_app(settings: IncidentsSettings | None = None) -> FastAPI:

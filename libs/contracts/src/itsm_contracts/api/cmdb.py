@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -77,6 +77,8 @@ class CiPublic(BaseModel):
     environment: Environment | None = None
     attributes: dict[str, Any] = {}
     provenance: dict[str, str] = Field(default={}, description="field -> the source that wrote its value")
+    last_seen: dict[str, datetime] = Field(
+        default={}, description="discovery source -> when it last reported this CI (on a read of the CI itself)")
     as_of: datetime | None = Field(default=None, description="set when this is the CI as it was at that time")
 
 
@@ -234,6 +236,16 @@ class SourceUpdate(BaseModel):
     field_priorities: dict[str, Annotated[int, Field(ge=1, le=1000)]] = Field(
         default={}, description="exceptions by field name, e.g. {\"cpu_count\": 5}")
     description: str | None = Field(default=None, max_length=500)
+    stale_after: timedelta | None = Field(
+        default=None, gt=timedelta(0), examples=["P7D"],
+        description="a data refresh rule: once this source has not reported a CI for this long (ISO 8601 "
+                    "duration or seconds), sources it outranks may overwrite its values on that CI, until it "
+                    "reports the CI again; unset, its values hold for good")
+    retire_missing_after: timedelta | None = Field(
+        default=None, gt=timedelta(0), examples=["P30D"],
+        description="a CI that every source that reported it has missed for longer than its own rule allows "
+                    "retires (relationships removed, events published); a CI also reported by a source "
+                    "without this rule, or registered by hand, never retires for it")
 
 
 class SourcePublic(SourceUpdate):

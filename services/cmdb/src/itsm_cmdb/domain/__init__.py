@@ -11,18 +11,19 @@ from itsm_cmdb.domain.classes import (
     CORE_FIELDS, SCHEMAS, Attribute, AttrType, CiClass, ClassSchema, Environment, schema_of,
 )
 from itsm_cmdb.domain.reconciliation import (
-    DEFAULT_PRIORITY, ImportPlan, ItemOutcome, RelationshipOutcome, ReportedCi, ReportedRelationship,
-    SourcePriorities, check_priorities, plan_import, plan_relationships, read_item,
+    DEFAULT_PRIORITY, STALE, ImportPlan, ItemOutcome, RelationshipOutcome, ReportedCi, ReportedRelationship,
+    SourcePriorities, check_priorities, is_missing, plan_import, plan_relationships, read_item,
 )
 from itsm_cmdb.domain.relationships import (
     TYPES, DuplicateRelationship, Relationship, RelationshipType, TypeRule, check_relationship,
 )
 
 __all__ = [
-    "CORE_FIELDS", "CRITICALITY_LABELS", "DEFAULT_PRIORITY", "LIVE", "MANUAL", "SCHEMAS", "STATUS_TRANSITIONS", "TYPES",
+    "CORE_FIELDS", "CRITICALITY_LABELS", "DEFAULT_PRIORITY", "LIVE", "MANUAL", "SCHEMAS", "STALE", "STATUS_TRANSITIONS",
+    "TYPES",
     "AttrType", "Attribute", "Change", "CiClass", "ClassSchema", "ConfigurationItem", "Conflict", "DuplicateCi",
     "DuplicateRelationship", "Environment", "ImportPlan", "InvalidValue", "ItemOutcome", "OperationalStatus",
     "Relationship", "RelationshipOutcome", "RelationshipType", "ReportedCi", "ReportedRelationship",
     "SourcePriorities", "TypeRule", "as_of", "check_priorities", "check_relationship", "identified_by",
-    "plan_import", "plan_relationships", "read_item", "schema_of",
+    "is_missing", "plan_import", "plan_relationships", "read_item", "schema_of",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from itsm_kit.domain import DomainError, InvalidValue
@@ -22,17 +22,46 @@ from itsm_cmdb.domain.relationships import Relationship, check_relationship
 
 # A source nobody ranked, "manual" included, has this priority. Smaller numbers win.
 DEFAULT_PRIORITY = 100
+# Where a source whose data on a CI went stale ranks on that CI: below every ranked source.
+STALE = 10_000
 
 
 @dataclass(frozen=True)
 class SourcePriorities:
-    """Each source's priority, and per-field exceptions ("vmware owns cpu_count at 5")."""
+    """Each source's priority, per-field exceptions ("vmware owns cpu_count at 5"), and how long
+    each source's data on a CI stays fresh without the source reporting the CI again."""
 
     sources: Mapping[str, tuple[int, Mapping[str, int]]] = field(default_factory=dict)
+    stale_after: Mapping[str, timedelta] = field(default_factory=dict)
 
     def __call__(self, source: str, field_name: str) -> int:
         priority, by_field = self.sources.get(source, (DEFAULT_PRIORITY, {}))
         return by_field.get(field_name, priority)
+
+    def on_ci(self, last_seen: Mapping[str, datetime], *, at: datetime,
+              reporting: str) -> Callable[[str, str], int]:
+        """The priorities as they stand on one CI (`last_seen`: when each source last reported it).
+
+        A data refresh rule, as ServiceNow has them: a source that has not reported the CI for
+        longer than its `stale_after` holds its values on it no longer; any source that reports
+        them now may overwrite them, until the stale source reports the CI again and, ranking
+        higher, takes them back. A source that never reported the CI (a person editing it) does
+        not go stale. The reporting source is reporting it now.
+        """
+        stale = {s for s, seen in last_seen.items()
+                 if s != reporting and s in self.stale_after and at - seen > self.stale_after[s]}
+        if not stale:
+            return self
+        return lambda source, field_name: STALE if source in stale else self(source, field_name)
+
+
+def is_missing(last_seen: Mapping[str, datetime], retire_after: Mapping[str, timedelta], at: datetime) -> bool:
+    """Whether discovery no longer finds a CI, which then retires: some source reported it, and
+    every source that did retires what it misses (`retire_after`) and has missed it for longer
+    than that. A CI also reported by a source without that rule, or never reported (registered
+    by hand), stays."""
+    return bool(last_seen) and all(
+        source in retire_after and at - seen > retire_after[source] for source, seen in last_seen.items())
 
 
 def check_priorities(priority: int, by_field: Mapping[str, int]) -> None:
@@ -101,15 +130,17 @@ def _clone(ci: ConfigurationItem) -> ConfigurationItem:
 
 
 def plan_import(items: list[ReportedCi | ItemOutcome], *, owners: Mapping[str, str], loaded: Mapping[str,
-                ConfigurationItem], source: str, priority: Callable[[str, str], int], at: datetime,
-                new_id: Callable[[], str], refused: Mapping[int, str] | None = None) -> ImportPlan:
+                ConfigurationItem], source: str, priority: SourcePriorities, at: datetime,
+                new_id: Callable[[], str], refused: Mapping[int, str] | None = None,
+                last_seen: Mapping[str, Mapping[str, datetime]] | None = None) -> ImportPlan:
     """Decide every item in payload order.
 
     `items` are read items, or outcomes of items that could not be read (rejected).
     `owners` maps the identity keys the payload names to the live CI holding each;
-    `loaded` holds those CIs. `refused` rejects items by index (keys the store found taken
-    after a first plan). Each CI is touched by one item at most: a later item that
-    identifies the same CI is rejected as a duplicate.
+    `loaded` holds those CIs, and `last_seen` when each source last reported them (for
+    staleness). `refused` rejects items by index (keys the store found taken after a first
+    plan). Each CI is touched by one item at most: a later item that identifies the same CI
+    is rejected as a duplicate.
     """
     plan = ImportPlan(items=[])
     owner = dict(owners)  # as this payload changes it
@@ -117,7 +148,8 @@ def plan_import(items: list[ReportedCi | ItemOutcome], *, owners: Mapping[str, s
     cis = dict(loaded)
     for item in items:
         outcome = item if isinstance(item, ItemOutcome) else _plan_one(item, plan, owner, touched, cis, source,
-                                                                       priority, at, new_id, refused or {})
+                                                                       priority, at, new_id, refused or {},
+                                                                       last_seen or {})
         if outcome.ref is not None:
             plan.refs.setdefault(outcome.ref, outcome.ci_id if outcome.outcome != "rejected" else None)
         plan.items.append(outcome)
@@ -131,8 +163,9 @@ def _rejected(item: ReportedCi | ItemOutcome, reason: str) -> ItemOutcome:
 
 
 def _plan_one(item: ReportedCi, plan: ImportPlan, owner: dict[str, str], touched: dict[str, int],
-              cis: dict[str, ConfigurationItem], source: str, priority: Callable[[str, str], int], at: datetime,
-              new_id: Callable[[], str], refused: Mapping[int, str]) -> ItemOutcome:
+              cis: dict[str, ConfigurationItem], source: str, priorities: SourcePriorities, at: datetime,
+              new_id: Callable[[], str], refused: Mapping[int, str],
+              last_seen: Mapping[str, Mapping[str, datetime]]) -> ItemOutcome:
     if item.index in refused:
         return _rejected(item, refused[item.index])
     if item.ref is not None and item.ref in plan.refs:
@@ -148,6 +181,7 @@ def _plan_one(item: ReportedCi, plan: ImportPlan, owner: dict[str, str], touched
     if ci_id in touched:
         return _rejected(item, f"it identifies the same CI as item {touched[ci_id]}")
     loaded = cis[ci_id]
+    priority = priorities.on_ci(last_seen.get(ci_id, {}), at=at, reporting=source)
     if loaded.is_live and item.fields.get("operational_status") is not OperationalStatus.RETIRED:
         changed, kept, taken = loaded.weigh(item.fields, source=source, priority=priority)
         if not changed and not taken:  # the common case of a repeated import: nothing to copy or write
