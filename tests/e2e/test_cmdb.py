@@ -118,6 +118,7 @@ async def test_an_imported_estate_answers_impact_queries_exactly(gateway):
         ]]
     shop = next(i for i in upstream["items"] if i["id"] == ids["shop"])
     assert shop["path"][0] == ids["vmw"] and shop["path"][-1] == ids["shop"] and len(shop["path"]) == 5
+    assert {i["effect"] for i in upstream["items"]} == {"down"}  # no redundancy anywhere in this estate
     assert [s["id"] for s in upstream["business_services"]] == [ids["shop"], ids["pay"]]
     assert [a["id"] for a in upstream["applications"]] == [ids["checkout"], ids["payments"]]
 
@@ -126,6 +127,7 @@ async def test_an_imported_estate_answers_impact_queries_exactly(gateway):
     assert sorted((i["depth"], i["id"]) for i in downstream["items"]) == sorted(
         (depth, ids[ref]) for ref, depth in [("payments", 1), ("payments-prod", 2), ("payments-db", 2),
                                              ("host-3", 3), ("vmw", 4), ("switch", 4)])
+    assert {i["effect"] for i in downstream["items"]} == {None}
     near = (await gateway.get(f"{CMDB}/cis/{ids['pay']}/impact",
                               params={"direction": "downstream", "max_depth": 2})).json()
     assert {i["id"] for i in near["items"]} == {ids["payments"], ids["payments-prod"], ids["payments-db"]}
@@ -134,6 +136,40 @@ async def test_an_imported_estate_answers_impact_queries_exactly(gateway):
     assert sorted((r["label"], r["other"]["id"]) for r in relationships) == sorted([
         ("connects to", ids["switch"]), ("hosted on", ids["vmw"]), ("runs", ids["payments-prod"]),
         ("runs", ids["payments-db"])])
+
+
+async def test_redundancy_keeps_what_a_farm_runs_up_until_too_few_hosts_are_left(gateway):
+    tag = uuid.uuid4().hex[:8]
+
+    def ci(ref: str, ci_class: str, **fields) -> dict:
+        return {"ref": ref, "ci_class": ci_class, "name": f"{ref} {tag}", "criticality": 2, **fields}
+
+    hosts = [ci(f"h{n}", "host", attributes={"fqdn": f"h{n}-{tag}.example.com"}) for n in (1, 2, 3)]
+    body = {"source": "vmware", "items": [
+        ci("farm", "cluster", attributes={"cluster_type": "vmware", "min_members_up": 2}), *hosts,
+        ci("inst", "service_instance", environment="production"), ci("app", "application"),
+        ci("svc", "business_service"), ci("pinned", "service_instance", environment="production"),
+        ci("app2", "application"),
+    ], "relationships": [{"source": s, "type": t, "target": d} for s, t, d in [
+        ("farm", "contains", "h1"), ("farm", "contains", "h2"), ("farm", "contains", "h3"),
+        ("inst", "runs_on", "farm"), ("app", "depends_on", "inst"), ("svc", "depends_on", "app"),
+        ("pinned", "runs_on", "h1"), ("app2", "depends_on", "pinned")]]}
+    ids = {item["ref"]: item["ci_id"] for item in (await import_(gateway, body))["items"]}
+
+    async def effects_of_h1_failing() -> dict[str, str]:
+        items = (await gateway.get(f"{CMDB}/cis/{ids['h1']}/impact")).json()["items"]
+        return {next(ref for ref, ci_id in ids.items() if ci_id == i["id"]): i["effect"] for i in items}
+
+    assert await effects_of_h1_failing() == {"farm": "degraded", "inst": "degraded", "app": "degraded",
+                                             "svc": "degraded", "pinned": "down", "app2": "down"}
+    # h2 goes down: the farm keeps two hosts up only while h1 holds.
+    changed = await gateway.post(f"{CMDB}/cis/{ids['h2']}/status", json={"status": "down"})
+    assert changed.status_code == 200, changed.text
+    assert await effects_of_h1_failing() == dict.fromkeys(("farm", "inst", "app", "svc", "pinned", "app2"), "down")
+
+    bad = ci("farm2", "cluster", attributes={"cluster_type": "vmware", "min_members_up": 0})
+    [rejected] = (await import_(gateway, {"source": "vmware", "items": [bad]}))["items"]
+    assert "min_members_up is at least 1" in rejected["reason"]
 
 
 async def test_impact_walks_are_cycle_safe(gateway):

@@ -73,7 +73,8 @@ async def model() -> CmdbModel:
     return CmdbModel(
         classes=[ClassSchema(ci_class=s.ci_class, label=s.label, identified_by=[list(r) for r in s.identified_by],
                              attributes=[AttributeSchema(name=a.name, type=a.type, required=a.required,
-                                                         choices=list(a.choices), description=a.description)
+                                                         choices=list(a.choices), description=a.description,
+                                                         minimum=a.minimum)
                                          for a in s.attributes]) for s in SCHEMAS.values()],
         relationship_types=[RelationshipTypeSchema(type=t, name=r.name, reverse_name=r.reverse_name,
                                                    target_classes=sorted(r.target_classes) if r.target_classes
@@ -177,7 +178,7 @@ async def impact(ci_id: str, session: SessionDep, direction: Literal["upstream",
     ci = await CiRepository(session).get(ci_id)
     if ci is None:
         raise not_found("configuration item", ci_id)
-    rows = await RelationshipRepository(session).impact(ci_id, upstream=direction == "upstream", max_depth=max_depth)
+    rows = await handlers.impact(session, ci, upstream=direction == "upstream", max_depth=max_depth)
     paths = {ci_id: [ci_id]}
     items = []
     for row in rows:  # nearest first: a CI's parent has its path already

@@ -39,8 +39,8 @@ from itsm_kit.outbox import Outbox
 from itsm_kit.runtime import Runtime
 from itsm_cmdb.domain import (
     MANUAL, ConfigurationItem, DuplicateCi, DuplicateRelationship, ItemOutcome, OperationalStatus, Relationship,
-    ReportedRelationship, SourcePriorities, as_of, check_priorities, check_relationship, identified_by,
-    is_missing, plan_import, plan_relationships, read_item,
+    ReportedRelationship, SourcePriorities, as_of, check_priorities, check_relationship, failure_effects,
+    identified_by, is_missing, plan_import, plan_relationships, read_item,
 )
 from itsm_cmdb.store import (
     CiRepository, HistoryRepository, IdentityRepository, RelationshipRepository, SightingRepository,
@@ -237,6 +237,23 @@ async def remove_relationship(session: AsyncSession, outbox: Outbox, relationshi
     relationship.remove(source=MANUAL, at=utcnow())
     await _store(session, outbox, removed=[relationship], actor=actor)
     return relationship
+
+
+async def impact(session: AsyncSession, ci: ConfigurationItem, *, upstream: bool, max_depth: int) -> list[dict]:
+    """The impact walk's rows (RelationshipRepository.impact), upstream each with the `effect` of
+    the CI's failure on it: down, or degraded where redundancy keeps it up (failure_effects)."""
+    relationships = RelationshipRepository(session)
+    start, rows = await relationships.impact(ci.id, upstream=upstream, max_depth=max_depth)
+    effects: dict[int, str] = {}
+    if upstream and rows:
+        reached = [row["seq"] for row in rows]
+        redundant = {row["seq"]: row["min_members_up"] for row in rows if row["min_members_up"] is not None}
+        effects = failure_effects(start, await relationships.needs_among(reached, [start, *reached]),
+                                  min_members_up=redundant, members_up=await relationships.members_up(list(redundant)))
+    for row in rows:
+        row["effect"] = effects.get(row.pop("seq"))
+        del row["min_members_up"]
+    return rows
 
 
 async def ci_as_of(session: AsyncSession, ci_id: str, at: datetime) -> ConfigurationItem:

@@ -397,10 +397,11 @@ class RelationshipRepository:
                 [{"b_id": x.id, "removed_at": x.removed_at, "removed_by": x.removed_by, "removed_actor": actor}
                  for x in relationships])
 
-    async def impact(self, ci_id: str, *, upstream: bool, max_depth: int) -> list[dict]:
+    async def impact(self, ci_id: str, *, upstream: bool, max_depth: int) -> tuple[int, list[dict]]:
         """Every CI reachable from this one (upstream: who depends on it; downstream: what it
         depends on), each once at its shortest depth, with the CI before it on a shortest
-        path (`parent`) and the type of the relationship between them. Nearest first.
+        path (`parent`) and the type of the relationship between them. Nearest first; with
+        the CI's number (`seq`, also returned for the CI itself) and its `min_members_up`.
 
         A breadth-first walk in one recursive query. Each level keeps a CI once (DISTINCT ON),
         so a level never holds more rows than there are CIs, and `max_depth` ends the walk
@@ -422,7 +423,8 @@ class RelationshipRepository:
             ), nearest AS (
                 SELECT DISTINCT ON (seq) seq, depth, parent, via FROM walk WHERE depth > 0 ORDER BY seq, depth
             )
-            SELECT c.id, c.name, c.ci_class, c.criticality, c.operational_status, n.depth, n.seq, n.parent, n.via
+            SELECT c.id, c.name, c.ci_class, c.criticality, c.operational_status, n.depth, n.seq, n.parent, n.via,
+                   (c.attributes->>'min_members_up')::int AS min_members_up
             FROM nearest n JOIN cis c ON c.seq = n.seq
             ORDER BY n.depth, c.name, c.id
         """, start, max_depth)
@@ -430,10 +432,28 @@ class RelationshipRepository:
         found = []
         for row in rows:
             item = dict(row.items())
-            del item["seq"]
             item["parent"] = ids[item["parent"]]
             found.append(item)
-        return found
+        return start, found
+
+    async def needs_among(self, sources: list[int], targets: list[int]) -> list[tuple[int, int, RelationshipType]]:
+        """The live relationships from these CIs to those (by number)."""
+        rows = await (await _driver(self.session)).fetch("""
+            SELECT r.source_seq, r.target_seq, r.type FROM unnest($1::bigint[]) AS s(seq)
+            JOIN ci_relationships r ON r.source_seq = s.seq AND r.removed_at IS NULL
+            WHERE r.target_seq = ANY($2::bigint[])
+        """, sources, targets)
+        return [(r["source_seq"], r["target_seq"], RelationshipType(r["type"])) for r in rows]
+
+    async def members_up(self, containers: list[int]) -> dict[int, frozenset[int]]:
+        """The members (contained CIs) of these CIs that are up: neither down nor retired."""
+        rows = await (await _driver(self.session)).fetch("""
+            SELECT r.source_seq, array_agg(r.target_seq) AS members FROM ci_relationships r
+            JOIN cis c ON c.seq = r.target_seq AND c.operational_status NOT IN ('down', 'retired')
+            WHERE r.source_seq = ANY($1::bigint[]) AND r.type = 'contains' AND r.removed_at IS NULL
+            GROUP BY r.source_seq
+        """, containers)
+        return {r["source_seq"]: frozenset(r["members"]) for r in rows}
 
 
 async def _driver(session: AsyncSession):

@@ -135,6 +135,9 @@ class ImpactedCi(CiBrief):
     depth: int = Field(description="relationships between it and the analysed CI (1: directly related)")
     path: list[str] = Field(description="CI ids from the analysed CI to this one, both included; a shortest one")
     via: RelationshipType = Field(description="the type of the path's last relationship")
+    effect: Literal["down", "degraded"] | None = Field(
+        default=None, description="upstream: down if the analysed CI's failure takes it down; degraded if "
+                                  "redundancy on the way (min_members_up) keeps it up. Unset downstream")
 
 
 class ImpactAnalysis(BaseModel):
@@ -265,6 +268,7 @@ class AttributeSchema(BaseModel):
     required: bool
     choices: list[str] = []
     description: str = ""
+    minimum: int | None = Field(default=None, description="the smallest value a number may take")
 
 
 class ClassSchema(BaseModel):

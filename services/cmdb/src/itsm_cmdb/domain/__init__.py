@@ -10,6 +10,7 @@ from itsm_cmdb.domain.ci import (
 from itsm_cmdb.domain.classes import (
     CORE_FIELDS, SCHEMAS, Attribute, AttrType, CiClass, ClassSchema, Environment, schema_of,
 )
+from itsm_cmdb.domain.impact import Effect, failure_effects
 from itsm_cmdb.domain.reconciliation import (
     DEFAULT_PRIORITY, STALE, ImportPlan, ItemOutcome, RelationshipOutcome, ReportedCi, ReportedRelationship,
     SourcePriorities, check_priorities, is_missing, plan_import, plan_relationships, read_item,
@@ -22,8 +23,8 @@ __all__ = [
     "CORE_FIELDS", "CRITICALITY_LABELS", "DEFAULT_PRIORITY", "LIVE", "MANUAL", "SCHEMAS", "STALE", "STATUS_TRANSITIONS",
     "TYPES",
     "AttrType", "Attribute", "Change", "CiClass", "ClassSchema", "ConfigurationItem", "Conflict", "DuplicateCi",
-    "DuplicateRelationship", "Environment", "ImportPlan", "InvalidValue", "ItemOutcome", "OperationalStatus",
+    "DuplicateRelationship", "Effect", "Environment", "ImportPlan", "InvalidValue", "ItemOutcome", "OperationalStatus",
     "Relationship", "RelationshipOutcome", "RelationshipType", "ReportedCi", "ReportedRelationship",
-    "SourcePriorities", "TypeRule", "as_of", "check_priorities", "check_relationship", "identified_by",
-    "is_missing", "plan_import", "plan_relationships", "read_item", "schema_of",
+    "SourcePriorities", "TypeRule", "as_of", "check_priorities", "check_relationship", "failure_effects",
+    "identified_by", "is_missing", "plan_import", "plan_relationships", "read_item", "schema_of",
 ]

@@ -57,6 +57,7 @@ class Attribute:
     required: bool = False
     choices: tuple[str, ...] = ()
     description: str = ""
+    minimum: int | None = None  # numbers only
 
     def check(self, value: Any) -> Any:
         """The value as stored, or InvalidValue saying what is wrong with it."""
@@ -87,7 +88,9 @@ class Attribute:
         if wanted is AttrType.INTEGER:
             if isinstance(value, float) and not value.is_integer():
                 raise InvalidValue(f"attribute {self.name} is an integer, not {value}")
-            return int(value)
+            value = int(value)
+        if self.minimum is not None and value < self.minimum:
+            raise InvalidValue(f"attribute {self.name} is at least {self.minimum}, not {value}")
         return value
 
 
@@ -166,6 +169,10 @@ def _choice(name: str, choices: tuple[str, ...], required: bool = False) -> Attr
     return Attribute(name, AttrType.CHOICE, required, choices)
 
 
+# Redundancy: the CI stays up while this many of its members (the CIs it contains) are up.
+_MIN_MEMBERS_UP = Attribute("min_members_up", AttrType.INTEGER, minimum=1,
+                            description="redundancy: stays up, degraded, while this many of its members are up")
+
 _SCHEMAS = (
     ClassSchema(CiClass.BUSINESS_SERVICE, "Business service", (
         _text("description"), _text("service_owner"), _text("business_unit"),
@@ -173,6 +180,7 @@ _SCHEMAS = (
     ), identified_by=(("name",),)),
     ClassSchema(CiClass.APPLICATION, "Application", (
         _text("description"), _text("vendor"), _text("version"), _text("language"), _text("repository_url"),
+        _MIN_MEMBERS_UP,
     ), identified_by=(("name",),)),
     ClassSchema(CiClass.SERVICE_INSTANCE, "Service instance", (
         _text("url"), _text("version"), Attribute("port", AttrType.INTEGER),
@@ -201,7 +209,7 @@ _SCHEMAS = (
     ), identified_by=(("serial_number",), ("management_ip",))),
     ClassSchema(CiClass.CLUSTER, "Cluster", (
         _choice("cluster_type", ("kubernetes", "vmware", "database", "other"), required=True),
-        _text("version"), _text("api_endpoint"), Attribute("node_count", AttrType.INTEGER),
+        _text("version"), _text("api_endpoint"), Attribute("node_count", AttrType.INTEGER), _MIN_MEMBERS_UP,
     ), identified_by=(("cluster_type", "name"),)),
 )
 
