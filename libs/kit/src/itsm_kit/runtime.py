@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -118,6 +119,10 @@ def create_service_app(
         async with contextlib.AsyncExitStack() as stack:
             for hook in hooks:
                 await stack.enter_async_context(hook(runtime))
+            # What startup made (modules, models, schemas: most of the heap) lives as long as the
+            # process: out of the cycle collector's way, a full collection walks only what came
+            # since (measured: 70-110 ms pauses in incidents and the gateway before).
+            gc.freeze()
             log.info("started", extra={"port": settings.port})
             try:
                 yield

@@ -21,9 +21,8 @@ async def bulk_friendly_gc(runtime: Runtime) -> AsyncIterator[None]:
     """An import allocates some hundred objects per CI that live until its answer. With CPython's
     default thresholds the cycle collector walks them again and again (measured: a third of an
     import's time); collecting young objects every 50,000 allocations instead keeps that under
-    a few percent. What startup made is frozen out of the collector's way."""
+    a few percent."""
     before = gc.get_threshold()
-    gc.freeze()
     gc.set_threshold(50_000, 20, 20)
     try:
         yield
