@@ -1,9 +1,7 @@
 """Transactional outbox: events commit with the state change, a relay publishes them.
 
-A crash between publishing and deleting the published rows means the event goes out
-again on the next pass: at-least-once, made exactly-once in effect by every consumer's
-inbox. Once Kafka has acknowledged an event its row is deleted: the topic keeps the event,
-and a delete costs PostgreSQL a fraction of marking the row (which rewrites it).
+A crash between publishing and marking published means the event goes out again on
+the next pass: at-least-once, made exactly-once in effect by every consumer's inbox.
 """
 
 from __future__ import annotations
@@ -12,13 +10,13 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
-from sqlalchemy import BigInteger, cast, delete, func, insert, select
+from sqlalchemy import BigInteger, cast, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -106,14 +104,16 @@ class OutboxRelay:
         *,
         batch_size: int = 500,
         poll_seconds: float = 0.25,
+        retention: timedelta = timedelta(hours=1),
     ):
         self.sessions = sessions
         self.producer = producer
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
+        self.retention = retention
         self._wakeup = asyncio.Event()
         self._partitioner = DefaultPartitioner()  # the producer's own: a key lands where send() puts it
-        # Test seam: runs after Kafka acknowledged a batch, before its rows are deleted.
+        # Test seam: runs after Kafka acknowledged a batch, before it is marked sent.
         self.after_publish: Callable[[list[int]], Awaitable[None]] | None = None
 
     def wake(self) -> None:
@@ -139,7 +139,8 @@ class OutboxRelay:
             ids = [r.id for r in rows]
             if self.after_publish is not None:
                 await self.after_publish(ids)
-            await session.execute(delete(outbox).where(outbox.c.id == func.any(cast(ids, ARRAY(BigInteger)))))
+            await session.execute(update(outbox).where(outbox.c.id == func.any(cast(ids, ARRAY(BigInteger))))
+                                  .values(published_at=func.now()))
         return len(rows)
 
     async def _send(self, rows) -> list[asyncio.Future]:
@@ -171,21 +172,24 @@ class OutboxRelay:
                 acks.append(await self.producer.send_batch(batch, topic, partition=partition))
         return acks
 
-    async def measure_backlog(self) -> None:
-        async with self.sessions() as session:
+    async def purge_published(self) -> None:
+        async with self.sessions() as session, session.begin():
+            await session.execute(
+                delete(outbox).where(outbox.c.published_at < func.now() - self.retention)
+            )
             backlog = await session.scalar(select(func.count()).where(outbox.c.published_at.is_(None)))
         OUTBOX_BACKLOG.set(backlog or 0)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        next_measure = 0.0
+        next_purge = 0.0
         while True:
             self._wakeup.clear()  # before the pass, so a wake during it is not lost
             try:
                 published = await self.publish_batch()
-                if loop.time() >= next_measure:
-                    await self.measure_backlog()
-                    next_measure = loop.time() + 10
+                if loop.time() >= next_purge:
+                    await self.purge_published()
+                    next_purge = loop.time() + 10
             except asyncio.CancelledError:
                 raise
             except Exception:
