@@ -13,7 +13,7 @@ from itsm_contracts import CloudEvent
 from itsm_contracts.events.alerts import AlertReceived
 from itsm_contracts.events.incidents import IncidentStateChanged
 from itsm_kit.domain import InvalidValue
-from itsm_kit.errors import Problem, not_found
+from itsm_kit.errors import check_version, not_found
 from itsm_kit.outbox import Outbox
 from itsm_incidents.domain import (
     AUTO_RESOLUTION_CODE, CHILDREN_FOLLOW, MONITORING, SYSTEM, AlertAction, Incident, State, alert_action,
@@ -91,10 +91,7 @@ async def _load_for_change(repo: IncidentRepository, incident_id: str, if_match:
     incident = await repo.get(incident_id, for_update=True)
     if incident is None:
         raise not_found("incident", incident_id)
-    if if_match is not None and if_match != incident.version:
-        raise Problem(412, "Precondition Failed",
-                      f"incident {incident_id} is at version {incident.version}, not {if_match}; reload it and retry",
-                      current_version=incident.version)
+    check_version("incident", incident_id, incident.version, if_match)
     return incident
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime
 
 from itsm_contracts.api.cmdb import (
     CiClass, CiCreate, CiPage, CiPublic, CiRelationshipList, CiUpdate, CmdbModel, Environment, HistoryPage,
@@ -18,8 +18,8 @@ from itsm_contracts.api.cmdb import (
     SourceList, SourcePublic, SourceUpdate, StatusChange,
 )
 from itsm_kit.runtime import RuntimeDep
-from itsm_gateway.auth import AdminUser, CurrentUser, User
-from itsm_gateway.upstream import call, passed_headers
+from itsm_gateway.auth import AdminUser, CurrentUser
+from itsm_gateway.upstream import Passage, call
 
 router = APIRouter(prefix="/cmdb", tags=["cmdb"])
 
@@ -27,37 +27,13 @@ IfMatch = Annotated[str | None, Header(description="the CI's version (ETag) you 
 SourceName = Annotated[str, Path(min_length=1, max_length=60, pattern=r"^[a-z0-9][a-z0-9_.:-]*$")]
 PREFIX = "/api/v1/cmdb"
 IMPORT_TIMEOUT = 120.0  # seconds: twenty thousand items take a few
-
-
-def _relay(upstream, response: Response) -> dict:
-    response.headers.update(passed_headers(upstream))
-    if "location" in upstream.headers:
-        response.headers["location"] = PREFIX + upstream.headers["location"]
-    return upstream.json()
-
-
-def _as(user: User, if_match: str | None = None) -> dict[str, str]:
-    return {"x-actor": user.id, **({"if-match": if_match} if if_match else {})}
-
-
-async def _send(runtime: RuntimeDep, response: Response, method: str, path: str, body: BaseModel | None, user: User,
-                if_match: str | None = None) -> dict:
-    # exclude_unset: a PATCH must not turn the fields it left out into nulls.
-    json = body.model_dump(mode="json", exclude_unset=True) if body is not None else None
-    upstream = await call(runtime, "cmdb", method, path, json=json, headers=_as(user, if_match))
-    return _relay(upstream, response)
-
-
-async def _read(runtime: RuntimeDep, request: Request, path: str, response: Response | None = None) -> dict:
-    """A read passed on as sent, repeated keys included; the route validated it first (early 422s, OpenAPI)."""
-    upstream = await call(runtime, "cmdb", "GET", path, params=request.query_params.multi_items())
-    return _relay(upstream, response) if response is not None else upstream.json()
+cmdb = Passage("cmdb", PREFIX)
 
 
 @router.get("/model", response_model=CmdbModel,
             summary="CI classes with their attributes and identification rules; relationship types both ways")
 async def model(request: Request, runtime: RuntimeDep, user: CurrentUser) -> dict:
-    return await _read(runtime, request, "/model")
+    return await cmdb.read(runtime, request, "/model")
 
 
 @router.get("/cis", response_model=CiPage, summary="List configuration items, newest first (filters, cursor)")
@@ -68,47 +44,47 @@ async def list_cis(request: Request, runtime: RuntimeDep, user: CurrentUser, cur
                    environment: Environment | None = None, owner_group: str | None = None,
                    q: Annotated[str | None, Query(min_length=1, max_length=200, description="in the name")] = None,
                    ) -> dict:
-    return await _read(runtime, request, "/cis")
+    return await cmdb.read(runtime, request, "/cis")
 
 
 @router.post("/cis", response_model=CiPublic, status_code=201, summary="Register a configuration item by hand")
 async def register_ci(body: CiCreate, runtime: RuntimeDep, user: CurrentUser, response: Response) -> dict:
-    return await _send(runtime, response, "POST", "/cis", body, user)
+    return await cmdb.send(runtime, response, "POST", "/cis", body, actor=user.id)
 
 
 @router.get("/cis/{ci_id}", response_model=CiPublic,
             summary="A configuration item, now or as it was at a time (as_of)")
 async def get_ci(ci_id: str, request: Request, runtime: RuntimeDep, user: CurrentUser, response: Response,
                  as_of: Annotated[AwareDatetime | None, Query(description="the CI as it was then")] = None) -> dict:
-    return await _read(runtime, request, f"/cis/{ci_id}", response)
+    return await cmdb.read(runtime, request, f"/cis/{ci_id}", response)
 
 
 @router.patch("/cis/{ci_id}", response_model=CiPublic,
               summary="Change fields of a CI (a person's change applies whatever source wrote the field)")
 async def update_ci(ci_id: str, body: CiUpdate, runtime: RuntimeDep, user: CurrentUser, response: Response,
                     if_match: IfMatch = None) -> dict:
-    return await _send(runtime, response, "PATCH", f"/cis/{ci_id}", body, user, if_match)
+    return await cmdb.send(runtime, response, "PATCH", f"/cis/{ci_id}", body, actor=user.id, if_match=if_match)
 
 
 @router.post("/cis/{ci_id}/status", response_model=CiPublic,
              summary="Change the operational status; retired is for good and removes the CI's relationships")
 async def change_status(ci_id: str, body: StatusChange, runtime: RuntimeDep, user: CurrentUser, response: Response,
                         if_match: IfMatch = None) -> dict:
-    return await _send(runtime, response, "POST", f"/cis/{ci_id}/status", body, user, if_match)
+    return await cmdb.send(runtime, response, "POST", f"/cis/{ci_id}/status", body, actor=user.id, if_match=if_match)
 
 
 @router.get("/cis/{ci_id}/relationships", response_model=CiRelationshipList,
             summary="The CI's relationships both ways, each named as read from this CI; now or at a time")
 async def ci_relationships(ci_id: str, request: Request, runtime: RuntimeDep, user: CurrentUser,
                            as_of: Annotated[AwareDatetime | None, Query()] = None) -> dict:
-    return await _read(runtime, request, f"/cis/{ci_id}/relationships")
+    return await cmdb.read(runtime, request, f"/cis/{ci_id}/relationships")
 
 
 @router.get("/cis/{ci_id}/history", response_model=HistoryPage,
             summary="Every change of the CI's fields and relationships, newest first, with source and time")
 async def ci_history(ci_id: str, request: Request, runtime: RuntimeDep, user: CurrentUser, cursor: str | None = None,
                      limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict:
-    return await _read(runtime, request, f"/cis/{ci_id}/history")
+    return await cmdb.read(runtime, request, f"/cis/{ci_id}/history")
 
 
 @router.get("/cis/{ci_id}/impact", response_model=ImpactAnalysis,
@@ -125,19 +101,19 @@ async def impact(ci_id: str, request: Request, runtime: RuntimeDep, user: Curren
              summary="Relate two live CIs (a dangling or retired end is a 422, a duplicate a 409)")
 async def add_relationship(body: RelationshipCreate, runtime: RuntimeDep, user: CurrentUser,
                            response: Response) -> dict:
-    return await _send(runtime, response, "POST", "/relationships", body, user)
+    return await cmdb.send(runtime, response, "POST", "/relationships", body, actor=user.id)
 
 
 @router.get("/relationships/{relationship_id}", response_model=RelationshipPublic)
 async def get_relationship(relationship_id: str, request: Request, runtime: RuntimeDep, user: CurrentUser) -> dict:
-    return await _read(runtime, request, f"/relationships/{relationship_id}")
+    return await cmdb.read(runtime, request, f"/relationships/{relationship_id}")
 
 
 @router.delete("/relationships/{relationship_id}", response_model=RelationshipPublic,
                summary="Remove a relationship (it stays in both CIs' history)")
 async def remove_relationship(relationship_id: str, runtime: RuntimeDep, user: CurrentUser,
                               response: Response) -> dict:
-    return await _send(runtime, response, "DELETE", f"/relationships/{relationship_id}", None, user)
+    return await cmdb.send(runtime, response, "DELETE", f"/relationships/{relationship_id}", None, actor=user.id)
 
 
 @router.post("/imports", response_model=ImportReport,
@@ -149,17 +125,17 @@ async def import_batch(request: Request, runtime: RuntimeDep, user: CurrentUser)
     # service validates them (its 422 comes back as it is); parsing them here too would cost a
     # third of what the import itself does.
     upstream = await call(runtime, "cmdb", "POST", "/imports", content=await request.body(),
-                          headers={"content-type": "application/json", **_as(user)}, timeout=IMPORT_TIMEOUT)
+                          headers={"content-type": "application/json", "x-actor": user.id}, timeout=IMPORT_TIMEOUT)
     return Response(upstream.content, media_type="application/json")
 
 
 @router.get("/sources", response_model=SourceList, summary="Discovery sources and their reconciliation priority")
 async def list_sources(request: Request, runtime: RuntimeDep, user: CurrentUser) -> dict:
-    return await _read(runtime, request, "/sources")
+    return await cmdb.read(runtime, request, "/sources")
 
 
 @router.put("/sources/{name}", response_model=SourcePublic,
             summary="Rank a source (admin): smaller wins; a lower-ranked source never overwrites its fields")
 async def put_source(name: SourceName, body: SourceUpdate, runtime: RuntimeDep, user: AdminUser,
                      response: Response) -> dict:
-    return await _send(runtime, response, "PUT", f"/sources/{name}", body, user)
+    return await cmdb.send(runtime, response, "PUT", f"/sources/{name}", body, actor=user.id)

@@ -10,7 +10,6 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from pydantic import BaseModel
 
 from itsm_contracts.api.incidents import (
     ActivityPage, IncidentAlertList, IncidentCounts, IncidentCreate, IncidentFilter, IncidentPage, IncidentPublic,
@@ -19,48 +18,25 @@ from itsm_contracts.api.incidents import (
 )
 from itsm_kit.errors import Problem
 from itsm_kit.runtime import RuntimeDep
-from itsm_gateway.auth import AdminUser, CurrentUser, User
-from itsm_gateway.upstream import call, passed_headers
+from itsm_gateway.auth import AdminUser, CurrentUser
+from itsm_gateway.upstream import Passage, call
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
+incidents = Passage("incidents", "/api/v1")
 
 IfMatch = Annotated[str | None, Header(description="the incident's version (ETag) you last read; stale is a 412")]
-
-
-def _relay(upstream, response: Response) -> dict:
-    response.headers.update(passed_headers(upstream))
-    if "location" in upstream.headers:
-        response.headers["location"] = "/api/v1" + upstream.headers["location"]
-    return upstream.json()
-
-
-def _as(user: User, if_match: str | None = None) -> dict[str, str]:
-    return {"x-actor": user.id, **({"if-match": if_match} if if_match else {})}
-
-
-async def _send(runtime: RuntimeDep, response: Response, method: str, path: str, body: BaseModel, user: User,
-                if_match: str | None = None) -> dict:
-    # exclude_unset: a PATCH must not turn the fields it left out into nulls.
-    upstream = await call(runtime, "incidents", method, path, json=body.model_dump(mode="json", exclude_unset=True),
-                          headers=_as(user, if_match))
-    return _relay(upstream, response)
-
-
-async def _read(runtime: RuntimeDep, request: Request, path: str) -> dict:
-    """A read passed on as sent, repeated keys included; the route validated it first (early 422s, OpenAPI)."""
-    return (await call(runtime, "incidents", "GET", path, params=request.query_params.multi_items())).json()
 
 
 @router.get("", response_model=IncidentPage, summary="List and search incidents (filters, sort, cursor pagination)")
 async def list_incidents(request: Request, runtime: RuntimeDep, user: CurrentUser,
                          query: Annotated[IncidentQuery, Query()]) -> dict:
-    return await _read(runtime, request, "/incidents")
+    return await incidents.read(runtime, request, "/incidents")
 
 
 @router.get("/counts", response_model=IncidentCounts, summary="How many incidents match, by state and priority")
 async def count_incidents(request: Request, runtime: RuntimeDep, user: CurrentUser,
                           where: Annotated[IncidentFilter, Query()]) -> dict:
-    return await _read(runtime, request, "/incidents/counts")
+    return await incidents.read(runtime, request, "/incidents/counts")
 
 
 @router.get("/priority-matrix", response_model=PriorityMatrixPublic, summary="Impact x urgency -> priority")
@@ -72,7 +48,7 @@ async def get_priority_matrix(runtime: RuntimeDep, user: CurrentUser) -> dict:
             summary="Replace the priority matrix (admin); new incidents and later reprioritisation use it")
 async def put_priority_matrix(body: PriorityMatrixUpdate, runtime: RuntimeDep, user: AdminUser,
                               response: Response) -> dict:
-    return await _send(runtime, response, "PUT", "/priority-matrix", body, user)
+    return await incidents.send(runtime, response, "PUT", "/priority-matrix", body, actor=user.id)
 
 
 @router.get("/{incident_id}", response_model=IncidentView, summary="An incident with its SLA timers")
@@ -84,7 +60,7 @@ async def get_incident(incident_id: str, runtime: RuntimeDep, user: CurrentUser,
     )
     if isinstance(incident, BaseException):
         raise incident
-    body = _relay(incident, response)
+    body = incidents.relay(incident, response)
     # The incident is the answer; its SLA timers are an enrichment that may be briefly unavailable.
     if isinstance(timers, Problem):
         body["sla_timers"], body["partial"] = None, ["sla_timers"]
@@ -97,51 +73,54 @@ async def get_incident(incident_id: str, runtime: RuntimeDep, user: CurrentUser,
 
 @router.post("", response_model=IncidentPublic, status_code=201, summary="Open an incident")
 async def create_incident(body: IncidentCreate, runtime: RuntimeDep, user: CurrentUser, response: Response) -> dict:
-    return await _send(runtime, response, "POST", "/incidents", body, user)
+    return await incidents.send(runtime, response, "POST", "/incidents", body, actor=user.id)
 
 
 @router.patch("/{incident_id}", response_model=IncidentPublic,
               summary="Change fields: assignment, category, impact/urgency, priority override, parent, ...")
 async def update_incident(incident_id: str, body: IncidentUpdate, runtime: RuntimeDep, user: CurrentUser,
                           response: Response, if_match: IfMatch = None) -> dict:
-    return await _send(runtime, response, "PATCH", f"/incidents/{incident_id}", body, user, if_match)
+    return await incidents.send(runtime, response, "PATCH", f"/incidents/{incident_id}", body,
+                                actor=user.id, if_match=if_match)
 
 
 @router.post("/{incident_id}/resolve", response_model=IncidentPublic,
              summary="Resolve an incident (its open children with it)")
 async def resolve_incident(incident_id: str, body: IncidentResolve, runtime: RuntimeDep, user: CurrentUser,
                            response: Response, if_match: IfMatch = None) -> dict:
-    return await _send(runtime, response, "POST", f"/incidents/{incident_id}/resolve", body, user, if_match)
+    return await incidents.send(runtime, response, "POST", f"/incidents/{incident_id}/resolve", body,
+                                actor=user.id, if_match=if_match)
 
 
 @router.post("/{incident_id}/state", response_model=IncidentPublic,
              summary="Move an incident to another state; in_progress from resolved reopens it")
 async def change_state(incident_id: str, body: StateChange, runtime: RuntimeDep, user: CurrentUser,
                        response: Response, if_match: IfMatch = None) -> dict:
-    return await _send(runtime, response, "POST", f"/incidents/{incident_id}/state", body, user, if_match)
+    return await incidents.send(runtime, response, "POST", f"/incidents/{incident_id}/state", body,
+                                actor=user.id, if_match=if_match)
 
 
 @router.post("/{incident_id}/comments", response_model=IncidentPublic,
              summary="Add a comment the caller sees (the caller's own comment ends awaiting caller)")
 async def add_comment(incident_id: str, body: NoteCreate, runtime: RuntimeDep, user: CurrentUser,
                       response: Response) -> dict:
-    return await _send(runtime, response, "POST", f"/incidents/{incident_id}/comments", body, user)
+    return await incidents.send(runtime, response, "POST", f"/incidents/{incident_id}/comments", body, actor=user.id)
 
 
 @router.post("/{incident_id}/work-notes", response_model=IncidentPublic, summary="Add an internal work note")
 async def add_work_note(incident_id: str, body: NoteCreate, runtime: RuntimeDep, user: CurrentUser,
                         response: Response) -> dict:
-    return await _send(runtime, response, "POST", f"/incidents/{incident_id}/work-notes", body, user)
+    return await incidents.send(runtime, response, "POST", f"/incidents/{incident_id}/work-notes", body, actor=user.id)
 
 
 @router.get("/{incident_id}/alerts", response_model=IncidentAlertList,
             summary="The monitoring alerts attached to the incident: its opener, repeats, its storm")
 async def alerts(incident_id: str, request: Request, runtime: RuntimeDep, user: CurrentUser) -> dict:
-    return await _read(runtime, request, f"/incidents/{incident_id}/alerts")
+    return await incidents.read(runtime, request, f"/incidents/{incident_id}/alerts")
 
 
 @router.get("/{incident_id}/activity", response_model=ActivityPage,
             summary="The incident's timeline, newest first: changes, comments, work notes")
 async def activity(incident_id: str, request: Request, runtime: RuntimeDep, user: CurrentUser,
                    cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict:
-    return await _read(runtime, request, f"/incidents/{incident_id}/activity")
+    return await incidents.read(runtime, request, f"/incidents/{incident_id}/activity")
