@@ -38,9 +38,9 @@ from itsm_kit.ids import uuid7
 from itsm_kit.outbox import Outbox
 from itsm_kit.runtime import Runtime
 from itsm_cmdb.domain import (
-    MANUAL, ConfigurationItem, DuplicateCi, DuplicateRelationship, ItemOutcome, OperationalStatus, Relationship,
-    ReportedRelationship, SourcePriorities, as_of, check_priorities, check_relationship, failure_effects,
-    identified_by, is_missing, plan_import, plan_relationships, read_item,
+    MANUAL, ConfigurationItem, DuplicateCi, DuplicateRelationship, Effect, ItemOutcome, OperationalStatus,
+    Relationship, ReportedRelationship, SourcePriorities, as_of, check_priorities, check_relationship,
+    failure_effects, identified_by, is_missing, plan_import, plan_relationships, read_item,
 )
 from itsm_cmdb.store import (
     CiRepository, HistoryRepository, IdentityRepository, RelationshipRepository, SightingRepository,
@@ -248,8 +248,12 @@ async def impact(session: AsyncSession, ci: ConfigurationItem, *, upstream: bool
     if upstream and rows:
         reached = [row["seq"] for row in rows]
         redundant = {row["seq"]: row["min_members_up"] for row in rows if row["min_members_up"] is not None}
-        effects = failure_effects(start, await relationships.needs_among(reached, [start, *reached]),
-                                  min_members_up=redundant, members_up=await relationships.members_up(list(redundant)))
+        if not redundant:  # no redundancy on the way: whatever needs the CI goes down with it
+            effects = dict.fromkeys(reached, Effect.DOWN)
+        else:
+            effects = failure_effects(start, await relationships.needs_among(reached, [start, *reached]),
+                                      min_members_up=redundant,
+                                      members_up=await relationships.members_up(list(redundant)))
     for row in rows:
         row["effect"] = effects.get(row.pop("seq"))
         del row["min_members_up"]
