@@ -6,6 +6,7 @@ hosts and workloads -> clusters), its names made unique so the tests share the d
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime
 
@@ -315,6 +316,34 @@ async def test_cis_discovery_no_longer_finds_retire_and_the_others_stay(gateway,
     # A CI it retired may come back: the next report creates it anew (its identity was freed).
     [again] = (await import_(gateway, {"source": k8s, "items": [workload("cart")]}))["items"]
     assert again["outcome"] == "created" and again["ci_id"] != ids["cart"]
+
+
+async def test_stale_cis_are_listed_for_review(gateway):
+    tag = uuid.uuid4().hex[:8]
+    scanner = f"scanner-{tag}"
+
+    def host(name: str) -> dict:
+        return {"ref": name, "ci_class": "host", "name": f"{name}-{tag}", "criticality": 3,
+                "attributes": {"fqdn": f"{name}-{tag}.example.com"}}
+
+    ids = {i["ref"]: i["ci_id"] for i in (await import_(gateway, {"source": scanner,
+                                                                   "items": [host("gone"), host("kept")]}))["items"]}
+    by_hand = (await gateway.post(f"{CMDB}/cis", json=host("by-hand") | {"ref": None})).json()
+    await asyncio.sleep(1.2)
+    await import_(gateway, {"source": scanner, "items": [host("kept")]})
+
+    async def listed(**params) -> list[str]:
+        page = (await gateway.get(f"{CMDB}/cis", params={"q": tag, **params})).json()
+        return sorted(next((ref for ref, i in ids.items() if i == item["id"]), item["id"]) for item in page["items"])
+
+    assert await listed(source=scanner, unseen_for="PT1S") == ["gone"]
+    assert await listed(unseen_for="PT1S") == ["gone"]  # the hand-registered CI is not stale: never discovered
+    assert await listed(source=scanner) == ["gone", "kept"]
+    assert await listed(source=f"other-{tag}") == []
+    assert by_hand["id"] in [i["id"] for i in (await gateway.get(f"{CMDB}/cis", params={"q": tag})).json()["items"]]
+    page = (await gateway.get(f"{CMDB}/cis", params={"q": tag, "source": scanner})).json()
+    assert all(set(item["last_seen"]) == {scanner} for item in page["items"])
+    problem(await gateway.get(f"{CMDB}/cis", params={"unseen_for": "soon"}), 422)
 
 
 async def test_history_keeps_every_change_and_shows_the_ci_as_it_was(gateway):

@@ -15,13 +15,10 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, ValidationError
 
 from itsm_contracts.api.cmdb import (
-    AttributeSchema, CiBrief, CiCreate, CiPage, CiPublic, CiRelationship, CiRelationshipList, CiUpdate, ClassSchema,
-    CmdbModel, FieldChange, HistoryEntry, HistoryPage, ImpactAnalysis, ImportReport, ImportRequest,
+    AttributeSchema, CiBrief, CiCreate, CiPage, CiPublic, CiQuery, CiRelationship, CiRelationshipList, CiUpdate,
+    ClassSchema, CmdbModel, FieldChange, HistoryEntry, HistoryPage, ImpactAnalysis, ImportReport, ImportRequest,
     RelationshipCreate, RelationshipPublic, RelationshipTypeSchema, SourceList, SourcePublic, SourceUpdate,
     StatusChange,
-)
-from itsm_contracts.api.cmdb import (
-    CiClass as CiClassName, Environment as EnvironmentName, OperationalStatus as StatusName,
 )
 from itsm_kit.errors import Problem, if_match_version, not_found
 from itsm_kit.runtime import RuntimeDep, SessionDep
@@ -84,16 +81,15 @@ async def model() -> CmdbModel:
 
 
 @router.get("/cis", response_model=CiPage, summary="List configuration items, newest first")
-async def list_cis(session: SessionDep, cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                   ci_class: Annotated[list[CiClassName] | None, Query()] = None,
-                   operational_status: Annotated[list[StatusName] | None, Query()] = None,
-                   environment: EnvironmentName | None = None, owner_group: str | None = None,
-                   q: Annotated[str | None, Query(min_length=1, max_length=200, description="in the name")] = None,
-                   ) -> CiPage:
+async def list_cis(session: SessionDep, query: Annotated[CiQuery, Query()]) -> CiPage:
+    unseen_since = handlers.utcnow() - query.unseen_for if query.unseen_for else None
     items, next_cursor = await CiRepository(session).page(
-        limit=limit, cursor=cursor, classes=ci_class, statuses=operational_status, environment=environment,
-        owner_group=owner_group, q=q)
-    return CiPage(items=[public(ci) for ci in items], next_cursor=next_cursor)
+        limit=query.limit, cursor=query.cursor, classes=query.ci_class, statuses=query.operational_status,
+        environment=query.environment, owner_group=query.owner_group, q=query.q, source=query.source,
+        unseen_since=unseen_since)
+    seen = await SightingRepository(session).of(ci.id for ci in items)
+    return CiPage(items=[public(ci).model_copy(update={"last_seen": seen.get(ci.id, {})}) for ci in items],
+                  next_cursor=next_cursor)
 
 
 @router.get("/cis/{ci_id}", response_model=CiPublic, summary="A configuration item, now or as it was at a time")

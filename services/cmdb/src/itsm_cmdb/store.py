@@ -231,8 +231,13 @@ class CiRepository:
 
     async def page(self, *, limit: int, cursor: str | None = None, classes: list[str] | None = None,
                    statuses: list[str] | None = None, environment: str | None = None, owner_group: str | None = None,
-                   q: str | None = None) -> tuple[list[ConfigurationItem], str | None]:
-        """Newest first; returns the page and the next page's cursor."""
+                   q: str | None = None, source: str | None = None,
+                   unseen_since: datetime | None = None) -> tuple[list[ConfigurationItem], str | None]:
+        """Newest first; returns the page and the next page's cursor.
+
+        `source`: CIs that source reported. `unseen_since`: CIs discovery (or `source`) reported,
+        but not since then; a CI nobody reported is not stale, just not discovered.
+        """
         query = newest_first(select(cis), cis.c.created_at, cis.c.id, limit=limit, cursor=cursor)
         if classes:
             query = query.where(cis.c.ci_class.in_(classes))
@@ -245,6 +250,14 @@ class CiRepository:
         if q:
             pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             query = query.where(cis.c.name.ilike(pattern))
+        s = ci_sightings.c
+        reported = select(s.ci_id).where(s.ci_id == cis.c.id)
+        if source:
+            reported = reported.where(s.source == source)
+        if source or unseen_since:
+            query = query.where(reported.exists())
+        if unseen_since:
+            query = query.where(~reported.where(s.last_seen_at >= unseen_since).exists())
         found = [_to_ci(r._mapping) for r in (await self.session.execute(query)).all()]
         return page_of(found, limit, lambda ci: (ci.created_at, ci.id))
 

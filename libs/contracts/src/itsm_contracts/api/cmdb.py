@@ -82,6 +82,24 @@ class CiPublic(BaseModel):
     as_of: datetime | None = Field(default=None, description="set when this is the CI as it was at that time")
 
 
+class CiQuery(BaseModel):
+    """Which CIs, newest first: every filter given must hold."""
+
+    ci_class: list[CiClass] = []
+    operational_status: list[OperationalStatus] = []
+    environment: Environment | None = None
+    owner_group: str | None = None
+    q: str | None = Field(default=None, min_length=1, max_length=200, description="in the name")
+    source: str | None = Field(default=None, max_length=60,
+                               description="reported by this discovery source (with unseen_for: not since)")
+    unseen_for: timedelta | None = Field(
+        default=None, gt=timedelta(0), examples=["P30D"],
+        description="stale CIs: discovery (or `source`) has not reported them for this long; CIs no source "
+                    "ever reported (registered by hand) are not in it")
+    cursor: str | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+
+
 class CiPage(BaseModel):
     items: list[CiPublic]
     next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")

@@ -13,8 +13,8 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import AwareDatetime
 
 from itsm_contracts.api.cmdb import (
-    CiClass, CiCreate, CiPage, CiPublic, CiRelationshipList, CiUpdate, CmdbModel, Environment, HistoryPage,
-    ImpactAnalysis, ImportReport, ImportRequest, OperationalStatus, RelationshipCreate, RelationshipPublic,
+    CiCreate, CiPage, CiPublic, CiRelationshipList, CiUpdate, CmdbModel, HistoryPage,
+    CiQuery, ImpactAnalysis, ImportReport, ImportRequest, RelationshipCreate, RelationshipPublic,
     SourceList, SourcePublic, SourceUpdate, StatusChange,
 )
 from itsm_kit.runtime import RuntimeDep
@@ -37,13 +37,8 @@ async def model(request: Request, runtime: RuntimeDep, user: CurrentUser) -> dic
 
 
 @router.get("/cis", response_model=CiPage, summary="List configuration items, newest first (filters, cursor)")
-async def list_cis(request: Request, runtime: RuntimeDep, user: CurrentUser, cursor: str | None = None,
-                   limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                   ci_class: Annotated[list[CiClass] | None, Query()] = None,
-                   operational_status: Annotated[list[OperationalStatus] | None, Query()] = None,
-                   environment: Environment | None = None, owner_group: str | None = None,
-                   q: Annotated[str | None, Query(min_length=1, max_length=200, description="in the name")] = None,
-                   ) -> dict:
+async def list_cis(request: Request, runtime: RuntimeDep, user: CurrentUser,
+                   query: Annotated[CiQuery, Query()]) -> dict:
     return await cmdb.read(runtime, request, "/cis")
 
 
