@@ -1,6 +1,6 @@
 """What the deployment files must agree with, read from the code, and how to render them.
 
-Facts come from the services themselves (settings, Dockerfiles, topics, consumers), so a
+Facts come from the services themselves (settings, deploy/Dockerfile, topics, consumers), so a
 new setting without a default or a new topic fails these tests until the deployment has it.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -67,16 +68,133 @@ BY_NAME = {s.name: s for s in SERVICES}
 TOPICS = {t for topic in topics.ALL for t in (topic, topics.dead_letter(topic))}
 
 
+# --- deploy/Dockerfile, as the builder reads it for one service ---------------------------------
+
+DOCKERFILE = REPO / "deploy" / "Dockerfile"
+# Instructions whose arguments the builder expands itself; RUN, CMD and HEALTHCHECK are left to
+# the shell (RUN at build time, with the stage's ARGs and ENV; CMD and HEALTHCHECK at run time,
+# with ENV only: build args are gone by then).
+_EXPANDED_BY_BUILDER = {"ADD", "COPY", "ENV", "EXPOSE", "FROM", "LABEL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
+                        "ARG"}
+_EXPANDED_AT_RUN_TIME = {"CMD", "ENTRYPOINT", "HEALTHCHECK"}
+_VARIABLE = re.compile(r"\$(?:\{(\w+)(?::([-+])([^}]*))?\}|(\w+))")
+# What the base image (python:3.11-slim) sets and this file builds on.
+_BASE_ENV = {"PATH": "/usr/local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+
+
+@dataclass
+class Stage:
+    name: str | None
+    # (INSTRUCTION, arguments), what the builder expands expanded; RUN, CMD, HEALTHCHECK as written.
+    instructions: list[tuple[str, str]]
+    args: dict[str, str | None]  # the ARGs the stage declares: their value, None when given none
+    env: dict[str, str]          # the environment the stage sets (with the base image's), as the image keeps it
+    # Variables used where nothing declares them: the builder or the shell makes them "" without a word.
+    undeclared: set[str]
+
+
+def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) in order: comments dropped, continuation lines joined."""
+    lines = [ln.strip() for ln in text.replace("\\\n", " ").splitlines()]
+    return [(ln.split(None, 1)[0].upper(), ln.split(None, 1)[1].strip() if " " in ln else "")
+            for ln in lines if ln and not ln.startswith("#")]
+
+
+def _expand(text: str, scope: dict[str, str | None], undeclared: set[str]) -> str:
+    def value(match: re.Match) -> str:
+        name, operator, word = match.group(1) or match.group(4), match.group(2), match.group(3)
+        if name not in scope and operator is None:
+            undeclared.add(name)
+        current = scope.get(name) or ""
+        if operator == "-":
+            return current or word
+        if operator == "+":
+            return word if current else ""
+        return current
+    return _VARIABLE.sub(value, text)
+
+
+def dockerfile_stages(build_args: dict[str, str]) -> list[Stage]:
+    """deploy/Dockerfile's stages for `build_args`: an ARG is seen only in the stage that declares it
+    (one before the first FROM only by FROM), ENV from where it is set on, ENV over ARG."""
+    instructions = dockerfile_instructions(DOCKERFILE.read_text())
+    global_args: dict[str, str | None] = {}
+    stages: list[Stage] = []
+    for op, raw in instructions:
+        if op == "FROM":
+            image, *name = re.split(r"\s+as\s+", _expand(raw, global_args, set()), flags=re.I)
+            parent = next((s for s in stages if s.name == image), None)
+            stages.append(Stage(name[0] if name else None, [], {}, dict(parent.env if parent else _BASE_ENV), set()))
+            continue
+        if not stages:
+            assert op == "ARG", f"{op} before the first FROM"
+            for declaration in shlex.split(raw):
+                key, has_default, default = declaration.partition("=")
+                global_args[key] = build_args.get(key, default if has_default else None)
+            continue
+        stage = stages[-1]
+        build_scope = {**stage.args, **stage.env}
+        if op == "ARG":
+            for declaration in shlex.split(raw):
+                key, has_default, default = declaration.partition("=")
+                given = _expand(default, build_scope, stage.undeclared) if has_default else global_args.get(key)
+                stage.args[key] = build_args.get(key, given)
+        elif op == "ENV":
+            words = shlex.split(raw)
+            pairs = [w.partition("=")[::2] for w in words] if "=" in words[0] else [(words[0], " ".join(words[1:]))]
+            for key, value in pairs:
+                stage.env[key] = _expand(value, build_scope, stage.undeclared)
+            raw = " ".join(f"{key}={stage.env[key]}" for key, _ in pairs)
+        elif op in _EXPANDED_BY_BUILDER:
+            raw = _expand(raw, build_scope, stage.undeclared)
+        elif op == "RUN":
+            _expand(raw, build_scope, stage.undeclared)  # only to see what it uses
+        elif op in _EXPANDED_AT_RUN_TIME:
+            _expand(raw, stage.env, stage.undeclared)
+        stage.instructions.append((op, raw))
+    return stages
+
+
+def dockerfile_args() -> dict[str, str | None]:
+    """Every build arg the file declares, with its default (None: none, so the build must pass it)."""
+    declared: dict[str, str | None] = {}
+    for op, raw in dockerfile_instructions(DOCKERFILE.read_text()):
+        if op == "ARG":
+            for declaration in shlex.split(raw):
+                key, has_default, default = declaration.partition("=")
+                declared[key] = default if has_default else declared.get(key)
+    return declared
+
+
+def build_args(service: str) -> dict[str, str]:
+    """The build args docker-compose.yml passes to deploy/Dockerfile for the service (the builder sees strings)."""
+    build = load_compose()["services"][service]["build"]
+    return {key: str(value) for key, value in (build.get("args") or {}).items()}
+
+
+def image(service: str) -> list[Stage]:
+    """deploy/Dockerfile's stages as docker-compose.yml builds them for the service."""
+    return dockerfile_stages(build_args(service))
+
+
 def dockerfile_expose(service: str) -> int:
-    text = (REPO / "services" / service / "Dockerfile").read_text()
-    [port] = re.findall(r"^EXPOSE (\d+)", text, re.M)
+    """The port the service's image exposes, once compose's build args are in."""
+    [port] = [args for op, args in image(service)[-1].instructions if op == "EXPOSE"]
+    assert port.isdigit(), f"{service}: EXPOSE {port!r}"
     return int(port)
 
 
 def dockerfile_tag(service: str) -> str:
-    """The image name the Dockerfile's build line gives (`docker build ... -t NAME .`)."""
-    text = (REPO / "services" / service / "Dockerfile").read_text()
-    return re.search(r"docker build .* -t (\S+) \.", text).group(1)
+    """The image name deploy/Dockerfile's documented build line gives the service
+    (`docker build -f deploy/Dockerfile --build-arg SERVICE=<service> ... -t NAME .`)."""
+    text = DOCKERFILE.read_text()
+    line = re.search(r"^#\s+docker build -f deploy/Dockerfile (.*) -t (\S+) \.$", text, re.M)
+    assert line, "deploy/Dockerfile documents its build line"
+    documented = dict(re.findall(r"--build-arg (\w+)=(\S+)", line.group(1)))
+    assert documented.keys() == {k for k, default in dockerfile_args().items() if default is None}, \
+        "the build line passes every build arg the file needs"
+    assert documented["SERVICE"] == "<service>" and "<service>" in line.group(2)
+    return line.group(2).replace("<service>", service)
 
 
 def kustomize_command() -> list[str]:

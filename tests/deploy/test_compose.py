@@ -1,4 +1,4 @@
-"""docker-compose.yml: Compose accepts it, and it runs what the code needs, where the Dockerfiles say.
+"""docker-compose.yml: Compose accepts it, and it runs what the code needs, built as deploy/Dockerfile says.
 
 `docker compose config` needs no Docker engine: the Compose CLI that `make tools` builds from
 the Go module pinned in deploy/tools/compose checks the file against the Compose
@@ -12,7 +12,8 @@ import subprocess
 
 import pytest
 
-from tests.deploy.facts import BY_NAME, REPO, SERVICES, compose_command, dockerfile_expose, dockerfile_tag
+from tests.deploy.facts import BY_NAME, REPO, SERVICES, build_args, compose_command, dockerfile_args, \
+    dockerfile_expose, dockerfile_tag
 
 INFRA = {"postgres", "kafka"}
 
@@ -71,9 +72,13 @@ def test_migration_runs_once_before_its_service(compose, service):
 def test_service_image_port_and_health_agree_with_its_dockerfile(compose, service):
     server = compose["services"][service]
     port = BY_NAME[service].port
-    assert port == dockerfile_expose(service)
-    assert server["build"] == {"context": ".", "dockerfile": f"services/{service}/Dockerfile"}
-    assert server["image"].split(":")[0] == dockerfile_tag(service)
+    build = {k: v for k, v in server["build"].items() if k != "args"}
+    assert build == {"context": ".", "dockerfile": "deploy/Dockerfile"}
+    # A build arg the file does not declare would be ignored, with a warning nobody reads.
+    assert build_args(service).keys() == dockerfile_args().keys()
+    assert build_args(service) == {"SERVICE": service, "PORT": str(port)}
+    assert dockerfile_expose(service) == port
+    assert server["image"].split(":")[0] == dockerfile_tag(service) == BY_NAME[service].image
     test = " ".join(server["healthcheck"]["test"])
     assert f"127.0.0.1:{port}/readyz" in test
     published = server.get("ports", [])

@@ -231,7 +231,7 @@ def test_services_probe_their_own_health_endpoints_on_their_port(rendered, overl
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_images_are_the_ones_the_dockerfiles_build(rendered, overlay):
+def test_images_are_the_ones_the_dockerfile_builds(rendered, overlay):
     docs = rendered[overlay]
     for command in ("serve", "migrate"):
         for name, (_, container) in service_containers(docs, command).items():
