@@ -7,6 +7,7 @@ CIs and 300,000 relationships), each zone a slice of a real estate:
     (applications also depend on each other); instances --runs on--> 250 hosts or 50 Kubernetes
     workloads, and --depends on--> 50 databases (which run on hosts) and on each other;
     workloads --hosted on--> a Kubernetes cluster --hosted on--> the zone's VMware cluster;
+    the Kubernetes cluster contains ten of the hosts as its nodes (and needs seven up);
     hosts --hosted on--> the VMware cluster and --connect to--> 28 virtual switches, which
     the cluster hosts too.
 
@@ -53,7 +54,10 @@ def zone(z: int, run: str) -> dict:
         rels.append({"source": source, "type": type_, "target": target})
 
     vmw = ci("vmw", "cluster", "vmw", 1, attributes={"cluster_type": "vmware", "version": "8.0"})
-    k8s = ci("k8s", "cluster", "k8s", 1, attributes={"cluster_type": "kubernetes", "version": "1.31"})
+    # Its nodes are ten of the zone's VMs, and it runs while seven are up: redundancy on the way,
+    # so an impact analysis decides each dependant's effect (down or degraded) through the full path.
+    k8s = ci("k8s", "cluster", "k8s", 1, attributes={"cluster_type": "kubernetes", "version": "1.31",
+                                                     "min_members_up": 7})
     rel(k8s, "hosted_on", vmw)
     switches = [ci(f"sw{i}", "network_device", f"sw{i}", 2, attributes={
         "serial_number": f"SW-{run}-{z}-{i}", "device_type": "switch", "vendor": "acme"}) for i in range(28)]
@@ -67,7 +71,10 @@ def zone(z: int, run: str) -> dict:
             "memory_gb": 32, "virtual": True}))
         rel(hosts[-1], "hosted_on", vmw)
         rel(hosts[-1], "connects_to", switches[i % 28])
-        rel(hosts[-1], "connects_to", switches[(i + 14) % 28])
+        if i < 10:
+            rel(k8s, "contains", hosts[-1])  # a Kubernetes node
+        else:
+            rel(hosts[-1], "connects_to", switches[(i + 14) % 28])
     workloads = []
     for i in range(50):
         workloads.append(ci(f"w{i}", "container_workload", f"wl{i}", 2, attributes={

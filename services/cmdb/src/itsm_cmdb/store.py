@@ -449,14 +449,14 @@ class RelationshipRepository:
             found.append(item)
         return start, found
 
-    async def needs_among(self, sources: list[int], targets: list[int]) -> list[tuple[int, int, RelationshipType]]:
-        """The live relationships from these CIs to those (by number)."""
+    async def needs_among(self, sources: list[int], targets: list[int]) -> list[tuple[int, int, str]]:
+        """The live relationships from these CIs to those (by number), with their type's value."""
         rows = await (await _driver(self.session)).fetch("""
             SELECT r.source_seq, r.target_seq, r.type FROM unnest($1::bigint[]) AS s(seq)
             JOIN ci_relationships r ON r.source_seq = s.seq AND r.removed_at IS NULL
             WHERE r.target_seq = ANY($2::bigint[])
         """, sources, targets)
-        return [(r["source_seq"], r["target_seq"], RelationshipType(r["type"])) for r in rows]
+        return [tuple(r) for r in rows]
 
     async def members_up(self, containers: list[int]) -> dict[int, frozenset[int]]:
         """The members (contained CIs) of these CIs that are up: neither down nor retired."""

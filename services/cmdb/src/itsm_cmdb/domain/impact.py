@@ -26,15 +26,16 @@ class Effect(StrEnum):
     DEGRADED = "degraded"  # depends on it, but redundancy on the way keeps it up
 
 
-def failure_effects(failed: CI, needs: Iterable[tuple[CI, CI, RelationshipType]], *,
+def failure_effects(failed: CI, needs: Iterable[tuple[CI, CI, str]], *,
                     min_members_up: Mapping[CI, int], members_up: Mapping[CI, frozenset[CI]]) -> dict[CI, Effect]:
     """The effect of `failed` failing on each CI that needs it.
 
-    `needs`: (source, target, type) of the relationships among those CIs and the failed one.
+    `needs`: (source, target, type) of the relationships among those CIs and the failed one (a
+    RelationshipType or its value).
     `min_members_up`: the CIs with redundancy, and how many members each must keep up.
     `members_up`: their members that are up now (a member already down is not counted).
     """
-    needed: dict[CI, list[tuple[CI, RelationshipType]]] = defaultdict(list)
+    needed: dict[CI, list[tuple[CI, str]]] = defaultdict(list)
     for source, target, kind in needs:
         needed[source].append((target, kind))
     down = {failed}
@@ -48,9 +49,9 @@ def failure_effects(failed: CI, needs: Iterable[tuple[CI, CI, RelationshipType]]
     return {ci: Effect.DOWN if ci in down else Effect.DEGRADED for ci in needed if ci != failed}
 
 
-def _goes_down(ci: CI, needs: list[tuple[CI, RelationshipType]], down: set[CI], min_members_up: Mapping[CI, int],
+def _goes_down(ci: CI, needs: list[tuple[CI, str]], down: set[CI], min_members_up: Mapping[CI, int],
                members_up: Mapping[CI, frozenset[CI]]) -> bool:
     redundant = ci in min_members_up
-    if any(target in down and not (redundant and kind is RelationshipType.CONTAINS) for target, kind in needs):
+    if any(target in down and not (redundant and kind == RelationshipType.CONTAINS) for target, kind in needs):
         return True
     return redundant and len(members_up.get(ci, frozenset()) - down) < min_members_up[ci]
