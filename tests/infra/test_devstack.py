@@ -1,6 +1,7 @@
 """deploy/local/devstack.py brings up real PostgreSQL and Kafka, finds them again, and stops them.
 
-Uses its own stack name and ports, so it never touches the dev or test stacks.
+Uses its own stack name and ports, so it never touches the dev or test stacks, nor another
+run's (each test slot has its own).
 """
 from __future__ import annotations
 
@@ -18,9 +19,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "deploy" / "local"))
 from devstack import DATABASES, Stack  # noqa: E402
 
-NAME = "infratest"
-PG_PORT = 55452
-KAFKA_PORT = 59112
+
+
+def ports(slot: int) -> tuple[str, int, int]:
+    """This run's stack name and ports: another run beside it (another checkout) holds another
+    test slot, so it gets its own (Kafka's controller listens on its port + 1)."""
+    if slot == 0:
+        return "infratest", 55452, 59112
+    return f"infratest{slot}", 55460 + slot, 59112 + 2 * slot
 
 
 def port_open(port: int) -> bool:
@@ -30,12 +36,13 @@ def port_open(port: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def stack_env():
+def stack_env(stack_slot):
+    name, pg_port, kafka_port = ports(stack_slot)
     with pytest.MonkeyPatch.context() as mp:
         # These tests are about the servers devstack starts itself, not external ones.
         mp.delenv("ITSM_DATABASE_URL", raising=False)
         mp.delenv("ITSM_KAFKA_BOOTSTRAP", raising=False)
-        stack = Stack(NAME, pg_port=PG_PORT, kafka_port=KAFKA_PORT)
+        stack = Stack(name, pg_port=pg_port, kafka_port=kafka_port)
         stack.down(purge=True)  # leftovers of an interrupted run
         try:
             yield stack, stack.up()
@@ -46,8 +53,8 @@ def stack_env():
 def test_up_returns_env(stack_env):
     stack, env = stack_env
     assert env == {
-        "ITSM_DATABASE_URL": f"postgresql://itsm:itsm@127.0.0.1:{PG_PORT}/postgres",
-        "ITSM_KAFKA_BOOTSTRAP": f"127.0.0.1:{KAFKA_PORT}",
+        "ITSM_DATABASE_URL": f"postgresql://itsm:itsm@127.0.0.1:{stack.pg_port}/postgres",
+        "ITSM_KAFKA_BOOTSTRAP": f"127.0.0.1:{stack.kafka_port}",
     }
     assert stack.started_by_us()
 
@@ -105,7 +112,7 @@ def test_kafka_restart_keeps_messages(stack_env):
     payload = asyncio.run(produce_and_consume(bootstrap, topic, group="before-restart"))
 
     stack.kafka_stop()
-    assert not port_open(KAFKA_PORT)
+    assert not port_open(stack.kafka_port)
     stack.kafka_start()
 
     async def read_back() -> bytes:
@@ -122,8 +129,8 @@ def test_kafka_restart_keeps_messages(stack_env):
 
 
 def test_second_up_is_fast_and_starts_nothing(stack_env):
-    _, env = stack_env
-    again = Stack(NAME, pg_port=PG_PORT, kafka_port=KAFKA_PORT)
+    stack, env = stack_env
+    again = Stack(stack.name, pg_port=stack.pg_port, kafka_port=stack.kafka_port)
     started = time.monotonic()
     assert again.up() == env
     assert time.monotonic() - started < 5
@@ -133,5 +140,5 @@ def test_second_up_is_fast_and_starts_nothing(stack_env):
 def test_down_stops_the_servers(stack_env):
     stack, _ = stack_env
     stack.down()
-    assert not any(port_open(port) for port in (PG_PORT, KAFKA_PORT, KAFKA_PORT + 1))
+    assert not any(port_open(port) for port in (stack.pg_port, stack.kafka_port, stack.kafka_port + 1))
     assert stack.status() == {"postgres": "stopped", "kafka": "stopped"}
