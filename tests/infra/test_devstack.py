@@ -23,10 +23,13 @@ from devstack import DATABASES, Stack  # noqa: E402
 
 def ports(slot: int) -> tuple[str, int, int]:
     """This run's stack name and ports: another run beside it (another checkout) holds another
-    test slot, so it gets its own (Kafka's controller listens on its port + 1)."""
-    if slot == 0:
-        return "infratest", 55452, 59112
-    return f"infratest{slot}", 55460 + slot, 59112 + 2 * slot
+    test slot, so it gets its own (Kafka's controller listens on its port + 1).
+
+    Below the kernel's ephemeral range (32768 and up): these servers start in the middle of a
+    run, while hundreds of client connections hold ports of that range, and twice a run found
+    its port taken by one ("Address already in use").
+    """
+    return f"infratest{slot or ''}", 31452 + slot, 31112 + 2 * slot
 
 
 def port_open(port: int) -> bool:
