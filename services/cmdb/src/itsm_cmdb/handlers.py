@@ -185,18 +185,19 @@ async def _retired(session: AsyncSession, ci: ConfigurationItem, *, source: str,
 async def retire_missing(session: AsyncSession, outbox: Outbox, *, at: datetime, limit: int) -> int:
     """Retire up to `limit` CIs that discovery no longer finds (is_missing); how many retired.
 
-    As retiring by hand, under the exclusive write lock: the imports in flight finish first,
-    and one that reports a CI again meanwhile is seen before the CI is judged. Each retires
-    in the name of the source that reported it last.
+    The candidates are found without blocking anyone; then, as retiring by hand, the exclusive
+    write lock: the imports in flight finish first, and one that reported a candidate again
+    is seen before the candidate is judged. Each retires in the name of the source that
+    reported it last.
     """
-    await _lock(session, exclusive=True)
-    sightings = SightingRepository(session)
-    candidates = await sightings.missing(at, limit)
-    if not candidates:
-        return 0
     rules = {s["name"]: s["retire_missing_after"] for s in await SourceRepository(session).all()
              if s["retire_missing_after"] is not None}
-    last_seen = await sightings.of(candidates)
+    sightings = SightingRepository(session)
+    candidates = await sightings.missing(at, limit) if rules else []
+    if not candidates:
+        return 0
+    await _lock(session, exclusive=True)
+    last_seen = await sightings.of(candidates)  # read committed: what the imports before the lock reported
     retired, removed = [], []
     for ci in (await CiRepository(session).get_many(candidates, for_update=True)).values():
         seen = last_seen.get(ci.id, {})
