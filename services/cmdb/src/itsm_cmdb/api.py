@@ -21,6 +21,7 @@ from itsm_contracts.api.cmdb import (
     StatusChange,
 )
 from itsm_kit.errors import Problem, if_match_version, not_found
+from itsm_kit.openapi import json_body
 from itsm_kit.runtime import RuntimeDep, SessionDep
 from itsm_cmdb import handlers
 from itsm_cmdb.domain import (
@@ -218,8 +219,7 @@ async def remove_relationship(relationship_id: str, runtime: RuntimeDep, actor: 
 
 @router.post("/imports", response_model=ImportReport,
              summary="Bulk import from a discovery source: identify, reconcile, report per item",
-             openapi_extra={"requestBody": {"required": True, "content": {
-                 "application/json": {"schema": ImportRequest.model_json_schema()}}}})
+             openapi_extra=json_body(ImportRequest))
 async def import_batch(request: Request, runtime: RuntimeDep) -> Response:
     # Thousands of items: parsed from the bytes in one pass, answered as JSON written directly.
     try:

@@ -17,6 +17,7 @@ from itsm_contracts.api.cmdb import (
     CiQuery, ImpactAnalysis, ImportReport, ImportRequest, RelationshipCreate, RelationshipPublic,
     SourceList, SourcePublic, SourceUpdate, StatusChange,
 )
+from itsm_kit.openapi import json_body
 from itsm_kit.runtime import RuntimeDep
 from itsm_gateway.auth import AdminUser, CurrentUser
 from itsm_gateway.upstream import Passage, call
@@ -113,8 +114,7 @@ async def remove_relationship(relationship_id: str, runtime: RuntimeDep, user: C
 
 @router.post("/imports", response_model=ImportReport,
              summary="Bulk import from a discovery source: identify, reconcile by source priority, report per item",
-             openapi_extra={"requestBody": {"required": True, "content": {
-                 "application/json": {"schema": ImportRequest.model_json_schema()}}}})
+             openapi_extra=json_body(ImportRequest))
 async def import_batch(request: Request, runtime: RuntimeDep, user: CurrentUser) -> Response:
     # Passed on and answered as the bytes they are: an import is thousands of items, and the cmdb
     # service validates them (its 422 comes back as it is); parsing them here too would cost a
