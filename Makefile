@@ -10,7 +10,10 @@ STAMP := $(VENV)/.installed
 BIN := .devstack/bin
 COMPOSE := $(BIN)/docker-compose
 KUSTOMIZE_VERSION := v5.5.0
-TOOLS := $(COMPOSE) $(if $(shell command -v kubectl),,$(BIN)/kustomize)
+# Frontend-team tests (tests/frontend): TypeScript, openapi-typescript and openapi-fetch at the
+# versions tests/frontend/package.json pins, installed with npm and no lock file.
+FRONTEND := .devstack/frontend
+TOOLS := $(COMPOSE) $(if $(shell command -v kubectl),,$(BIN)/kustomize) $(FRONTEND)/node_modules/.installed
 
 .PHONY: run test lint install tools k8s-validate bench schemas clean-stack
 
@@ -40,6 +43,12 @@ $(COMPOSE): deploy/tools/compose/go.mod deploy/tools/compose/go.sum
 	@mkdir -p $(BIN)
 	cd deploy/tools/compose && go build -trimpath -ldflags "-s -w -X github.com/docker/compose/v5/internal.Version=$$(go list -m -f '{{.Version}}' github.com/docker/compose/v5)" \
 		-o $(abspath $@) github.com/docker/compose/v5/cmd
+
+$(FRONTEND)/node_modules/.installed: tests/frontend/package.json
+	@mkdir -p $(FRONTEND)
+	cp tests/frontend/package.json $(FRONTEND)/package.json
+	cd $(FRONTEND) && npm install --no-package-lock --no-audit --no-fund --loglevel=error
+	@touch $@
 
 $(BIN)/kustomize:
 	@mkdir -p $(BIN)
