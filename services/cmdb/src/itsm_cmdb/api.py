@@ -42,8 +42,9 @@ SourceName = Annotated[str, Path(min_length=1, max_length=60, pattern=r"^[a-z0-9
 MAX_IMPACT_DEPTH = 50
 
 
-def public(ci: ConfigurationItem, as_of=None) -> CiPublic:
-    return CiPublic.model_validate(ci, from_attributes=True).model_copy(update={"as_of": as_of})
+def public(ci: ConfigurationItem, as_of=None, last_seen: dict | None = None) -> CiPublic:
+    return CiPublic.model_validate(ci, from_attributes=True).model_copy(
+        update={"as_of": as_of, "last_seen": last_seen or {}})
 
 
 def brief(ci: ConfigurationItem) -> CiBrief:
@@ -57,9 +58,9 @@ def relationship_public(r: Relationship) -> RelationshipPublic:
                               removed_at=r.removed_at, removed_by=r.removed_by)
 
 
-def _answer(ci: ConfigurationItem, response: Response) -> CiPublic:
+def _answer(ci: ConfigurationItem, response: Response, last_seen: dict | None = None) -> CiPublic:
     response.headers["ETag"] = f'"{ci.version}"'
-    return public(ci)
+    return public(ci, last_seen=last_seen)
 
 
 def _if_match(value: str | None) -> int | None:
@@ -89,8 +90,7 @@ async def list_cis(session: SessionDep, query: Annotated[CiQuery, Query()]) -> C
         environment=query.environment, owner_group=query.owner_group, q=query.q, source=query.source,
         unseen_since=unseen_since)
     seen = await SightingRepository(session).of(ci.id for ci in items)
-    return CiPage(items=[public(ci).model_copy(update={"last_seen": seen.get(ci.id, {})}) for ci in items],
-                  next_cursor=next_cursor)
+    return CiPage(items=[public(ci, last_seen=seen.get(ci.id)) for ci in items], next_cursor=next_cursor)
 
 
 @router.get("/cis/{ci_id}", response_model=CiPublic, summary="A configuration item, now or as it was at a time")
@@ -102,8 +102,7 @@ async def get_ci(ci_id: str, session: SessionDep, response: Response,
     ci = await CiRepository(session).get(ci_id)
     if ci is None:
         raise not_found("configuration item", ci_id)
-    seen = (await SightingRepository(session).of([ci_id])).get(ci_id, {})
-    return _answer(ci, response).model_copy(update={"last_seen": seen})
+    return _answer(ci, response, last_seen=(await SightingRepository(session).of([ci_id])).get(ci_id))
 
 
 @router.post("/cis", response_model=CiPublic, status_code=201, summary="Register a configuration item")
