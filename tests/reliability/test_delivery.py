@@ -64,7 +64,8 @@ async def test_relay_crash_between_publish_and_mark_sent_duplicates_but_applies_
     sessions, producer, bootstrap = scratch
     staged = Outbox("itsm/test")
     async with sessions() as session, session.begin():
-        event = await staged.add(session, WidgetShipped(widget_id="w-1"), subject="w-1", sequence=1)
+        await staged.add_many(session, [("w-1", [(1, WidgetShipped(widget_id="w-1"))], None)])
+        event_id = await session.scalar(select(outbox.c.event_id))
 
     crashing = OutboxRelay(sessions, producer)
 
@@ -79,7 +80,7 @@ async def test_relay_crash_between_publish_and_mark_sent_duplicates_but_applies_
 
     assert await OutboxRelay(sessions, producer).publish_batch() == 1  # the restarted relay sends it again
     records = await read_topic(bootstrap, RELAY_TOPIC, until=lambda rs: len(rs) >= 2)
-    assert [CloudEvent.from_json(r.value).id for r in records] == [event.id, event.id]
+    assert [CloudEvent.from_json(r.value).id for r in records] == [event_id, event_id]
 
     async def ship(session, event, data):
         await session.execute(effects.insert().values(event_id=event.id, widget_id=data.widget_id))
@@ -183,8 +184,8 @@ async def test_a_failing_event_is_retried_then_dead_lettered_and_the_others_stil
     sessions, producer, bootstrap = scratch
     staged = Outbox("itsm/test")
     async with sessions() as session, session.begin():
-        for n, widget in enumerate(["w-a", "w-b", "poison", "w-c", "w-d"]):
-            await staged.add(session, WidgetShipped(widget_id=widget), subject="batch", sequence=n + 1)
+        await staged.add_many(session, [("batch", [(n + 1, WidgetShipped(widget_id=widget)) for n, widget
+                                                   in enumerate(["w-a", "w-b", "poison", "w-c", "w-d"])], None)])
     assert await OutboxRelay(sessions, producer).publish_batch() == 5
     attempts = []
 

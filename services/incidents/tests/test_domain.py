@@ -156,3 +156,11 @@ def test_acknowledging_moves_a_new_incident_in_progress_and_leaves_others():
     incident.move_to(State.ON_HOLD, T0, hold_reason="awaiting_vendor")
     incident.acknowledge(T0)
     assert incident.state is State.ON_HOLD
+
+
+def test_domain_and_contract_agree_on_states():
+    from itsm_contracts.events.incidents import INCIDENT_STATES, OPEN_INCIDENT_STATES
+    from itsm_incidents.domain import OPEN_STATES
+
+    assert set(INCIDENT_STATES) == set(State)
+    assert OPEN_INCIDENT_STATES == OPEN_STATES

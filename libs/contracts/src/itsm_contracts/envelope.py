@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class CloudEvent(BaseModel):
@@ -28,7 +25,7 @@ class CloudEvent(BaseModel):
     source: str
     type: str
     subject: str
-    time: datetime = Field(default_factory=utcnow)
+    time: datetime = Field(default_factory=partial(datetime.now, UTC))
     datacontenttype: str = "application/json"
     dataschema: str
     sequence: int = 0

@@ -48,6 +48,14 @@ class Batched:
     one: Handler
     many: BatchHandler
 
+    @classmethod
+    def of(cls, many: BatchHandler) -> Batched:
+        """A handler written for runs; a single event is a run of one."""
+        async def one(session: AsyncSession, event: CloudEvent, data: EventData) -> None:
+            await many(session, [(event, data)])
+
+        return cls(one=one, many=many)
+
 
 def is_outage(exc: BaseException) -> bool:
     """Infrastructure trouble, as opposed to an event its handler cannot process."""

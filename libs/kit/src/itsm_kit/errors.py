@@ -33,7 +33,7 @@ def not_found(what: str, ident: object) -> Problem:
     return Problem(404, "Not Found", f"{what} {ident} does not exist")
 
 
-def if_match_version(value: str | None, what: str) -> int | None:
+def if_match_version(value: str | None, what: str = "a") -> int | None:
     """The version an If-Match header names (`"3"`, `W/"3"` or `3`); None when there is none."""
     if value is None:
         return None

@@ -16,13 +16,13 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
-from sqlalchemy import BigInteger, cast, delete, func, insert, select, update
+from sqlalchemy import BigInteger, cast, delete, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from itsm_contracts import CloudEvent, EventData, envelope
-from itsm_contracts.envelope import utcnow
+from itsm_contracts import CloudEvent, EventData
 from itsm_kit import context
+from itsm_kit.clock import utcnow
 from itsm_kit.db import insert_rows, outbox
 from itsm_kit.ids import uuid7
 from itsm_kit.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG
@@ -43,14 +43,6 @@ class Outbox:
             return context.current_correlation_id(), context.causation_id.get()
         # Work done for several events at once names each one's own cause.
         return cause.correlationid or cause.id, cause.id
-
-    async def add(self, session: AsyncSession, data: EventData, *, subject: str, sequence: int) -> CloudEvent:
-        correlation, causation = self._causes(None)
-        event = envelope(data, source=self.source, subject=subject, sequence=sequence, correlationid=correlation,
-                         causationid=causation)
-        await session.execute(insert(outbox).values(
-            {"event_id": event.id, "topic": data.topic, "key": subject, "payload": event.to_json()}))
-        return event
 
     def _row(self, data: EventData, subject: str, sequence: int, cause: CloudEvent | None,
              time: datetime | None = None) -> dict:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from itsm_kit import errors, health
 from itsm_kit import logging as kit_logging
-from itsm_kit.consumer import EventConsumer, Handler
+from itsm_kit.consumer import Batched, EventConsumer, Handler
 from itsm_kit.db import make_engine, make_sessionmaker
 from itsm_kit.kafka import ensure_topics, make_producer, start_with_retry
 from itsm_kit.metrics import HttpMetricsMiddleware, metrics_endpoint
@@ -30,6 +30,7 @@ from itsm_kit.middleware import BodyLimitMiddleware, CorrelationIdMiddleware
 from itsm_kit.openapi import document_bodies
 from itsm_kit.outbox import Outbox, OutboxRelay
 from itsm_kit.settings import ServiceSettings
+from itsm_kit.unit_of_work import TimelineWriter, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,19 @@ class Runtime:
     relay: OutboxRelay | None = None
     consumers: list[EventConsumer] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    timeline: TimelineWriter | None = None
+
+    def unit_of_work(self, session: AsyncSession | None = None) -> UnitOfWork:
+        """A unit of work of its own, or one joining `session`'s transaction (a consumer's)."""
+        return UnitOfWork(self.sessions, self.outbox, timeline=self.timeline, session=session)
+
+    def batched(self, work: Callable[[UnitOfWork, list], Awaitable[None]]) -> Batched:
+        """A consumer handler for runs of events, each run applied in a unit of work joining the consumer's
+        transaction."""
+        async def many(session: AsyncSession, run: list) -> None:
+            await work(self.unit_of_work(session), run)
+
+        return Batched.of(many)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -58,6 +72,14 @@ def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_unit_of_work(runtime: RuntimeDep) -> UnitOfWork:
+    return runtime.unit_of_work()
+
+
+# What a route hands to its handler, which opens and commits it.
+UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_unit_of_work)]
 
 
 async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
@@ -85,15 +107,18 @@ def create_service_app(
     handlers: HandlersFactory | None = None,
     hooks: Sequence[Hook] = (),
     body_limits: Mapping[str, int] | None = None,
+    timeline: TimelineWriter | None = None,
 ) -> FastAPI:
-    """`body_limits`: paths whose requests may be larger (or must be smaller) than settings.max_body_bytes."""
+    """`body_limits`: paths whose requests may be larger (or must be smaller) than settings.max_body_bytes.
+    `timeline`: writes the timeline lines aggregates keep (see UnitOfWork)."""
     kit_logging.configure(settings.service, settings.log_level)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url, settings.db_pool_size)
         producer = make_producer(settings.kafka_bootstrap, client_id=settings.service)
-        runtime = Runtime(settings, engine, make_sessionmaker(engine), producer, Outbox(settings.source))
+        runtime = Runtime(settings, engine, make_sessionmaker(engine), producer, Outbox(settings.source),
+                          timeline=timeline)
         app.state.runtime = runtime
         await ensure_topics(settings.kafka_bootstrap, [*publishes, *produces_directly, *consumes],
                             settings.kafka_partitions, settings.kafka_replication_factor,

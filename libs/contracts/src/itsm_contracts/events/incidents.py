@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from itsm_contracts import topics
 from itsm_contracts.events import EventData, register
 
+# The incident lifecycle's vocabulary, shared by every service that speaks of incident states.
 IncidentState = Literal["new", "in_progress", "on_hold", "resolved", "closed", "canceled"]
+INCIDENT_STATES: tuple[IncidentState, ...] = get_args(IncidentState)
+OPEN_INCIDENT_STATES: frozenset[IncidentState] = frozenset({"new", "in_progress", "on_hold"})
 
 
 class IncidentEvent(EventData):

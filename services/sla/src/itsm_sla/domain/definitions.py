@@ -31,13 +31,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
+from itsm_contracts.events.incidents import INCIDENT_STATES, OPEN_INCIDENT_STATES
 from itsm_contracts.events.sla import TimerKind
 from itsm_kit.domain import PRIORITY_LABELS, InvalidValue
 from itsm_sla.domain.history import Record
 
 KINDS: tuple[TimerKind, ...] = ("response", "resolution")
-STATES = ("new", "in_progress", "on_hold", "resolved", "closed", "canceled")
-OPEN_STATES = frozenset({"new", "in_progress", "on_hold"})
 Reopen = Literal["resume", "reset", "none"]
 DEFAULT_THRESHOLDS = (50, 75, 90)
 MAX_TARGET = timedelta(days=366)
@@ -46,10 +45,10 @@ MAX_TARGET = timedelta(days=366)
 # when someone picks the incident up (in progress, on hold, resolved, or a person assigned);
 # resolution stops on resolved (and closed), and a reopen resumes it.
 DEFAULT_CONDITIONS: Mapping[TimerKind, Mapping[str, object]] = {
-    "response": {"start_states": OPEN_STATES, "pause_states": frozenset({"on_hold"}),
+    "response": {"start_states": OPEN_INCIDENT_STATES, "pause_states": frozenset({"on_hold"}),
                  "stop_states": frozenset({"in_progress", "on_hold", "resolved", "closed"}),
                  "stop_on_assignment": True, "on_reopen": "none"},
-    "resolution": {"start_states": OPEN_STATES, "pause_states": frozenset({"on_hold"}),
+    "resolution": {"start_states": OPEN_INCIDENT_STATES, "pause_states": frozenset({"on_hold"}),
                    "stop_states": frozenset({"resolved", "closed"}), "stop_on_assignment": False,
                    "on_reopen": "resume"},
 }
@@ -91,8 +90,8 @@ class Goal:
         values = {**DEFAULT_CONDITIONS[kind], **given}
         for name in ("start_states", "pause_states", "stop_states"):
             values[name] = frozenset(values[name])
-            if unknown := sorted(values[name] - set(STATES)):
-                raise InvalidValue(f"{kind}: {name} are incident states ({', '.join(STATES)}), not {unknown}")
+            if unknown := sorted(values[name] - set(INCIDENT_STATES)):
+                raise InvalidValue(f"{kind}: {name} are incident states ({', '.join(INCIDENT_STATES)}), not {unknown}")
         goal = cls(kind=kind, target=target, **values)
         goal._check()
         return goal

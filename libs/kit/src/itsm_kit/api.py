@@ -1,0 +1,38 @@
+"""What every service's routes share: who acts, which version the caller last read, the ETag back.
+
+Internal services trust `X-Actor`: the gateway, the only entry, sets it from the caller's
+token. Writes take `If-Match` as the version (ETag) the caller last read; a stale one is a 412.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Response
+
+from itsm_kit.errors import if_match_version
+
+SYSTEM = "system"  # who acts when no person does (and no X-Actor came)
+
+# The header as sent: the gateway passes it on to the service that owns the record.
+IfMatchHeader = Annotated[str | None, Header(alias="if-match",
+                                             description="the version (ETag) you last read; a stale one is a 412")]
+
+
+def _if_match(if_match: IfMatchHeader = None) -> int | None:
+    return if_match_version(if_match)
+
+
+def _actor(actor: Annotated[str, Header(alias="x-actor", min_length=1, max_length=255,
+                                        description="who acts: the gateway sets it from the token's subject")]
+           = SYSTEM) -> str:
+    return actor
+
+
+IfMatch = Annotated[int | None, Depends(_if_match)]
+Actor = Annotated[str, Depends(_actor)]
+
+
+def tag(response: Response, version: int) -> None:
+    """The ETag of what the answer shows: the version to send back as If-Match."""
+    response.headers["ETag"] = f'"{version}"'
