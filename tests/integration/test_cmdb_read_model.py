@@ -13,12 +13,15 @@ from itsm_contracts.events.cmdb import (
     CiCreated, CiRelationshipAdded, CiRelationshipRemoved, CiRetired, CiStatusChanged, CiUpdated,
 )
 from itsm_kit.db import make_engine, make_sessionmaker
-from itsm_incidents.ci_view import CiView, event_handlers
+from itsm_kit.outbox import Outbox
+from itsm_kit.runtime import Runtime
+from itsm_incidents.consumers import event_handlers
+from itsm_incidents.store import CiRepository
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-HANDLERS = event_handlers()
+HANDLERS = event_handlers(Runtime(None, None, None, None, Outbox("itsm/incidents")))  # only its outbox is used
 
 
 @pytest.fixture
@@ -71,7 +74,7 @@ async def test_stale_and_repeated_events_change_nothing(sessions, one_by_one):
     await apply(sessions, created(ci, "db-old", "database"), renamed, down, one_by_one=one_by_one)
     await apply(sessions, created(ci, "db-old", "database"), renamed, one_by_one=one_by_one)  # replayed
     async with sessions() as session:
-        row = await CiView(session).find(ci)
+        row = await CiRepository(session).find(ci)
     assert (row["name"], row["operational_status"], row["sequence"]) == ("db-new", "down", 3)
 
 
@@ -82,7 +85,7 @@ async def test_business_services_follow_relationships_and_their_removal(sessions
                 created(app, "checkout", "application"), created(host, f"host {host[:6]}", "host"),
                 related(first, service, app), related(second, app, host), related(loop, host, service))
     async with sessions() as session:
-        view = CiView(session)
+        view = CiRepository(session)
         assert [s["id"] for s in await view.business_services(host)] == [service]  # the loop ends
         assert (await view.find(f"HOST {host[:6]}"))["id"] == host
         assert await view.find(other) is None
@@ -90,9 +93,9 @@ async def test_business_services_follow_relationships_and_their_removal(sessions
     await apply(sessions, related(second, app, host, removed=True))
     await apply(sessions, related(second, app, host))  # a replayed addition stays removed
     async with sessions() as session:
-        assert await CiView(session).business_services(host) == []
-        assert [s["id"] for s in await CiView(session).business_services(app)] == [service]
+        assert await CiRepository(session).business_services(host) == []
+        assert [s["id"] for s in await CiRepository(session).business_services(app)] == [service]
 
     await apply(sessions, event(CiRetired(ci_id=service, from_status="operational", retired_at=T0), service, 2))
     async with sessions() as session:
-        assert await CiView(session).business_services(app) == []
+        assert await CiRepository(session).business_services(app) == []

@@ -16,8 +16,10 @@ from datetime import timedelta
 import pytest
 
 from itsm_contracts.api.cmdb import ImportRequest
+from itsm_kit.clock import utcnow
 from itsm_kit.db import make_engine, make_sessionmaker
 from itsm_kit.outbox import Outbox
+from itsm_kit.unit_of_work import UnitOfWork
 from itsm_cmdb import handlers
 from itsm_cmdb.store import CiRepository
 from tests.helpers import fresh_database
@@ -47,19 +49,19 @@ async def sessions(infra):
 
 async def test_an_import_in_flight_keeps_its_ci_from_the_sweep_and_the_others_retire(sessions):
     outbox = Outbox("itsm/cmdb")
-    async with sessions() as session, session.begin():
-        await handlers.put_source(session, SOURCE, priority=10, field_priorities={}, description=None,
-                                  retire_missing_after=timedelta(milliseconds=500), actor="test")
-        first = await handlers.import_batch(session, outbox, report("cart", "search"))
+    uow = UnitOfWork(sessions, outbox)
+    await handlers.put_source(uow, SOURCE, priority=10, field_priorities={}, description=None,
+                              retire_missing_after=timedelta(milliseconds=500), actor="test")
+    first = await handlers.import_batch(uow, report("cart", "search"))
     ids = {item["ref"]: item["ci_id"] for item in first["items"]}
     await asyncio.sleep(0.6)  # both missing now
 
     async with sessions() as importing, importing.begin():
-        await handlers.import_batch(importing, outbox, report("search"))  # holds the shared write lock
+        # Joining this transaction, the import stays in flight (holding the shared write lock) until the block ends.
+        await handlers.import_batch(UnitOfWork(None, outbox, session=importing), report("search"))
 
         async def sweep() -> int:
-            async with sessions() as session, session.begin():
-                return await handlers.retire_missing(session, outbox, at=handlers.utcnow(), limit=100)
+            return await handlers.retire_missing(UnitOfWork(sessions, outbox), at=utcnow(), limit=100)
 
         sweeping = asyncio.create_task(sweep())
         await asyncio.sleep(0.5)
@@ -71,8 +73,6 @@ async def test_an_import_in_flight_keeps_its_ci_from_the_sweep_and_the_others_re
     assert {ref: found[ci_id].operational_status.value for ref, ci_id in ids.items()} == {
         "cart": "retired", "search": "operational"}
     # Later search is missed too and retires; cart, retired already, is not judged again.
-    later = handlers.utcnow() + timedelta(seconds=5)
-    async with sessions() as session, session.begin():
-        assert await handlers.retire_missing(session, outbox, at=later, limit=100) == 1
-    async with sessions() as session, session.begin():
-        assert await handlers.retire_missing(session, outbox, at=later, limit=100) == 0
+    later = utcnow() + timedelta(seconds=5)
+    assert await handlers.retire_missing(uow, at=later, limit=100) == 1
+    assert await handlers.retire_missing(uow, at=later, limit=100) == 0

@@ -15,7 +15,9 @@ import pytest
 from itsm_contracts import CloudEvent, topics
 from itsm_kit.db import make_engine, make_sessionmaker
 from itsm_kit.outbox import Outbox
+from itsm_kit.unit_of_work import UnitOfWork
 from itsm_incidents import handlers
+from itsm_incidents.store import write_timeline
 from tests.helpers import database_scalar, read_topic
 
 pytestmark = pytest.mark.integration
@@ -50,17 +52,20 @@ async def test_replicas_close_each_due_incident_once_and_never_a_major_one(gatew
     now = datetime.now(UTC) + timedelta(days=1)  # only what was resolved over 7 days before this is due
     outbox = Outbox("itsm/incidents")
 
+    def unit(session=None) -> UnitOfWork:
+        """A unit of work of its own, or joining a transaction the test holds open (as a replica's would be)."""
+        return UnitOfWork(None if session else sessions, outbox, timeline=write_timeline, session=session)
+
     async with sessions() as first, sessions() as second:
         async with first.begin():
-            closed_first = await handlers.auto_close_due(first, outbox, now, 7, batch_size=2)
+            closed_first = await handlers.auto_close_due(unit(first), now, 7, batch_size=2)
             # A second replica meanwhile skips the rows the first holds, without waiting for them.
             async with second.begin():
                 closed_second = await asyncio.wait_for(
-                    handlers.auto_close_due(second, outbox, now, 7, batch_size=10), timeout=10)
+                    handlers.auto_close_due(unit(second), now, 7, batch_size=10), timeout=10)
     assert (closed_first, closed_second) == (2, 1)
-    async with sessions() as again, again.begin():
-        assert await handlers.auto_close_due(again, outbox, now, 7) == 0
-        assert await handlers.auto_close_due(again, outbox, now + timedelta(days=100), 0) == 0  # 0 disables
+    assert await handlers.auto_close_due(unit(), now, 7) == 0
+    assert await handlers.auto_close_due(unit(), now + timedelta(days=100), 0) == 0  # 0 disables
 
     for incident in due:
         closed = (await gateway.get(f"/api/v1/incidents/{incident['id']}")).json()

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from itsm_contracts.events.incidents import IncidentEscalated, IncidentWorkNoteAdded
 from itsm_contracts.events.sla import SlaBreached
 from itsm_incidents.domain import ActivityKind, Incident, State
-from itsm_incidents.escalation import breach_note
+from itsm_incidents.domain import breach_note
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 

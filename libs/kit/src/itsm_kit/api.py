@@ -10,9 +10,8 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Response
 
+from itsm_kit.domain import SYSTEM
 from itsm_kit.errors import if_match_version
-
-SYSTEM = "system"  # who acts when no person does (and no X-Actor came)
 
 # The header as sent: the gateway passes it on to the service that owns the record.
 IfMatchHeader = Annotated[str | None, Header(alias="if-match",

@@ -15,6 +15,9 @@ from typing import Any, TypeVar
 from itsm_contracts.events import EventData
 
 
+SYSTEM = "system"  # who acts when no person does
+
+
 class DomainError(Exception):
     """A rule said no. `details` become members of the problem answer."""
 

@@ -79,12 +79,12 @@ class UnitOfWork:
     async def flush(self) -> None:
         """Stage the added aggregates' events and timeline lines in the transaction, in the order raised."""
         self.caused_by(None)
-        if self._timeline is not None:
-            lines = [(a.id, a.activity) for a in self._touched.values() if getattr(a, "activity", None)]
-            if lines:
-                await self._timeline(self.session, lines)
-                for _, written in lines:
-                    written.clear()
+        if lines := [(a.id, a.activity) for a in self._touched.values() if getattr(a, "activity", None)]:
+            if self._timeline is None:  # a unit made without its service's writer: never drop the lines
+                raise RuntimeError("aggregates keep timeline lines, but this unit of work has no timeline writer")
+            await self._timeline(self.session, lines)
+            for _, written in lines:
+                written.clear()
         if self._raised:
             raised, self._raised = self._raised, []
             await self.outbox.add_many(self.session, raised)

@@ -8,8 +8,9 @@ at once, and one import's planning overlaps another's writing). What keeps them 
   are still as it read them; a person's edit locks its CI (and If-Match checks versions);
 - the CMDB write lock (a transaction-level advisory lock): retiring takes it exclusively,
   every other write shared, so no CI retires while an import relates it.
-A writer that clashes is run again from the start (`retrying`): it then sees what the
-other committed (an import finds the CI the other created and matches it).
+A writer that clashes is run again from the start (the kit's `retrying`, around the handler,
+which opens a fresh unit of work each time): it then sees what the other committed (an import
+finds the CI the other created and matches it).
 
 Import atomicity: every item is decided on its own (created, updated, unchanged or
 rejected, with the reason), and the valid ones commit together in one transaction
@@ -20,23 +21,19 @@ can be sent again: it is idempotent.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from itsm_contracts.api.cmdb import ImportRequest
+from itsm_contracts.api.cmdb import CiQuery, ImportRequest
+from itsm_kit.clock import utcnow
 from itsm_kit.domain import DomainError
 from itsm_kit.errors import Problem, check_version, not_found
 from itsm_kit.ids import uuid7
-from itsm_kit.outbox import Outbox
-from itsm_kit.runtime import Runtime
+from itsm_kit.unit_of_work import Contended, UnitOfWork
 from itsm_cmdb.domain import (
     MANUAL, ConfigurationItem, DuplicateCi, DuplicateRelationship, Effect, ItemOutcome, OperationalStatus,
     Relationship, ReportedRelationship, SourcePriorities, as_of, check_priorities, check_relationship,
@@ -48,42 +45,7 @@ from itsm_cmdb.store import (
 )
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 WRITE_LOCK = 0x434D4442  # "CMDB"
-ATTEMPTS = 5
-RETRIED_STATES = {"23505", "40001", "40P01"}  # unique violation, serialization failure, deadlock
-
-
-class Contended(Exception):
-    """Another writer changed what this transaction read: it must run again."""
-
-
-def retryable(exc: BaseException) -> bool:
-    if isinstance(exc, Contended | IntegrityError):
-        return True
-    if isinstance(exc, DBAPIError):
-        orig = exc.orig
-        return any(getattr(e, "sqlstate", None) in RETRIED_STATES for e in (orig, getattr(orig, "__cause__", None)))
-    return False
-
-
-async def retrying(runtime: Runtime, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """`work` in a transaction, run again (a few times, after a short random pause) when it
-    clashed with another writer."""
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            async with runtime.transaction() as session:
-                return await work(session)
-        except Exception as exc:
-            if attempt == ATTEMPTS or not retryable(exc):
-                raise
-            log.info("write clashed with another; running it again", extra={"attempt": attempt, "error": str(exc)})
-            await asyncio.sleep(random.uniform(0, 0.05 * attempt))
-    raise AssertionError("unreachable")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def new_id() -> str:
@@ -95,13 +57,14 @@ async def _lock(session: AsyncSession, *, exclusive: bool = False) -> None:
     await session.execute(text(f"SELECT {function}(:key)"), {"key": WRITE_LOCK})
 
 
-async def _store(session: AsyncSession, outbox: Outbox, *, cis: CiRepository | None = None,
+async def _store(uow: UnitOfWork, *, cis: CiRepository | None = None,
                  created: list[ConfigurationItem] = (), changed: list[ConfigurationItem] = (),
                  added: list[Relationship] = (), removed: list[Relationship] = (), actor: str | None = None) -> None:
-    """Write CIs, their history, relationships and every event they raised: one statement per table.
+    """Write CIs, their history and relationships, one statement per table; their events commit with the unit.
 
     `cis` is the repository that read the CIs the added relationships join (it knows their numbers).
     """
+    session = uow.session
     cis = cis or CiRepository(session)
     await cis.add_many(list(created))
     await cis.save_many(list(changed))
@@ -110,8 +73,7 @@ async def _store(session: AsyncSession, outbox: Outbox, *, cis: CiRepository | N
     relationships = RelationshipRepository(session)
     await relationships.add_many(list(added), cis.seqs, actor)
     await relationships.mark_removed(list(removed), actor)
-    await outbox.add_many(session, [(ci.id, ci.events, None) for ci in written]
-                          + [(r.id, r.events, None) for r in [*added, *removed]])
+    uow.add(*written, *added, *removed)
     for ci in written:
         ci.history.clear()
 
@@ -124,51 +86,61 @@ async def _claim(session: AsyncSession, ci: ConfigurationItem, keys: list[str]) 
         raise DuplicateCi(ci.ci_class, identified_by(taken[0]), holder)
 
 
-async def _load_for_change(session: AsyncSession, ci_id: str, if_match: int | None) -> ConfigurationItem:
-    ci = await CiRepository(session).get(ci_id, for_update=True)
+async def _ci(cis: CiRepository, ci_id: str, *, for_update: bool = False) -> ConfigurationItem:
+    ci = await cis.get(ci_id, for_update=for_update)
     if ci is None:
         raise not_found("configuration item", ci_id)
+    return ci
+
+
+async def _load_for_change(session: AsyncSession, ci_id: str, if_match: int | None) -> ConfigurationItem:
+    ci = await _ci(CiRepository(session), ci_id, for_update=True)
     check_version("configuration item", ci_id, ci.version, if_match)
     return ci
 
 
-async def register_ci(session: AsyncSession, outbox: Outbox, *, actor: str | None = None,
-                      **fields: Any) -> ConfigurationItem:
+async def register_ci(uow: UnitOfWork, *, actor: str | None = None, **fields: Any) -> ConfigurationItem:
     """A CI registered by hand; `fields` are ConfigurationItem.register's (name, class, attributes...)."""
-    await _lock(session)
-    ci = ConfigurationItem.register(id=new_id(), source=MANUAL, actor=actor, at=utcnow(), **fields)
-    await _claim(session, ci, ci.identity_keys())
-    await _store(session, outbox, created=[ci])
+    async with uow:
+        await _lock(uow.session)
+        ci = ConfigurationItem.register(id=new_id(), source=MANUAL, actor=actor, at=utcnow(), **fields)
+        await _claim(uow.session, ci, ci.identity_keys())
+        await _store(uow, created=[ci])
+        await uow.commit()
     return ci
 
 
-async def update_ci(session: AsyncSession, outbox: Outbox, ci_id: str, changes: dict[str, Any], *,
-                    actor: str | None, if_match: int | None = None) -> ConfigurationItem:
-    await _lock(session)
-    ci = await _load_for_change(session, ci_id, if_match)
-    keys_before = set(ci.identity_keys())
-    if not ci.edit(changes, actor=actor, at=utcnow()):
-        return ci
-    keys_after = set(ci.identity_keys())
-    await IdentityRepository(session).remove(keys_before - keys_after)
-    await _claim(session, ci, sorted(keys_after - keys_before))
-    await _store(session, outbox, changed=[ci], actor=actor)
+async def update_ci(uow: UnitOfWork, ci_id: str, changes: dict[str, Any], *, actor: str | None,
+                    if_match: int | None = None) -> ConfigurationItem:
+    async with uow:
+        session = uow.session
+        await _lock(session)
+        ci = await _load_for_change(session, ci_id, if_match)
+        keys_before = set(ci.identity_keys())
+        if ci.edit(changes, actor=actor, at=utcnow()):
+            keys_after = set(ci.identity_keys())
+            await IdentityRepository(session).remove(keys_before - keys_after)
+            await _claim(session, ci, sorted(keys_after - keys_before))
+            await _store(uow, changed=[ci], actor=actor)
+            await uow.commit()
     return ci
 
 
-async def set_status(session: AsyncSession, outbox: Outbox, ci_id: str, status: str, *, actor: str | None,
+async def set_status(uow: UnitOfWork, ci_id: str, status: str, *, actor: str | None,
                      if_match: int | None = None) -> ConfigurationItem:
     """Retiring also removes the CI's relationships and frees its identity for a successor; it
     waits for the writes in flight and holds the others meanwhile, so nothing relates the CI as it goes."""
-    await _lock(session, exclusive=status == OperationalStatus.RETIRED)
-    ci = await _load_for_change(session, ci_id, if_match)
-    at = utcnow()
-    if not ci.set_status(status, actor=actor, at=at):
-        return ci
-    removed: list[Relationship] = []
-    if ci.operational_status is OperationalStatus.RETIRED:
-        removed = await _retired(session, ci, source=MANUAL, at=at)
-    await _store(session, outbox, changed=[ci], removed=removed, actor=actor)
+    async with uow:
+        session = uow.session
+        await _lock(session, exclusive=status == OperationalStatus.RETIRED)
+        ci = await _load_for_change(session, ci_id, if_match)
+        at = utcnow()
+        if ci.set_status(status, actor=actor, at=at):
+            removed: list[Relationship] = []
+            if ci.operational_status is OperationalStatus.RETIRED:
+                removed = await _retired(session, ci, source=MANUAL, at=at)
+            await _store(uow, changed=[ci], removed=removed, actor=actor)
+            await uow.commit()
     return ci
 
 
@@ -182,7 +154,7 @@ async def _retired(session: AsyncSession, ci: ConfigurationItem, *, source: str,
     return removed
 
 
-async def retire_missing(session: AsyncSession, outbox: Outbox, *, at: datetime, limit: int) -> int:
+async def retire_missing(uow: UnitOfWork, *, at: datetime, limit: int) -> int:
     """Retire up to `limit` CIs that discovery no longer finds (is_missing); how many retired.
 
     The candidates are found without blocking anyone; then, as retiring by hand, the exclusive
@@ -190,86 +162,148 @@ async def retire_missing(session: AsyncSession, outbox: Outbox, *, at: datetime,
     is seen before the candidate is judged. Each retires in the name of the source that
     reported it last.
     """
-    rules = {s["name"]: s["retire_missing_after"] for s in await SourceRepository(session).all()
-             if s["retire_missing_after"] is not None}
-    sightings = SightingRepository(session)
-    candidates = await sightings.missing(at, limit) if rules else []
-    if not candidates:
-        return 0
-    await _lock(session, exclusive=True)
-    last_seen = await sightings.of(candidates)  # read committed: what the imports before the lock reported
-    retired, removed = [], []
-    for ci in (await CiRepository(session).get_many(candidates, for_update=True)).values():
-        seen = last_seen.get(ci.id, {})
-        if not ci.is_live or not is_missing(seen, rules, at):
-            continue
-        last_source = max(seen, key=seen.__getitem__)
-        ci.set_status(OperationalStatus.RETIRED, source=last_source, actor=None, at=at)
-        removed += await _retired(session, ci, source=last_source, at=at)
-        retired.append(ci)
-    await _store(session, outbox, changed=retired, removed=removed)
+    async with uow:
+        session = uow.session
+        rules = {s["name"]: s["retire_missing_after"] for s in await SourceRepository(session).all()
+                 if s["retire_missing_after"] is not None}
+        sightings = SightingRepository(session)
+        candidates = await sightings.missing(at, limit) if rules else []
+        if not candidates:
+            return 0
+        await _lock(session, exclusive=True)
+        last_seen = await sightings.of(candidates)  # read committed: what the imports before the lock reported
+        retired, removed = [], []
+        for ci in (await CiRepository(session).get_many(candidates, for_update=True)).values():
+            seen = last_seen.get(ci.id, {})
+            if not ci.is_live or not is_missing(seen, rules, at):
+                continue
+            last_source = max(seen, key=seen.__getitem__)
+            ci.set_status(OperationalStatus.RETIRED, source=last_source, actor=None, at=at)
+            removed += await _retired(session, ci, source=last_source, at=at)
+            retired.append(ci)
+        await _store(uow, changed=retired, removed=removed)
+        await uow.commit()
     return len(retired)
 
 
-async def add_relationship(session: AsyncSession, outbox: Outbox, *, source_id: str, type: str, target_id: str,
+async def add_relationship(uow: UnitOfWork, *, source_id: str, type: str, target_id: str,
                            actor: str | None) -> Relationship:
-    await _lock(session)
-    # The source's row lock queues two additions from one CI; both rows locked keep either from retiring meanwhile.
-    cis = CiRepository(session)
-    ends = {ci_id: (ci.ci_class, ci.is_live)
-            for ci_id, ci in (await cis.get_many([source_id, target_id], for_update=True)).items()}
-    kind = check_relationship(type, ends.get(source_id), ends.get(target_id), source_id=source_id,
-                              target_id=target_id)
-    existing = await RelationshipRepository(session).live_among([(source_id, target_id, kind)], cis.seqs)
-    if existing:
-        raise DuplicateRelationship(next(iter(existing.values())))
-    relationship = Relationship.add(id=new_id(), source_id=source_id, target_id=target_id, type=kind, source=MANUAL,
-                                    at=utcnow())
-    await _store(session, outbox, cis=cis, added=[relationship], actor=actor)
+    async with uow:
+        await _lock(uow.session)
+        # The source's row lock queues two additions from one CI; both rows locked keep either from retiring
+        # meanwhile.
+        cis = CiRepository(uow.session)
+        ends = {ci_id: (ci.ci_class, ci.is_live)
+                for ci_id, ci in (await cis.get_many([source_id, target_id], for_update=True)).items()}
+        kind = check_relationship(type, ends.get(source_id), ends.get(target_id), source_id=source_id,
+                                  target_id=target_id)
+        existing = await RelationshipRepository(uow.session).live_among([(source_id, target_id, kind)], cis.seqs)
+        if existing:
+            raise DuplicateRelationship(next(iter(existing.values())))
+        relationship = Relationship.add(id=new_id(), source_id=source_id, target_id=target_id, type=kind,
+                                        source=MANUAL, at=utcnow())
+        await _store(uow, cis=cis, added=[relationship], actor=actor)
+        await uow.commit()
     return relationship
 
 
-async def remove_relationship(session: AsyncSession, outbox: Outbox, relationship_id: str, *,
-                              actor: str | None) -> Relationship:
-    await _lock(session)
-    relationship = await RelationshipRepository(session).get(relationship_id, for_update=True)
+async def remove_relationship(uow: UnitOfWork, relationship_id: str, *, actor: str | None) -> Relationship:
+    async with uow:
+        await _lock(uow.session)
+        relationship = await _relationship(RelationshipRepository(uow.session), relationship_id, for_update=True)
+        relationship.remove(source=MANUAL, at=utcnow())
+        await _store(uow, removed=[relationship], actor=actor)
+        await uow.commit()
+    return relationship
+
+
+async def _relationship(relationships: RelationshipRepository, relationship_id: str, *,
+                        for_update: bool = False) -> Relationship:
+    relationship = await relationships.get(relationship_id, for_update=for_update)
     if relationship is None:
         raise not_found("relationship", relationship_id)
-    relationship.remove(source=MANUAL, at=utcnow())
-    await _store(session, outbox, removed=[relationship], actor=actor)
     return relationship
 
 
-async def impact(session: AsyncSession, ci: ConfigurationItem, *, upstream: bool, max_depth: int) -> list[dict]:
-    """The impact walk's rows (RelationshipRepository.impact), upstream each with the `effect` of
-    the CI's failure on it: down, or degraded where redundancy keeps it up (failure_effects)."""
-    relationships = RelationshipRepository(session)
-    start, rows = await relationships.impact(ci.id, upstream=upstream, max_depth=max_depth)
-    effects: dict[int, str] = {}
-    if upstream and rows:
-        reached = [row["seq"] for row in rows]
-        redundant = {row["seq"]: row["min_members_up"] for row in rows if row["min_members_up"] is not None}
-        if not redundant:  # no redundancy on the way: whatever needs the CI goes down with it
-            effects = dict.fromkeys(reached, Effect.DOWN)
-        else:
-            effects = failure_effects(start, await relationships.needs_among(reached, [start, *reached]),
-                                      min_members_up=redundant,
-                                      members_up=await relationships.members_up(list(redundant)))
-    for row in rows:
-        row["effect"] = effects.get(row.pop("seq"))
-        del row["min_members_up"]
-    return rows
+async def list_cis(uow: UnitOfWork, query: CiQuery) -> tuple[list[ConfigurationItem], dict[str, dict], str | None]:
+    """A page of CIs, when each source last reported each, and the next page's cursor."""
+    unseen_since = utcnow() - query.unseen_for if query.unseen_for else None
+    async with uow:
+        items, next_cursor = await CiRepository(uow.session).page(
+            limit=query.limit, cursor=query.cursor, classes=query.ci_class, statuses=query.operational_status,
+            environment=query.environment, owner_group=query.owner_group, q=query.q, source=query.source,
+            unseen_since=unseen_since)
+        return items, await SightingRepository(uow.session).of(ci.id for ci in items), next_cursor
 
 
-async def ci_as_of(session: AsyncSession, ci_id: str, at: datetime) -> ConfigurationItem:
-    current = await CiRepository(session).get(ci_id)
-    if current is None:
-        raise not_found("configuration item", ci_id)
-    then = as_of(await HistoryRepository(session).until(ci_id, at), ci_id=ci_id, ci_class=current.ci_class, at=at)
+async def get_ci(uow: UnitOfWork, ci_id: str) -> tuple[ConfigurationItem, dict]:
+    """The CI and when each source last reported it."""
+    async with uow:
+        ci = await _ci(CiRepository(uow.session), ci_id)
+        return ci, (await SightingRepository(uow.session).of([ci_id])).get(ci_id, {})
+
+
+async def ci_as_of(uow: UnitOfWork, ci_id: str, at: datetime) -> ConfigurationItem:
+    async with uow:
+        current = await _ci(CiRepository(uow.session), ci_id)
+        then = as_of(await HistoryRepository(uow.session).until(ci_id, at), ci_id=ci_id, ci_class=current.ci_class,
+                     at=at)
     if then is None:
         raise Problem(404, "Not Found", f"configuration item {ci_id} did not exist yet at {at.isoformat()}",
                       created_at=current.created_at.isoformat())
     return then
+
+
+async def relationships_of(uow: UnitOfWork, ci_id: str,
+                           at: datetime | None = None) -> list[tuple[Relationship, ConfigurationItem]]:
+    """The CI's relationships both ways (live, or live at `at`), each with the CI at its other end."""
+    async with uow:
+        cis = CiRepository(uow.session)
+        await _ci(cis, ci_id)
+        found = await RelationshipRepository(uow.session).of(ci_id, at)
+        others = await cis.get_many(r.target_id if r.source_id == ci_id else r.source_id for r in found)
+    return [(r, others[r.target_id if r.source_id == ci_id else r.source_id]) for r in found]
+
+
+async def history(uow: UnitOfWork, ci_id: str, *, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
+    """The CI's field and relationship changes, newest first, each with its `relationship` (or None)."""
+    async with uow:
+        await _ci(CiRepository(uow.session), ci_id)
+        rows, next_cursor = await HistoryRepository(uow.session).page(ci_id, limit=limit, cursor=cursor)
+        relationships = await RelationshipRepository(uow.session).get_many(r["relationship_id"] for r in rows
+                                                                           if r["relationship_id"])
+    for row in rows:
+        row["relationship"] = relationships[row["relationship_id"]] if row["relationship_id"] else None
+    return rows, next_cursor
+
+
+async def get_relationship(uow: UnitOfWork, relationship_id: str) -> Relationship:
+    async with uow:
+        return await _relationship(RelationshipRepository(uow.session), relationship_id)
+
+
+async def impact(uow: UnitOfWork, ci_id: str, *, upstream: bool,
+                 max_depth: int) -> tuple[ConfigurationItem, list[dict]]:
+    """The CI and the impact walk's rows (RelationshipRepository.impact), upstream each with the `effect`
+    of the CI's failure on it: down, or degraded where redundancy keeps it up (failure_effects)."""
+    async with uow:
+        ci = await _ci(CiRepository(uow.session), ci_id)
+        relationships = RelationshipRepository(uow.session)
+        start, rows = await relationships.impact(ci.id, upstream=upstream, max_depth=max_depth)
+        effects: dict[int, str] = {}
+        if upstream and rows:
+            reached = [row["seq"] for row in rows]
+            redundant = {row["seq"]: row["min_members_up"] for row in rows if row["min_members_up"] is not None}
+            if not redundant:  # no redundancy on the way: whatever needs the CI goes down with it
+                effects = dict.fromkeys(reached, Effect.DOWN)
+            else:
+                effects = failure_effects(start, await relationships.needs_among(reached, [start, *reached]),
+                                          min_members_up=redundant,
+                                          members_up=await relationships.members_up(list(redundant)))
+    for row in rows:
+        row["effect"] = effects.get(row.pop("seq"))
+        del row["min_members_up"]
+    return ci, rows
 
 
 async def source_priorities(session: AsyncSession) -> SourcePriorities:
@@ -278,16 +312,26 @@ async def source_priorities(session: AsyncSession) -> SourcePriorities:
                             stale_after={s["name"]: s["stale_after"] for s in sources if s["stale_after"]})
 
 
-async def put_source(session: AsyncSession, name: str, *, priority: int, field_priorities: dict[str, int],
+async def list_sources(uow: UnitOfWork) -> list[dict]:
+    async with uow:
+        return await SourceRepository(uow.session).all()
+
+
+async def put_source(uow: UnitOfWork, name: str, *, priority: int, field_priorities: dict[str, int],
                      description: str | None, stale_after: timedelta | None = None,
-                     retire_missing_after: timedelta | None = None, actor: str) -> None:
+                     retire_missing_after: timedelta | None = None, actor: str) -> dict:
+    """Rank a source; the source as stored."""
     check_priorities(priority, field_priorities)
-    await SourceRepository(session).put(name, priority=priority, field_priorities=field_priorities,
-                                        description=description, stale_after=stale_after,
-                                        retire_missing_after=retire_missing_after, by=actor, at=utcnow())
+    async with uow:
+        stored = SourceRepository(uow.session)
+        await stored.put(name, priority=priority, field_priorities=field_priorities, description=description,
+                         stale_after=stale_after, retire_missing_after=retire_missing_after, by=actor, at=utcnow())
+        source = next(s for s in await stored.all() if s["name"] == name)
+        await uow.commit()
+    return source
 
 
-async def import_batch(session: AsyncSession, outbox: Outbox, request: ImportRequest) -> dict[str, Any]:
+async def import_batch(uow: UnitOfWork, request: ImportRequest) -> dict[str, Any]:
     """Identify, reconcile and write what a discovery source reports; the per-item report.
 
     A fixed number of statements whatever the payload's size: the write lock, the source
@@ -303,6 +347,14 @@ async def import_batch(session: AsyncSession, outbox: Outbox, request: ImportReq
             items.append(ItemOutcome(index, item.ref, "rejected", reason=str(exc)))
     reported = [ReportedRelationship(index, r.type, r.source, r.source_id, r.target, r.target_id)
                 for index, r in enumerate(request.relationships)]
+    async with uow:
+        return await _import(uow, request, items, reported)
+
+
+async def _import(uow: UnitOfWork, request: ImportRequest, items: list,
+                  reported: list[ReportedRelationship]) -> dict[str, Any]:
+    """The import's transaction, in the entered unit of work; refused (all_or_nothing), it commits nothing."""
+    session = uow.session
     await _lock(session)
     at, source = utcnow(), request.source
     priority = await source_priorities(session)
@@ -344,10 +396,10 @@ async def import_batch(session: AsyncSession, outbox: Outbox, request: ImportReq
             raise Contended("a CI this import changes was changed since it was read")
         await identities.remove(plan.keys_removed)
         await identities.add_many(plan.keys_added)
-        await _store(session, outbox, cis=cis, created=plan.created, changed=[ci for ci, _ in plan.updated],
-                     added=added)
+        await _store(uow, cis=cis, created=plan.created, changed=[ci for ci, _ in plan.updated], added=added)
         await cis.save_many(plan.provenance_only)
         await sightings.record((item.ci_id for item in plan.items if item.outcome != "rejected"), source, at)
+        await uow.commit()
     return {
         "source": source, "mode": request.mode, "committed": not refuse, "counts": counts,
         "relationship_counts": relationship_counts,
@@ -363,5 +415,6 @@ def _triple(rel: ReportedRelationship, refs: dict[str, str | None]) -> tuple[str
     return (source, target, rel.type) if source and target else None
 
 
-__all__ = ["Contended", "add_relationship", "retrying", "ci_as_of", "import_batch", "put_source", "register_ci",
-           "remove_relationship", "set_status", "update_ci"]
+__all__ = ["add_relationship", "ci_as_of", "get_ci", "get_relationship", "history", "impact", "import_batch",
+           "list_cis", "list_sources", "put_source", "register_ci", "relationships_of", "remove_relationship",
+           "retire_missing", "set_status", "update_ci"]

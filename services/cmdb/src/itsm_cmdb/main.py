@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from itsm_contracts import topics
+from itsm_kit.clock import utcnow
 from itsm_kit.jobs import periodic
 from itsm_kit.runtime import Runtime, create_service_app
 from itsm_cmdb import api, consumers, handlers
@@ -33,8 +34,7 @@ async def bulk_friendly_gc(runtime: Runtime) -> AsyncIterator[None]:
 async def retire_missing_batch(runtime: Runtime) -> bool:
     """Retire a batch of the CIs discovery no longer finds; whether there may be more."""
     limit = runtime.settings.missing_sweep_batch_size
-    async with runtime.transaction() as session:
-        retired = await handlers.retire_missing(session, runtime.outbox, at=handlers.utcnow(), limit=limit)
+    retired = await handlers.retire_missing(runtime.unit_of_work(), at=utcnow(), limit=limit)
     if retired:
         log.info("retired CIs no discovery source reports any more", extra={"retired": retired})
     return retired == limit

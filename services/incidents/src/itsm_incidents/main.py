@@ -5,10 +5,12 @@ import logging
 from fastapi import FastAPI
 
 from itsm_contracts import topics
+from itsm_kit.clock import utcnow
 from itsm_kit.jobs import periodic
 from itsm_kit.runtime import Runtime, create_service_app
 from itsm_incidents import api, consumers, handlers
 from itsm_incidents.settings import IncidentsSettings
+from itsm_incidents.store import write_timeline
 
 log = logging.getLogger(__name__)
 
@@ -16,9 +18,8 @@ log = logging.getLogger(__name__)
 async def auto_close_batch(runtime: Runtime) -> bool:
     """Close a batch of what has been resolved long enough; whether there may be more."""
     settings: IncidentsSettings = runtime.settings
-    async with runtime.transaction() as session:
-        closed = await handlers.auto_close_due(session, runtime.outbox, handlers.utcnow(), settings.auto_close_days,
-                                               settings.auto_close_batch_size)
+    closed = await handlers.auto_close_due(runtime.unit_of_work(), utcnow(), settings.auto_close_days,
+                                           settings.auto_close_batch_size)
     if closed:
         log.info("auto-closed incidents", extra={"closed": closed})
     return closed == settings.auto_close_batch_size
@@ -39,4 +40,5 @@ def create_app(settings: IncidentsSettings | None = None) -> FastAPI:
         consumes=consumers.CONSUMES,
         handlers=consumers.event_handlers,
         hooks=[auto_close],
+        timeline=write_timeline,
     )

@@ -1,9 +1,13 @@
-"""The incidents database: tables and the repository that maps them to Incident."""
+"""The incidents database: incidents and their timeline, alert episodes, the priority matrix, and
+the copy of the CMDB this service keeps; a repository for each."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Mapping
+from collections.abc import Sequence as Seq
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer, MetaData, Select, Sequence, String, Table, Text,
@@ -12,10 +16,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from itsm_contracts.api.incidents import IncidentFilter, IncidentQuery
-from itsm_contracts.events.alerts import AlertReceived
-from itsm_incidents.domain import PRIORITY_MATRIX, Activity, Incident, State
-from itsm_kit.domain import PRIORITY_LABELS
+from itsm_incidents.domain import Activity, AlertEpisode, EpisodeStatus, Incident, State
+from itsm_kit.domain import DEFAULT_PRIORITY_MATRIX, PRIORITY_LABELS, Conflict
 from itsm_kit.pagination import keyset, newest_first, page_of
 
 metadata = MetaData()
@@ -111,8 +113,11 @@ priority_matrix = Table(
 _FIELDS = [f.name for f in dataclasses.fields(Incident) if f.name not in ("events", "activity")]
 
 
-class StaleVersion(Exception):
-    """Someone else changed the incident since it was read."""
+class StaleVersion(Conflict):
+    """Someone else changed the incident since it was read (a 409: reload it and retry)."""
+
+    def __init__(self, incident_id: str):
+        super().__init__(f"incident {incident_id} was changed by someone else since it was read; reload it and retry")
 
 
 def _to_incident(row) -> Incident:
@@ -205,16 +210,18 @@ class IncidentRepository:
         )
         return [_to_incident(r) for r in rows.all()]
 
-    async def page(self, query: IncidentQuery) -> tuple[list[Incident], str | None]:
-        """One page in the asked order; returns it and the next page's cursor."""
-        column = incidents.c[query.sort]
-        sort = f"{query.sort}:{query.order}"  # in the cursor: it only continues the same order
-        page = keyset(_filtered(select(incidents), query), (column, incidents.c.id),
-                      descending=query.order == "desc", limit=query.limit, cursor=query.cursor, sort=sort)
+    async def page(self, where: Mapping[str, Any], *, sort: str, order: str, limit: int,
+                   cursor: str | None) -> tuple[list[Incident], str | None]:
+        """One page of the incidents `where` names (see _filtered), in the asked order; returns it and the
+        next page's cursor."""
+        column = incidents.c[sort]
+        order_key = f"{sort}:{order}"  # in the cursor: it only continues the same order
+        page = keyset(_filtered(select(incidents), where), (column, incidents.c.id),
+                      descending=order == "desc", limit=limit, cursor=cursor, sort=order_key)
         found = [_to_incident(r) for r in (await self.session.execute(page)).all()]
-        return page_of(found, query.limit, lambda i: (getattr(i, query.sort), i.id), sort=sort)
+        return page_of(found, limit, lambda i: (getattr(i, sort), i.id), sort=order_key)
 
-    async def counts(self, where: IncidentFilter) -> tuple[dict[str, int], dict[int, int]]:
+    async def counts(self, where: Mapping[str, Any]) -> tuple[dict[str, int], dict[int, int]]:
         """How many incidents match, by state and by priority (zeros included)."""
         by_state = dict.fromkeys((s.value for s in State), 0)
         by_priority = dict.fromkeys(PRIORITY_LABELS, 0)
@@ -223,16 +230,7 @@ class IncidentRepository:
             counts.update({value: n for value, n in rows.all()})
         return by_state, by_priority
 
-    async def count(self, states: list[str] | None = None) -> int:
-        query = select(func.count()).select_from(incidents)
-        if states:
-            query = query.where(incidents.c.state.in_(states))
-        return await self.session.scalar(query) or 0
-
-    async def add_activity(self, incident_id: str, entries: list[Activity]) -> None:
-        await self.add_activity_many([(incident_id, entries)])
-
-    async def add_activity_many(self, by_incident: list[tuple[str, list[Activity]]]) -> None:
+    async def add_activity_many(self, by_incident: Seq[tuple[str, list[Activity]]]) -> None:
         rows = [{"incident_id": incident_id, "at": e.at, "actor": e.actor, "kind": e.kind.value, "field": e.field,
                  "old_value": e.old_value, "new_value": e.new_value, "text": e.text}
                 for incident_id, entries in by_incident for e in entries]
@@ -247,25 +245,30 @@ class IncidentRepository:
         return page_of(found, limit, lambda e: (e["at"], e["id"]))
 
 
-def _filtered(query: Select, where: IncidentFilter) -> Select:
+EQUAL_FILTERS = ("assignment_group", "assignee", "caller", "category", "affected_ci", "business_service", "major",
+                 "parent_id", "dedup_key", "escalated")
+
+
+def _filtered(query: Select, where: Mapping[str, Any]) -> Select:
+    """Every filter given must hold: `state` and `priority` (lists: any of), EQUAL_FILTERS, the
+    `opened_`/`updated_` `from` (inclusive) and `before` (exclusive) bounds, and text `q`."""
     c = incidents.c
-    if where.state:
-        query = query.where(c.state.in_(where.state))
-    if where.priority:
-        query = query.where(c.priority.in_(where.priority))
-    for name in ("assignment_group", "assignee", "caller", "category", "affected_ci", "business_service", "major",
-                 "parent_id", "dedup_key", "escalated"):
-        if (value := getattr(where, name)) is not None:
+    if where.get("state"):
+        query = query.where(c.state.in_(where["state"]))
+    if where.get("priority"):
+        query = query.where(c.priority.in_(where["priority"]))
+    for name in EQUAL_FILTERS:
+        if (value := where.get(name)) is not None:
             query = query.where(c[name] == value)
-    for column, low, high in ((c.opened_at, where.opened_from, where.opened_before),
-                              (c.updated_at, where.updated_from, where.updated_before)):
+    for column, low, high in ((c.opened_at, where.get("opened_from"), where.get("opened_before")),
+                              (c.updated_at, where.get("updated_from"), where.get("updated_before"))):
         if low is not None:
             query = query.where(column >= low)
         if high is not None:
             query = query.where(column < high)
-    if where.q:
+    if q := where.get("q"):
         # ILIKE: enough at this size; a tsvector GIN index is the next step when it is not.
-        pattern = "%" + where.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(or_(c.number.ilike(pattern), c.short_description.ilike(pattern),
                                 c.description.ilike(pattern)))
     return query
@@ -278,7 +281,7 @@ class PriorityMatrixRepository:
     async def get(self) -> dict[tuple[int, int], int]:
         rows = (await self.session.execute(select(priority_matrix))).all()
         # Seeded by the migration; the default stands in should the table ever be emptied.
-        return {(r.impact, r.urgency): r.priority for r in rows} or dict(PRIORITY_MATRIX)
+        return {(r.impact, r.urgency): r.priority for r in rows} or dict(DEFAULT_PRIORITY_MATRIX)
 
     async def changed(self) -> tuple[datetime | None, str | None]:
         row = (await self.session.execute(
@@ -320,68 +323,171 @@ incident_alerts = Table(
           postgresql_where=text("status <> 'resolved' AND group_key IS NOT NULL")),
 )
 
-_ACTIVE = incident_alerts.c.status != "resolved"
+_ACTIVE = incident_alerts.c.status != EpisodeStatus.RESOLVED.value
+_EPISODE_FIELDS = [f.name for f in dataclasses.fields(AlertEpisode)]
 
 
-def alert_row(incident_id: str, alert: AlertReceived) -> dict:
-    """A new incident_alerts row for this alert on this incident."""
-    return {"incident_id": incident_id, "dedup_key": alert.dedup_key, "status": alert.status,
-            "group_key": alert.group_key, "integration_id": alert.integration_id, "severity": alert.severity,
-            "summary": alert.summary[:500], "count": 1, "first_seen_at": alert.received_at,
-            "last_seen_at": alert.received_at}
+def _to_episode(row) -> AlertEpisode:
+    values = {name: row._mapping[name] for name in _EPISODE_FIELDS}
+    return AlertEpisode(**values | {"status": EpisodeStatus(values["status"])})
 
 
 class AlertRepository:
     def __init__(self, session: AsyncSession):
         self.session = session
 
-    async def active_many(self, dedup_keys: list[str]) -> dict[str, dict]:
-        """The active row of each key, locked: their repeats in other runs queue behind this transaction."""
-        if not dedup_keys:
-            return {}
+    async def active(self, dedup_keys: Iterable[str]) -> list[AlertEpisode]:
+        """The active episode of each key, locked: their repeats in other runs queue behind this transaction."""
+        keys = sorted(set(dedup_keys))
+        if not keys:
+            return []
         rows = await self.session.execute(
-            select(incident_alerts).where(incident_alerts.c.dedup_key.in_(dedup_keys), _ACTIVE)
+            select(incident_alerts).where(incident_alerts.c.dedup_key.in_(keys), _ACTIVE)
             .order_by(incident_alerts.c.dedup_key).with_for_update()
         )
-        return {r.dedup_key: dict(r._mapping) for r in rows.all()}
+        return [_to_episode(r) for r in rows.all()]
 
-    async def active_counts(self, incident_ids: list[str]) -> dict[str, int]:
-        if not incident_ids:
+    async def active_in_groups(self, seen_since: Mapping[str, datetime]) -> list[AlertEpisode]:
+        """The active episodes of each group seen since its time: the candidates of a storm."""
+        if not seen_since:
+            return []
+        c = incident_alerts.c
+        rows = await self.session.execute(select(incident_alerts).where(_ACTIVE, or_(*(
+            (c.group_key == group) & (c.last_seen_at >= since) for group, since in sorted(seen_since.items())))))
+        return [_to_episode(r) for r in rows.all()]
+
+    async def active_counts(self, incident_ids: Iterable[str]) -> dict[str, int]:
+        ids = sorted(set(incident_ids))
+        if not ids:
             return {}
         rows = await self.session.execute(
-            select(incident_alerts.c.incident_id, func.count()).where(incident_alerts.c.incident_id.in_(incident_ids),
-                                                                      _ACTIVE)
+            select(incident_alerts.c.incident_id, func.count()).where(incident_alerts.c.incident_id.in_(ids), _ACTIVE)
             .group_by(incident_alerts.c.incident_id)
         )
         return dict(rows.all())
 
-    async def storm_incident(self, group_key: str, since: datetime) -> str | None:
-        """An incident holding an active alert of this group seen since `since`, newest first."""
-        return await self.session.scalar(
-            select(incident_alerts.c.incident_id)
-            .where(incident_alerts.c.group_key == group_key, incident_alerts.c.last_seen_at >= since, _ACTIVE)
-            .order_by(incident_alerts.c.last_seen_at.desc()).limit(1)
-        )
-
-    async def of(self, incident_id: str) -> list[dict]:
+    async def of(self, incident_id: str) -> list[AlertEpisode]:
         rows = await self.session.execute(select(incident_alerts).where(incident_alerts.c.incident_id == incident_id)
                                           .order_by(incident_alerts.c.first_seen_at, incident_alerts.c.dedup_key))
-        return [dict(r._mapping) for r in rows.all()]
+        return [_to_episode(r) for r in rows.all()]
 
-    async def add_many(self, rows: list[dict]) -> None:
-        if rows:
-            await self.session.execute(insert(incident_alerts), rows)
-
-    async def save_many(self, rows: list[dict]) -> None:
-        """Status, count and last seen of rows changed since they were read."""
-        if rows:
+    async def save(self, changed: Iterable[AlertEpisode], begun: Iterable[AlertEpisode]) -> None:
+        """Changed episodes before new ones: a resolved episode leaves its key's "one active" slot first."""
+        changed = [{"b_incident": e.incident_id, "b_key": e.dedup_key, "status": e.status.value, "count": e.count,
+                    "last_seen_at": e.last_seen_at} for e in changed]
+        if changed:
             await self.session.execute(
                 update(incident_alerts).where(incident_alerts.c.incident_id == bindparam("b_incident"),
-                                              incident_alerts.c.dedup_key == bindparam("b_key")),
-                [{"b_incident": r["incident_id"], "b_key": r["dedup_key"], "status": r["status"], "count": r["count"],
-                  "last_seen_at": r["last_seen_at"]} for r in rows],
+                                              incident_alerts.c.dedup_key == bindparam("b_key")), changed)
+        if rows := [dataclasses.asdict(e) | {"status": e.status.value} for e in begun]:
+            await self.session.execute(insert(incident_alerts), rows)
+
+
+# -- the copy of the CMDB: CIs and relationships, as far as incidents need them ----------------------
+# Fed by itsm.cmdb events; every change is applied only if its sequence is newer than what is kept,
+# so a replay or a late duplicate changes nothing. A removed relationship stays as a tombstone, so a
+# replay cannot bring it back.
+
+cmdb_cis = Table(
+    "cmdb_cis",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("ci_class", String(40), nullable=False),
+    Column("criticality", Integer, nullable=False),
+    Column("operational_status", String(20), nullable=False),
+    Column("sequence", BigInteger, nullable=False),
+)
+Index("cmdb_cis_by_name", func.lower(cmdb_cis.c.name))
+
+cmdb_relationships = Table(
+    "cmdb_relationships",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("source_id", String(36), nullable=False),
+    Column("target_id", String(36), nullable=False),
+    Column("type", String(20), nullable=False),
+    Column("removed", Boolean, nullable=False, server_default="false"),
+    # Walks upstream: who depends on a CI.
+    Index("cmdb_relationships_live_by_target", "target_id", "source_id", postgresql_where=text("NOT removed")),
+)
+
+BUSINESS_SERVICE = "business_service"
+MAX_DEPTH = 20
+
+
+class CiRepository:
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    async def find(self, ref: str) -> dict | None:
+        """The CI an incident names: by id, else by name (ignoring case) when one live CI has it."""
+        row = (await self.session.execute(select(cmdb_cis).where(cmdb_cis.c.id == ref))).first()
+        if row is not None:
+            return dict(row._mapping)
+        rows = (await self.session.execute(
+            select(cmdb_cis).where(func.lower(cmdb_cis.c.name) == ref.strip().lower(),
+                                   cmdb_cis.c.operational_status != "retired").limit(2))).all()
+        return dict(rows[0]._mapping) if len(rows) == 1 else None
+
+    async def business_services(self, ci_id: str) -> list[dict]:
+        """The live business services that depend on the CI, directly or not (itself, if it is one)."""
+        rows = await self.session.execute(text("""
+            WITH RECURSIVE up(id, path) AS (
+                SELECT CAST(:ci AS varchar), ARRAY[CAST(:ci AS varchar)]
+              UNION ALL
+                SELECT DISTINCT ON (r.source_id) r.source_id, up.path || r.source_id
+                FROM up JOIN cmdb_relationships r ON r.target_id = up.id AND NOT r.removed
+                WHERE r.source_id <> ALL(up.path) AND cardinality(up.path) <= :max_depth
             )
+            SELECT DISTINCT c.id, c.name, c.ci_class, c.criticality, c.operational_status
+            FROM up JOIN cmdb_cis c ON c.id = up.id
+            WHERE c.ci_class = :business_service AND c.operational_status <> 'retired'
+            ORDER BY c.criticality, c.name, c.id
+        """), {"ci": ci_id, "max_depth": MAX_DEPTH, "business_service": BUSINESS_SERVICE})
+        return [dict(r._mapping) for r in rows.all()]
+
+    async def put(self, rows: Seq[dict]) -> None:
+        """Whole CIs (id, name, ci_class, criticality, operational_status, sequence), unless a newer one is kept."""
+        if not rows:
+            return
+        # One statement for the run, its rows as arrays (an executemany would be a statement per row).
+        await self.session.execute(text("""
+            INSERT INTO cmdb_cis (id, name, ci_class, criticality, operational_status, sequence)
+            SELECT * FROM unnest(CAST(:id AS varchar[]), CAST(:name AS varchar[]), CAST(:ci_class AS varchar[]),
+                                 CAST(:criticality AS int[]), CAST(:operational_status AS varchar[]),
+                                 CAST(:sequence AS bigint[]))
+            ON CONFLICT (id) DO UPDATE SET name = excluded.name, ci_class = excluded.ci_class,
+                criticality = excluded.criticality, operational_status = excluded.operational_status,
+                sequence = excluded.sequence
+            WHERE cmdb_cis.sequence < excluded.sequence
+        """), {column: [r[column] for r in rows] for column in rows[0]})
+
+    async def change(self, rows: Seq[dict]) -> None:
+        """Some fields of CIs (id, sequence and the fields), unless a newer change is kept; a statement per
+        set of fields."""
+        by_fields: dict[tuple[str, ...], list[dict]] = {}
+        for row in rows:
+            by_fields.setdefault(tuple(sorted(set(row) - {"id", "sequence"})), []).append(row)
+        for fields, same in by_fields.items():
+            await self.session.execute(
+                update(cmdb_cis).where(cmdb_cis.c.id == bindparam("b_id"), cmdb_cis.c.sequence < bindparam("b_seq"))
+                .values({f: bindparam(f"b_{f}") for f in (*fields, "sequence")}),
+                [{"b_id": r["id"], "b_seq": r["sequence"], **{f"b_{f}": r[f] for f in (*fields, "sequence")}}
+                 for r in same])
+
+    async def put_relationships(self, rows: Seq[dict]) -> None:
+        """Relationships (id, source_id, target_id, type, removed); a removal is kept for good."""
+        if rows:
+            await self.session.execute(text("""
+                INSERT INTO cmdb_relationships (id, source_id, target_id, type, removed)
+                SELECT * FROM unnest(CAST(:id AS varchar[]), CAST(:source_id AS varchar[]),
+                                     CAST(:target_id AS varchar[]), CAST(:type AS varchar[]),
+                                     CAST(:removed AS boolean[]))
+                ON CONFLICT (id) DO UPDATE SET removed = cmdb_relationships.removed OR excluded.removed
+            """), {column: [r[column] for r in rows] for column in rows[0]})
 
 
-# The copy of the CMDB this service keeps lives in its own module; its tables are part of this database.
-from itsm_incidents import ci_view  # noqa: E402,F401
+async def write_timeline(session: AsyncSession, by_incident: Seq[tuple[str, list[Activity]]]) -> None:
+    """The unit of work's timeline writer: each incident's new timeline lines."""
+    await IncidentRepository(session).add_activity_many(by_incident)

@@ -1,6 +1,7 @@
 """Incident rules, as ITIL and ServiceNow define them. Pure: no I/O.
 
-An Incident collects the events its changes raise; the handler stores both at once.
+An Incident collects the events its changes raise and the lines of its timeline; the unit
+of work stores them with it.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any
 
 from itsm_contracts.events import EventData
 from itsm_contracts.events.alerts import AlertReceived, Severity
+from itsm_contracts.events.sla import SlaBreached
 from itsm_kit.domain import (
-    DEFAULT_PRIORITY_MATRIX, PRIORITY_LABELS, Conflict, InvalidValue, RaisesEvents, check_transition, choice,
+    DEFAULT_PRIORITY_MATRIX, PRIORITY_LABELS, SYSTEM, Conflict, InvalidValue, RaisesEvents, check_transition, choice,
     priority_of,
 )
 from itsm_contracts.events.incidents import (
@@ -97,7 +99,6 @@ UPDATABLE_FIELDS = PLAIN_FIELDS | {"assignment_group", "assignee", "impact", "ur
                                    "priority_override_reason", "parent_id"}
 NOT_NULL_FIELDS = frozenset({"short_description", "description", "major", "impact", "urgency"})
 
-SYSTEM = "system"
 MONITORING = "monitoring"
 SLA = "sla"
 
@@ -545,25 +546,29 @@ def _fit(value: str | None, limit: int) -> str | None:
     return value[:limit] if value else value
 
 
-class AlertAction(StrEnum):
-    """What an incoming alert does to incidents."""
-
-    OPEN = "open"                # a new incident for it
-    ATTACH = "attach"            # counted on the incident it (or its storm) already has
-    ACKNOWLEDGE = "acknowledge"  # its incident goes in progress
-    CLEAR = "clear"              # the alert is over; its incident resolves when none of its alerts is active
-    IGNORE = "ignore"            # nothing to do: e.g. a resolve for an alert never seen firing
+def last_state_change(raised: Iterable[tuple[int, EventData]]) -> IncidentStateChanged | None:
+    """The latest move among raised events: what an incident's children follow."""
+    moves = [e for _, e in raised if isinstance(e, IncidentStateChanged)]
+    return moves[-1] if moves else None
 
 
-def alert_action(status: str, *, has_active_alert: bool, storm_incident_open: bool) -> AlertAction:
-    """The correlation rules, in one place.
+def leads_children(incident: Incident) -> bool:
+    """Parents are top-level (a child has no children), and only some states move children."""
+    return incident.parent_id is None and incident.state in CHILDREN_FOLLOW
 
-    `has_active_alert`: this dedup key is firing (or acknowledged) on an open incident.
-    `storm_incident_open`: an open incident holds an active alert of the same group within
-    the integration's storm window.
-    """
-    if status == "firing":
-        return AlertAction.ATTACH if has_active_alert or storm_incident_open else AlertAction.OPEN
-    if not has_active_alert:
-        return AlertAction.IGNORE
-    return AlertAction.ACKNOWLEDGE if status == "acknowledged" else AlertAction.CLEAR
+
+def breach_note(breach: SlaBreached, escalate_to: str | None) -> str:
+    """The work note an SLA breach becomes: which target of which definition was due when, and to whom it went."""
+    target = _duration(timedelta(seconds=breach.target_seconds))
+    note = (f"SLA breached: {breach.kind} target of {breach.policy} ({target}) was due at "
+            f"{breach.breached_at:%Y-%m-%d %H:%M:%S} UTC.")
+    return note + (f" Escalated to {escalate_to}." if escalate_to else "")
+
+
+def _duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s")) if n]
+    return " ".join(parts) or "0s"
