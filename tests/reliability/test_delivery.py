@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import asyncpg
 import pytest
-from sqlalchemy import Column, MetaData, String, Table, func, select
+from sqlalchemy import Column, MetaData, String, Table, delete, func, insert, select
 
-from itsm_contracts import CloudEvent, EventData
+from itsm_contracts import CloudEvent, EventData, envelope
 from itsm_contracts.events import register
 from itsm_kit.consumer import EventConsumer
 from itsm_kit.db import inbox, kit_metadata, make_engine, make_sessionmaker, outbox
 from itsm_kit.kafka import ensure_topics, make_producer
+from itsm_kit.domain import RaisesEvents
 from itsm_kit.outbox import Outbox, OutboxRelay
+from itsm_kit.unit_of_work import UnitOfWork
 from tests.alerts import alert, alertmanager_batch, fingerprints
 from tests.helpers import database_scalar, eventually, read_topic
 
@@ -252,3 +255,60 @@ async def test_relay_batches_keep_each_key_on_its_partition_and_in_order(scratch
         assert {r.partition for r in mine} == {probe.partition}
         assert [CloudEvent.from_json(r.value).data["n"] for r in mine] == list(range(k, 600, 15))
 
+
+
+@dataclass
+class Widget(RaisesEvents):
+    """An aggregate that keeps a timeline, as incidents do."""
+
+    id: str
+    version: int = 0
+    events: list = field(default_factory=list)
+    activity: list = field(default_factory=list)
+
+    def ship(self, note: str) -> None:
+        self.record(WidgetShipped(widget_id=self.id))
+        self.activity.append(note)
+
+
+async def widget_timeline(session, lines) -> None:
+    await session.execute(insert(effects), [{"event_id": f"{widget}:{n}", "widget_id": note}
+                                            for widget, notes in lines for n, note in enumerate(notes)])
+
+
+async def test_a_unit_of_work_commits_what_its_aggregates_raised_with_their_causes_or_nothing(scratch):
+    sessions, _producer, _bootstrap = scratch
+    cause = envelope(WidgetShipped(widget_id="order-1"), source="itsm/test", subject="order-1", sequence=1)
+    shipped, dropped, untimed = (Widget(f"uow-{uuid.uuid4().hex[:8]}") for _ in range(3))
+    unit = UnitOfWork(sessions, Outbox("itsm/test"), timeline=widget_timeline)
+
+    async with unit:
+        shipped.ship("first")
+        unit.add(shipped, shipped)  # adding twice stages once
+        unit.caused_by(cause)
+        shipped.ship("second")
+        await unit.commit()
+    with pytest.raises(RuntimeError):
+        async with unit:
+            dropped.ship("never")
+            unit.add(dropped)
+            raise RuntimeError("the handler failed before committing")
+    with pytest.raises(RuntimeError, match="no timeline writer"):
+        async with UnitOfWork(sessions, Outbox("itsm/test")) as careless:
+            untimed.ship("lost?")
+            careless.add(untimed)
+            await careless.commit()
+
+    async with sessions() as session:
+        rows = (await session.execute(select(outbox.c.key, outbox.c.payload).where(
+            outbox.c.key.in_([shipped.id, dropped.id, untimed.id])).order_by(outbox.c.id))).all()
+        timeline = (await session.execute(select(effects.c.event_id, effects.c.widget_id).where(
+            effects.c.event_id.like("uow-%")).order_by(effects.c.event_id))).all()
+        await session.execute(delete(outbox).where(outbox.c.key.like("uow-%")))
+        await session.execute(delete(effects).where(effects.c.event_id.like("uow-%")))
+        await session.commit()
+    staged = [CloudEvent.from_json(r.payload) for r in rows]
+    assert [(e.subject, e.sequence, e.causationid) for e in staged] == [(shipped.id, 1, cause.id),
+                                                                         (shipped.id, 2, None)]
+    assert [tuple(r) for r in timeline] == [(f"{shipped.id}:0", "first"), (f"{shipped.id}:1", "second")]
+    assert not (shipped.events or shipped.activity)
