@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
@@ -22,6 +21,7 @@ from itsm_contracts.events.incidents import IncidentOpened, IncidentPriorityChan
 from itsm_kit import context
 from itsm_kit.db import outbox
 from itsm_kit.outbox import Outbox
+from itsm_kit.runtime import Runtime
 from itsm_sla import consumers
 from itsm_sla.store import timers
 from tests.helpers import service_sessions
@@ -126,7 +126,9 @@ async def snapshot(sessions, names: dict[str, str]) -> tuple[dict, list]:
 
 
 async def test_a_run_at_once_has_exactly_the_effects_of_its_events_one_by_one(sessions):
-    handlers = consumers.event_handlers(SimpleNamespace(outbox=Outbox("itsm/sla"), extras={}))
+    # What the handlers use of a runtime: its units of work (sessions, outbox) and extras; no server.
+    runtime = Runtime(settings=None, engine=None, sessions=sessions, producer=None, outbox=Outbox("itsm/sla"))
+    handlers = consumers.event_handlers(runtime)
     results = []
     for run in (run_one_by_one, run_batched):
         ids = {n: str(uuid.uuid4()) for n in INCIDENTS}

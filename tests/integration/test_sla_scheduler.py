@@ -24,6 +24,7 @@ from itsm_contracts.api.sla import DefinitionBody
 from itsm_contracts.events.incidents import IncidentOpened, IncidentStateChanged
 from itsm_kit.db import make_engine, make_sessionmaker, outbox
 from itsm_kit.outbox import Outbox
+from itsm_kit.unit_of_work import UnitOfWork
 from itsm_sla import handlers
 from itsm_sla.catalog import Catalog
 from itsm_sla.domain import timer_id
@@ -50,19 +51,17 @@ async def test_two_replicas_and_the_service_announce_each_due_breach_exactly_onc
     service, outbox_ = f"svc-{uuid.uuid4().hex[:8]}", Outbox("itsm/sla")
     body = DefinitionBody(name=f"Replicas {service}", applies_to={"business_services": [service]},
                           resolution={"target": "PT1S"}, warning_thresholds=[])
-    async with sessions() as session, session.begin():
-        definition = await handlers.save_definition(session, body, actor="test")
+    definition = await handlers.save_definition(UnitOfWork(sessions, outbox_), body, actor="test")
     ago = datetime.now(UTC) - timedelta(seconds=30)
     incidents = [str(uuid.uuid4()) for _ in range(300)]
-    async with sessions() as session, session.begin():
-        await handlers.take_incident_events(session, outbox_, Catalog(), [opened(i, ago, service) for i in incidents])
+    await handlers.take_incident_events(UnitOfWork(sessions, outbox_), Catalog(),
+                                        [opened(i, ago, service) for i in incidents])
     timers = [timer_id(i, definition["id"], "resolution", 1) for i in incidents]
 
     async def replica() -> int:
         taken, catalog = 0, Catalog()
         while True:
-            async with sessions() as session, session.begin():
-                count = await handlers.fire_alarms(session, outbox_, catalog, datetime.now(UTC), 20)
+            count = await handlers.fire_alarms(UnitOfWork(sessions, outbox_), catalog, datetime.now(UTC), 20)
             if not count:
                 return taken
             taken += count
@@ -126,16 +125,16 @@ async def test_timers_from_before_the_engine_are_converted_and_run_on(infra):
         assert history == 3 + 5  # an opening per incident, a stop per stopped timer
 
         # A replay of the reconstructed history agrees with the converted timers...
-        async with sessions_() as session, session.begin():
-            started, changed, cancelled = await handlers.repair_incidents(session, Outbox("itsm/sla"), Catalog(),
-                                                                          [running, done, gone], datetime.now(UTC))
+        started, changed, cancelled = await handlers.repair_incidents(UnitOfWork(sessions_, Outbox("itsm/sla")),
+                                                                      Catalog(), [running, done, gone],
+                                                                      datetime.now(UTC))
         assert (started, changed, cancelled) == (0, 0, 0)
         # ...and the next event moves them on.
         resolve = IncidentStateChanged(incident_id=running, from_state="in_progress", to_state="resolved",
                                        changed_at=datetime.now(UTC))
         cause: CloudEvent = envelope(resolve, source="itsm/incidents", subject=running, sequence=9)
-        async with sessions_() as session, session.begin():
-            written = await handlers.take_incident_events(session, Outbox("itsm/sla"), Catalog(), [(cause, resolve)])
+        written = await handlers.take_incident_events(UnitOfWork(sessions_, Outbox("itsm/sla")), Catalog(),
+                                                      [(cause, resolve)])
         assert [(t.kind, t.stage, t.breached) for t in written] == [("resolution", "completed", False)]
     finally:
         await engine.dispose()

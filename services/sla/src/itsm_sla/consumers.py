@@ -16,22 +16,12 @@ CONSUMES = [topics.INCIDENTS, topics.CMDB]
 def event_handlers(runtime: Runtime) -> dict[str, Batched]:
     catalog = catalog_of(runtime)
 
-    async def incident_events(session, run) -> None:
-        written = await handlers.take_incident_events(session, runtime.outbox, catalog, run)
+    async def incident_events(uow, run) -> None:
+        written = await handlers.take_incident_events(uow, catalog, run)
         if (scheduler := runtime.extras.get("scheduler")) is not None and written:
             scheduler.expect(min((t.next_alarm_at for t in written if t.next_alarm_at), default=None))
 
-    async def cis(session, run) -> None:
-        await handlers.take_cis(session, run)
-
-    def batched(use_case) -> Batched:
-        """A run at once; a single event (the consumer isolating a failure) as a run of one."""
-        async def one(session, event, data) -> None:
-            await use_case(session, [(event, data)])
-
-        return Batched(one=one, many=use_case)
-
     # One handler for every incident event type, so a run mixing them is still taken at once.
-    on_incident = batched(incident_events)
-    on_ci = batched(cis)
+    on_incident = runtime.batched(incident_events)
+    on_ci = runtime.batched(handlers.take_cis)
     return {**{model.type: on_incident for model in CONSUMED}, CiCreated.type: on_ci, CiUpdated.type: on_ci}

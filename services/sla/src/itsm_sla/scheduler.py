@@ -19,11 +19,11 @@ from datetime import datetime, timedelta
 from prometheus_client import Counter, Histogram
 
 from itsm_contracts.events.sla import SlaBreached
+from itsm_kit.clock import utcnow
 from itsm_kit.runtime import Runtime
 from itsm_sla import handlers
 from itsm_sla.catalog import Catalog
 from itsm_sla.settings import SlaSettings
-from itsm_sla.store import TimerRepository
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +64,9 @@ class AlarmScheduler:
         """Every alarm due by `now`, batch after batch; returns how many timers were taken."""
         taken, batch = 0, self.settings.scheduler_batch_size
         while True:
-            async with self.runtime.transaction() as session:
-                events = []
-                count = await handlers.fire_alarms(session, self.runtime.outbox, catalog_of(self.runtime), now, batch,
-                                                   announced=events)
+            events = []
+            count = await handlers.fire_alarms(self.runtime.unit_of_work(), catalog_of(self.runtime), now, batch,
+                                               announced=events)
             for event in events:
                 crossed = event.breached_at if isinstance(event, SlaBreached) else event.crossed_at
                 ALARMS.labels("breached" if isinstance(event, SlaBreached) else "warning").inc()
@@ -83,9 +82,8 @@ class AlarmScheduler:
             self.planned = None
             delay = self.settings.scheduler_max_sleep_seconds
             try:
-                now = handlers.utcnow()
-                async with self.runtime.sessions() as session:
-                    next_at = await TimerRepository(session).next_alarm_at()
+                now = utcnow()
+                next_at = await handlers.next_alarm_at(self.runtime.unit_of_work())
                 if next_at is not None and next_at <= now:
                     if await self.fire_due(now):
                         continue  # look again at once: the next due moment has moved
@@ -97,7 +95,7 @@ class AlarmScheduler:
             except Exception:
                 log.exception("SLA scheduler pass failed; retrying")
                 delay = 1
-            self.planned = handlers.utcnow() + timedelta(seconds=delay)
+            self.planned = utcnow() + timedelta(seconds=delay)
             try:
                 await asyncio.wait_for(self._wake.wait(), delay)
             except TimeoutError:
