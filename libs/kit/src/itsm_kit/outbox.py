@@ -67,11 +67,6 @@ class Outbox:
         return {"event_id": event_id, "topic": data.topic, "key": subject,
                 "payload": orjson.dumps(body, option=orjson.OPT_UTC_Z)}
 
-    async def add_raised(self, session: AsyncSession, subject: str, raised: list[tuple[int, EventData]],
-                         cause: CloudEvent | None = None) -> None:
-        """Stage the (sequence, event) pairs an aggregate raised, and forget them there."""
-        await self.add_many(session, [(subject, raised, cause)])
-
     async def add_many(self, session: AsyncSession,
                        raised_by: list[tuple[str, list[tuple[int, EventData]], CloudEvent | None]]) -> None:
         """Stage what several aggregates raised, in order, in one statement: (subject, raised, cause) each."""

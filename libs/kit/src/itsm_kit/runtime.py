@@ -59,13 +59,6 @@ class Runtime:
 
         return Batched.of(many)
 
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One unit of work: commit on success, then wake the outbox relay."""
-        async with self.sessions() as session, session.begin():
-            yield session
-        self.outbox.committed()
-
 
 def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
@@ -81,14 +74,6 @@ def get_unit_of_work(runtime: RuntimeDep) -> UnitOfWork:
 # What a route hands to its handler, which opens and commits it.
 UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_unit_of_work)]
 
-
-async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    """A read-only session for queries; writes go through Runtime.transaction()."""
-    async with runtime.sessions() as session:
-        yield session
-
-
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 HandlersFactory = Callable[[Runtime], Mapping[str, Handler]]
 Hook = Callable[[Runtime], contextlib.AbstractAsyncContextManager[None]]

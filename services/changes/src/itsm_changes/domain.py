@@ -110,10 +110,6 @@ class ChangeRequest(RaisesEvents):
                                       change_type=change.change_type, requested_at=at), at)
         return change
 
-    @property
-    def allowed_next(self) -> frozenset[State]:
-        return TRANSITIONS[self.change_type][self.state]
-
     def move_to(self, wanted: State, at: datetime) -> None:
         check_transition(TRANSITIONS[self.change_type], f"a {self.change_type} change", self.state, wanted)
         # Scheduling means committing to a window: the change calendar and conflict checks need one.

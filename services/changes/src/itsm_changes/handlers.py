@@ -1,26 +1,41 @@
-"""Use cases: build the change request, store it with its events."""
+"""Use cases: request a change (stored with its events), and read change requests."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from itsm_kit.outbox import Outbox
+from itsm_kit.clock import utcnow
+from itsm_kit.errors import not_found
+from itsm_kit.unit_of_work import UnitOfWork
 from itsm_changes.domain import ChangeRequest
 from itsm_changes.store import ChangeRepository
 
 
-async def request_change(session: AsyncSession, outbox: Outbox, *, short_description: str, description: str,
-                         change_type: str, planned_start: datetime | None, planned_end: datetime | None
-                         ) -> ChangeRequest:
-    repo = ChangeRepository(session)
-    change = ChangeRequest.request(
-        id=str(uuid.uuid4()), number=await repo.next_number(), short_description=short_description,
-        description=description, change_type=change_type, planned_start=planned_start, planned_end=planned_end,
-        at=datetime.now(UTC),
-    )
-    await repo.add(change)
-    await outbox.add_raised(session, change.id, change.events)
+async def request_change(uow: UnitOfWork, *, short_description: str, description: str, change_type: str,
+                         planned_start: datetime | None, planned_end: datetime | None) -> ChangeRequest:
+    async with uow:
+        repo = ChangeRepository(uow.session)
+        change = ChangeRequest.request(
+            id=str(uuid.uuid4()), number=await repo.next_number(), short_description=short_description,
+            description=description, change_type=change_type, planned_start=planned_start,
+            planned_end=planned_end, at=utcnow(),
+        )
+        await repo.add(change)
+        uow.add(change)
+        await uow.commit()
     return change
+
+
+async def get_change(uow: UnitOfWork, change_id: str) -> ChangeRequest:
+    async with uow:
+        change = await ChangeRepository(uow.session).get(change_id)
+    if change is None:
+        raise not_found("change request", change_id)
+    return change
+
+
+async def list_changes(uow: UnitOfWork, *, limit: int, cursor: str | None) -> tuple[list[ChangeRequest], str | None]:
+    """Newest first; the page and the next page's cursor."""
+    async with uow:
+        return await ChangeRepository(uow.session).page(limit=limit, cursor=cursor)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from itsm_kit.clock import utcnow
 from itsm_kit.errors import Problem
-from itsm_kit.runtime import RuntimeDep
+from itsm_kit.runtime import RuntimeDep, UnitOfWorkDep
 from itsm_gateway import handlers
 
 bearer = HTTPBearer(auto_error=False, description="a JWT signed with the gateway's HS256 key")
@@ -31,7 +32,7 @@ def unauthorized(detail: str) -> Problem:
 
 def issue_token(secret: str, subject: str, roles: list[str], audience: str = "itsm",
                 ttl: timedelta = timedelta(hours=8)) -> str:
-    now = datetime.now(UTC)
+    now = utcnow()
     claims = {"sub": subject, "roles": roles, "aud": audience, "iat": now, "exp": now + ttl}
     return jwt.encode(claims, secret, algorithm="HS256")
 
@@ -69,12 +70,11 @@ def _presented_key(request: Request) -> str | None:
     return header[7:].strip() if header.lower().startswith("bearer ") else None
 
 
-async def integration(request: Request, runtime: RuntimeDep) -> dict:
+async def integration(request: Request, uow: UnitOfWorkDep) -> dict:
     key = _presented_key(request)
     if not key:
         raise unauthorized("an integration key is required (Authorization: Bearer <key>, X-Integration-Key, or ?key=)")
-    async with runtime.sessions() as session:
-        found = await handlers.integration_for_key(session, key)
+    found = await handlers.integration_for_key(uow, key)
     if found is None:
         raise unauthorized("unknown or revoked integration key")
     return found

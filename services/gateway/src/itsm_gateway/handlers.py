@@ -8,19 +8,20 @@ import secrets
 import string
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from sqlalchemy.ext.asyncio import AsyncSession
+from cachetools import LRUCache, cached
 
 from itsm_contracts import envelope, topics
 from itsm_contracts.events.alerts import AlertReceived
 from itsm_kit import context
+from itsm_kit.clock import utcnow
 from itsm_kit.domain import Conflict
-from itsm_kit.errors import Problem, not_found
+from itsm_kit.errors import Problem, check_version, not_found
 from itsm_kit.metrics import EVENTS_PUBLISHED
+from itsm_kit.unit_of_work import UnitOfWork
 from itsm_gateway.domain import IntegrationPolicy, check_policy
 from itsm_gateway.store import IntegrationRepository
 
@@ -46,65 +47,70 @@ def _with_policy(row: dict) -> dict:
     return {**row, "policy": policy_of(row)}
 
 
-_policies: dict[tuple[str, int], IntegrationPolicy] = {}
-
-
+# A version's policy never changes (every write moves the version on), so (id, version) names it.
+@cached(LRUCache(maxsize=10_000), key=lambda row: (row["id"], row["version"]))
 def policy_of(row: Mapping[str, Any]) -> IntegrationPolicy:
     """The stored policy as the domain's model, parsed once per integration version (webhooks are hot)."""
-    cache_key = (row["id"], row["version"])
-    policy = _policies.get(cache_key)
-    if policy is None:
-        if len(_policies) > 10_000:
-            _policies.clear()
-        policy = _policies[cache_key] = IntegrationPolicy.model_validate(row["policy"])
-    return policy
+    return IntegrationPolicy.model_validate(row["policy"])
 
 
-async def create_integration(session: AsyncSession, *, name: str, kind: str, policy: IntegrationPolicy,
+async def create_integration(uow: UnitOfWork, *, name: str, kind: str, policy: IntegrationPolicy,
                              created_by: str) -> tuple[dict, str]:
     """Returns the integration and its key; the key is shown this once and only its hash is kept."""
     check_policy(kind, policy)
     key, prefix = new_key(kind)
-    integration = await IntegrationRepository(session).add(
-        id=str(uuid.uuid4()), name=name, kind=kind, key_hash=hash_key(key), key_prefix=prefix, created_by=created_by,
-        policy=policy.model_dump(mode="json"),
-    )
+    async with uow:
+        integration = await IntegrationRepository(uow.session).add(
+            id=str(uuid.uuid4()), name=name, kind=kind, key_hash=hash_key(key), key_prefix=prefix,
+            created_by=created_by, policy=policy.model_dump(mode="json"),
+        )
+        await uow.commit()
     return _with_policy(integration), key
 
 
-async def get_integration(session: AsyncSession, integration_id: str) -> dict:
-    found = await IntegrationRepository(session).get(integration_id)
+async def get_integration(uow: UnitOfWork, integration_id: str) -> dict:
+    async with uow:
+        found = await IntegrationRepository(uow.session).get(integration_id)
     if found is None:
         raise not_found("integration", integration_id)
     return _with_policy(found)
 
 
-async def list_integrations(session: AsyncSession) -> list[dict]:
-    return [_with_policy(row) for row in await IntegrationRepository(session).all()]
+async def list_integrations(uow: UnitOfWork) -> list[dict]:
+    async with uow:
+        return [_with_policy(row) for row in await IntegrationRepository(uow.session).all()]
 
 
-async def change_integration(session: AsyncSession, integration_id: str, *, name: str | None,
+async def change_integration(uow: UnitOfWork, integration_id: str, *, name: str | None,
                              policy_changes: Mapping[str, Any], if_match: int | None, changed_by: str) -> dict:
     """Renames and/or changes the policy of an active integration; its key and kind stay."""
-    repo = IntegrationRepository(session)
-    current = await repo.get(integration_id, for_update=True)
-    if current is None:
-        raise not_found("integration", integration_id)
-    if if_match is not None and if_match != current["version"]:
-        raise Problem(412, "Precondition Failed", f"integration {integration_id} is at version {current['version']}, "
-                      f"not {if_match}; reload it and retry", current_version=current["version"])
-    if current["revoked_at"] is not None:
-        raise Conflict(f"integration {integration_id} is revoked; create a new one")
-    policy = policy_of(current).changed(policy_changes)
-    check_policy(current["kind"], policy)
-    changed = await repo.change(integration_id, name=name or current["name"], updated_at=utcnow(),
-                                updated_by=changed_by, policy=policy.model_dump(mode="json"))
+    async with uow:
+        repo = IntegrationRepository(uow.session)
+        current = await repo.get(integration_id, for_update=True)
+        if current is None:
+            raise not_found("integration", integration_id)
+        check_version("integration", integration_id, current["version"], if_match)
+        if current["revoked_at"] is not None:
+            raise Conflict(f"integration {integration_id} is revoked; create a new one")
+        policy = policy_of(current).changed(policy_changes)
+        check_policy(current["kind"], policy)
+        changed = await repo.change(integration_id, name=name or current["name"], updated_at=utcnow(),
+                                    updated_by=changed_by, policy=policy.model_dump(mode="json"))
+        await uow.commit()
     return _with_policy(changed)
 
 
-async def integration_for_key(session: AsyncSession, key: str) -> dict | None:
+async def revoke_integration(uow: UnitOfWork, integration_id: str) -> None:
+    async with uow:
+        if not await IntegrationRepository(uow.session).revoke(integration_id, utcnow()):
+            raise Problem(404, "Not Found", f"active integration {integration_id} does not exist")
+        await uow.commit()
+
+
+async def integration_for_key(uow: UnitOfWork, key: str) -> dict | None:
     """The active integration a key belongs to, with its policy; None for an unknown or revoked key."""
-    found = await IntegrationRepository(session).by_key_hash(hash_key(key))
+    async with uow:
+        found = await IntegrationRepository(uow.session).by_key_hash(hash_key(key))
     return _with_policy(found) if found else None
 
 
@@ -138,7 +144,3 @@ async def publish_alerts(producer: AIOKafkaProducer, alerts: list[AlertReceived]
         problem.headers["Retry-After"] = "5"
         raise problem from exc
     EVENTS_PUBLISHED.labels(topics.ALERTS).inc(len(alerts))
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -1,24 +1,39 @@
-"""Use cases: open the problem, store it with its events."""
+"""Use cases: open a problem (stored with its events), and read problems."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from itsm_kit.outbox import Outbox
+from itsm_kit.clock import utcnow
+from itsm_kit.errors import not_found
+from itsm_kit.unit_of_work import UnitOfWork
 from itsm_problems.domain import Problem
 from itsm_problems.store import ProblemRepository
 
 
-async def open_problem(session: AsyncSession, outbox: Outbox, *, short_description: str, description: str,
-                       impact: int, urgency: int) -> Problem:
-    repo = ProblemRepository(session)
-    problem = Problem.open(
-        id=str(uuid.uuid4()), number=await repo.next_number(), short_description=short_description,
-        description=description, impact=impact, urgency=urgency, at=datetime.now(UTC),
-    )
-    await repo.add(problem)
-    await outbox.add_raised(session, problem.id, problem.events)
+async def open_problem(uow: UnitOfWork, *, short_description: str, description: str, impact: int,
+                       urgency: int) -> Problem:
+    async with uow:
+        repo = ProblemRepository(uow.session)
+        problem = Problem.open(
+            id=str(uuid.uuid4()), number=await repo.next_number(), short_description=short_description,
+            description=description, impact=impact, urgency=urgency, at=utcnow(),
+        )
+        await repo.add(problem)
+        uow.add(problem)
+        await uow.commit()
     return problem
+
+
+async def get_problem(uow: UnitOfWork, problem_id: str) -> Problem:
+    async with uow:
+        problem = await ProblemRepository(uow.session).get(problem_id)
+    if problem is None:
+        raise not_found("problem", problem_id)
+    return problem
+
+
+async def list_problems(uow: UnitOfWork, *, limit: int, cursor: str | None) -> tuple[list[Problem], str | None]:
+    """Newest first; the page and the next page's cursor."""
+    async with uow:
+        return await ProblemRepository(uow.session).page(limit=limit, cursor=cursor)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import AwareDatetime
 
 from itsm_contracts.api.cmdb import (
@@ -17,6 +17,7 @@ from itsm_contracts.api.cmdb import (
     CiQuery, ImpactAnalysis, ImportReport, ImportRequest, RelationshipCreate, RelationshipPublic,
     SourceList, SourcePublic, SourceUpdate, StatusChange,
 )
+from itsm_kit.api import IfMatchHeader
 from itsm_kit.openapi import json_body
 from itsm_kit.runtime import RuntimeDep
 from itsm_gateway.auth import AdminUser, CurrentUser
@@ -24,7 +25,6 @@ from itsm_gateway.upstream import Passage, call
 
 router = APIRouter(prefix="/cmdb", tags=["cmdb"])
 
-IfMatch = Annotated[str | None, Header(description="the CI's version (ETag) you last read; stale is a 412")]
 SourceName = Annotated[str, Path(min_length=1, max_length=60, pattern=r"^[a-z0-9][a-z0-9_.:-]*$")]
 PREFIX = "/api/v1/cmdb"
 IMPORT_TIMEOUT = 120.0  # seconds: twenty thousand items take a few
@@ -58,14 +58,14 @@ async def get_ci(ci_id: str, request: Request, runtime: RuntimeDep, user: Curren
 @router.patch("/cis/{ci_id}", response_model=CiPublic,
               summary="Change fields of a CI (a person's change applies whatever source wrote the field)")
 async def update_ci(ci_id: str, body: CiUpdate, runtime: RuntimeDep, user: CurrentUser, response: Response,
-                    if_match: IfMatch = None) -> dict:
+                    if_match: IfMatchHeader = None) -> dict:
     return await cmdb.send(runtime, response, "PATCH", f"/cis/{ci_id}", body, actor=user.id, if_match=if_match)
 
 
 @router.post("/cis/{ci_id}/status", response_model=CiPublic,
              summary="Change the operational status; retired is for good and removes the CI's relationships")
 async def change_status(ci_id: str, body: StatusChange, runtime: RuntimeDep, user: CurrentUser, response: Response,
-                        if_match: IfMatch = None) -> dict:
+                        if_match: IfMatchHeader = None) -> dict:
     return await cmdb.send(runtime, response, "POST", f"/cis/{ci_id}/status", body, actor=user.id, if_match=if_match)
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from itsm_contracts.api.incidents import (
     ActivityPage, IncidentAlertList, IncidentCounts, IncidentCreate, IncidentFilter, IncidentPage, IncidentPublic,
     IncidentQuery, IncidentResolve, IncidentUpdate, IncidentView, NoteCreate, PriorityMatrixPublic,
     PriorityMatrixUpdate, StateChange,
 )
+from itsm_kit.api import IfMatchHeader
 from itsm_kit.errors import Problem
 from itsm_kit.runtime import RuntimeDep
 from itsm_gateway.auth import AdminUser, CurrentUser
@@ -23,8 +24,6 @@ from itsm_gateway.upstream import Passage, call
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 incidents = Passage("incidents", "/api/v1")
-
-IfMatch = Annotated[str | None, Header(description="the incident's version (ETag) you last read; stale is a 412")]
 
 
 @router.get("", response_model=IncidentPage, summary="List and search incidents (filters, sort, cursor pagination)")
@@ -79,7 +78,7 @@ async def create_incident(body: IncidentCreate, runtime: RuntimeDep, user: Curre
 @router.patch("/{incident_id}", response_model=IncidentPublic,
               summary="Change fields: assignment, category, impact/urgency, priority override, parent, ...")
 async def update_incident(incident_id: str, body: IncidentUpdate, runtime: RuntimeDep, user: CurrentUser,
-                          response: Response, if_match: IfMatch = None) -> dict:
+                          response: Response, if_match: IfMatchHeader = None) -> dict:
     return await incidents.send(runtime, response, "PATCH", f"/incidents/{incident_id}", body,
                                 actor=user.id, if_match=if_match)
 
@@ -87,7 +86,7 @@ async def update_incident(incident_id: str, body: IncidentUpdate, runtime: Runti
 @router.post("/{incident_id}/resolve", response_model=IncidentPublic,
              summary="Resolve an incident (its open children with it)")
 async def resolve_incident(incident_id: str, body: IncidentResolve, runtime: RuntimeDep, user: CurrentUser,
-                           response: Response, if_match: IfMatch = None) -> dict:
+                           response: Response, if_match: IfMatchHeader = None) -> dict:
     return await incidents.send(runtime, response, "POST", f"/incidents/{incident_id}/resolve", body,
                                 actor=user.id, if_match=if_match)
 
@@ -95,7 +94,7 @@ async def resolve_incident(incident_id: str, body: IncidentResolve, runtime: Run
 @router.post("/{incident_id}/state", response_model=IncidentPublic,
              summary="Move an incident to another state; in_progress from resolved reopens it")
 async def change_state(incident_id: str, body: StateChange, runtime: RuntimeDep, user: CurrentUser,
-                       response: Response, if_match: IfMatch = None) -> dict:
+                       response: Response, if_match: IfMatchHeader = None) -> dict:
     return await incidents.send(runtime, response, "POST", f"/incidents/{incident_id}/state", body,
                                 actor=user.id, if_match=if_match)
 

@@ -13,15 +13,17 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Header, Request, Response
+from fastapi import APIRouter, Body, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from itsm_contracts.events.alerts import AlertReceived
-from itsm_kit.errors import Problem, if_match_version
-from itsm_kit.runtime import RuntimeDep
+from itsm_kit.api import IfMatch, tag
+from itsm_kit.clock import utcnow
+from itsm_kit.errors import Problem
+from itsm_kit.runtime import RuntimeDep, UnitOfWorkDep
 from itsm_gateway import handlers
 from itsm_gateway.auth import AdminUser, integration_of
 from itsm_gateway.domain import (
@@ -30,7 +32,6 @@ from itsm_gateway.domain import (
 )
 from itsm_gateway.domain.pagerduty import ACTION_STATUS
 from itsm_gateway.domain.policy import RoutingRule
-from itsm_gateway.store import IntegrationRepository
 
 router = APIRouter(prefix="/integrations", tags=["integrations"])
 webhooks = APIRouter(prefix="/integrations", tags=["monitoring webhooks"])
@@ -79,55 +80,48 @@ class IntegrationCreated(IntegrationPublic):
     key: str = Field(description="the integration key; shown only now, store it in the sender's configuration")
 
 
-IfMatch = Annotated[str | None, Header(description="the version (ETag) you last read; a stale one is a 412")]
-
-
-def _public(integration: dict, response: Response) -> dict:
-    response.headers["ETag"] = f'"{integration["version"]}"'
+def _public(integration: dict) -> dict:
     return {**integration, **integration["policy"].model_dump()}
 
 
+def _tagged(integration: dict, response: Response) -> dict:
+    tag(response, integration["version"])
+    return _public(integration)
+
+
 @router.post("", response_model=IntegrationCreated, status_code=201, summary="Create an integration and its key")
-async def create_integration(body: IntegrationCreate, runtime: RuntimeDep, user: AdminUser,
+async def create_integration(body: IntegrationCreate, uow: UnitOfWorkDep, user: AdminUser,
                              response: Response) -> dict:
     policy = IntegrationPolicy.model_validate(body.model_dump(exclude={"name", "kind"}))
-    async with runtime.transaction() as session:
-        integration, key = await handlers.create_integration(session, name=body.name, kind=body.kind, policy=policy,
-                                                             created_by=user.id)
+    integration, key = await handlers.create_integration(uow, name=body.name, kind=body.kind, policy=policy,
+                                                         created_by=user.id)
     response.headers["Location"] = f"/api/v1/integrations/{integration['id']}"
-    return {**_public(integration, response), "key": key}
+    return {**_tagged(integration, response), "key": key}
 
 
 @router.get("", response_model=list[IntegrationPublic], summary="Every integration, revoked ones included")
-async def list_integrations(runtime: RuntimeDep, user: AdminUser) -> list[dict]:
-    async with runtime.sessions() as session:
-        return [{**i, **i["policy"].model_dump()} for i in await handlers.list_integrations(session)]
+async def list_integrations(uow: UnitOfWorkDep, user: AdminUser) -> list[dict]:
+    return [_public(i) for i in await handlers.list_integrations(uow)]
 
 
 @router.get("/{integration_id}", response_model=IntegrationPublic)
-async def get_integration(integration_id: str, runtime: RuntimeDep, user: AdminUser, response: Response) -> dict:
-    async with runtime.sessions() as session:
-        return _public(await handlers.get_integration(session, integration_id), response)
+async def get_integration(integration_id: str, uow: UnitOfWorkDep, user: AdminUser, response: Response) -> dict:
+    return _tagged(await handlers.get_integration(uow, integration_id), response)
 
 
 @router.patch("/{integration_id}", response_model=IntegrationPublic,
               summary="Rename an integration or change its policy (its key and kind stay)")
-async def change_integration(integration_id: str, body: IntegrationUpdate, runtime: RuntimeDep, user: AdminUser,
+async def change_integration(integration_id: str, body: IntegrationUpdate, uow: UnitOfWorkDep, user: AdminUser,
                              response: Response, if_match: IfMatch = None) -> dict:
     changes = body.model_dump(exclude_unset=True, exclude={"name"})
-    expected = if_match_version(if_match, "an integration")
-    async with runtime.transaction() as session:
-        integration = await handlers.change_integration(session, integration_id, name=body.name,
-                                                        policy_changes=changes, if_match=expected,
-                                                        changed_by=user.id)
-    return _public(integration, response)
+    integration = await handlers.change_integration(uow, integration_id, name=body.name, policy_changes=changes,
+                                                    if_match=if_match, changed_by=user.id)
+    return _tagged(integration, response)
 
 
 @router.delete("/{integration_id}", status_code=204, summary="Revoke an integration's key")
-async def revoke_integration(integration_id: str, runtime: RuntimeDep, user: AdminUser) -> None:
-    async with runtime.transaction() as session:
-        if not await IntegrationRepository(session).revoke(integration_id, handlers.utcnow()):
-            raise Problem(404, "Not Found", f"active integration {integration_id} does not exist")
+async def revoke_integration(integration_id: str, uow: UnitOfWorkDep, user: AdminUser) -> None:
+    await handlers.revoke_integration(uow, integration_id)
 
 
 # --- webhooks ----------------------------------------------------------------------------
@@ -154,21 +148,21 @@ async def _accepted(runtime, integration: dict, alerts: list[AlertReceived]) -> 
                summary="Prometheus Alertmanager webhook (version 4)")
 async def alertmanager_webhook(body: AlertmanagerWebhook, runtime: RuntimeDep,
                                integration: Annotated[dict, integration_of("alertmanager")]) -> AlertsAccepted:
-    return await _accepted(runtime, integration, from_alertmanager(body, integration["id"], handlers.utcnow()))
+    return await _accepted(runtime, integration, from_alertmanager(body, integration["id"], utcnow()))
 
 
 @webhooks.post("/grafana", response_model=AlertsAccepted, status_code=202,
                summary="Grafana unified alerting webhook (contact point of type webhook)")
 async def grafana_webhook(body: GrafanaWebhook, runtime: RuntimeDep,
                           integration: Annotated[dict, integration_of("grafana")]) -> AlertsAccepted:
-    return await _accepted(runtime, integration, from_grafana(body, integration["id"], handlers.utcnow()))
+    return await _accepted(runtime, integration, from_grafana(body, integration["id"], utcnow()))
 
 
 @webhooks.post("/generic", response_model=AlertsAccepted, status_code=202,
                summary="A generic JSON alert, or a batch of them as {\"alerts\": [...]}")
 async def generic_webhook(body: Annotated[GenericBody, Body()], runtime: RuntimeDep,
                           integration: Annotated[dict, integration_of("generic")]) -> AlertsAccepted:
-    return await _accepted(runtime, integration, from_generic(body, integration["id"], handlers.utcnow()))
+    return await _accepted(runtime, integration, from_generic(body, integration["id"], utcnow()))
 
 
 # --- PagerDuty Events API v2 -------------------------------------------------------------
@@ -249,13 +243,13 @@ pagerduty = APIRouter(route_class=PagerDutyRoute, tags=["monitoring webhooks"])
     responses={400: {"model": PagerDutyRejected, "description": "invalid event, JSON or routing_key"},
                503: {"model": PagerDutyRejected, "description": "not stored; retry"}},
 )
-async def pagerduty_enqueue(event: Annotated[PagerDutyEvent, Body()], runtime: RuntimeDep) -> PagerDutyAccepted:
-    async with runtime.sessions() as session:
-        integration = await handlers.integration_for_key(session, event.routing_key)
+async def pagerduty_enqueue(event: Annotated[PagerDutyEvent, Body()], runtime: RuntimeDep,
+                            uow: UnitOfWorkDep) -> PagerDutyAccepted:
+    integration = await handlers.integration_for_key(uow, event.routing_key)
     if integration is None:
         raise _invalid_event(["Invalid routing key"])
     if integration["kind"] != "pagerduty":
         raise _invalid_event([f"Invalid routing key: it belongs to a {integration['kind']} integration"])
-    alert = from_pagerduty(event, integration["id"], handlers.utcnow(), generated_dedup_key=uuid.uuid4().hex)
+    alert = from_pagerduty(event, integration["id"], utcnow(), generated_dedup_key=uuid.uuid4().hex)
     [routed] = await _accept(runtime, integration, [alert])
     return PagerDutyAccepted(dedup_key=routed.dedup_key)

@@ -7,21 +7,20 @@ versioned routes' body types are variables FastAPI must see as classes.
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
 from itsm_contracts.api.sla import (
     AtRiskList, AtRiskQuery, CalendarBody, CalendarList, CalendarPublic, ComplianceQuery, ComplianceReport,
     DefinitionBody, DefinitionList, DefinitionPublic, RepairRequest, RepairResult, TimerList, TimerPublic,
 )
+from itsm_kit.api import IfMatchHeader
 from itsm_kit.runtime import RuntimeDep
 from itsm_gateway.auth import AdminUser, CurrentUser
 from itsm_gateway.upstream import Passage
 
 router = APIRouter(prefix="/sla", tags=["sla"])
 sla = Passage("sla", "/api/v1/sla")
-
-IfMatch = Annotated[str | None, Header(description="the version (ETag) you last read; stale is a 412")]
 
 
 # -- definitions and calendars ---------------------------------------------------------------------
@@ -46,11 +45,11 @@ def versioned(path: str, noun: str, body: type[BaseModel], public_model: type[Ba
     @router.put(path + "/{ident}", response_model=public_model,
                 summary=f"Replace a {noun} (admin): a new version; open timers keep theirs until a repair")
     async def replace(ident: str, item: body, runtime: RuntimeDep, user: AdminUser, response: Response,
-                      if_match: IfMatch = None) -> dict:
+                      if_match: IfMatchHeader = None) -> dict:
         return await sla.send(runtime, response, "PUT", f"{path}/{ident}", item, actor=user.id, if_match=if_match)
 
     @router.delete(path + "/{ident}", status_code=204, summary=delete_summary)
-    async def remove(ident: str, runtime: RuntimeDep, user: AdminUser, if_match: IfMatch = None) -> Response:
+    async def remove(ident: str, runtime: RuntimeDep, user: AdminUser, if_match: IfMatchHeader = None) -> Response:
         await sla.send(runtime, Response(), "DELETE", f"{path}/{ident}", None, actor=user.id, if_match=if_match)
         return Response(status_code=204)
 
