@@ -192,3 +192,19 @@ async def test_http_latency_is_labelled_with_the_full_route_template():
         await c.get("/api/v9/incidents/43")
         text = (await c.get("/metrics")).text
     assert 'route="/api/v9/incidents/{incident_id}",status="200"} 2.0' in text
+
+
+async def test_a_write_over_a_newer_version_is_a_409_problem_not_a_500():
+    from itsm_kit.records import StaleVersion
+
+    app = FastAPI()
+    errors.install(app)
+
+    @app.post("/incidents/{incident_id}")
+    async def write(incident_id: str) -> None:
+        raise StaleVersion("incident", incident_id)
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://incidents") as client:
+        answer = await client.post("/incidents/i-1")
+    assert answer.status_code == 409 and answer.headers["content-type"] == "application/problem+json"
+    assert "incident i-1" in answer.json()["detail"] and "reload" in answer.json()["detail"]

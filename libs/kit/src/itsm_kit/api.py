@@ -6,9 +6,10 @@ token. Writes take `If-Match` as the version (ETag) the caller last read; a stal
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
-from fastapi import Depends, Header, Response
+from fastapi import Depends, Header, Query, Response
+from pydantic import BaseModel
 
 from itsm_kit.domain import SYSTEM
 from itsm_kit.errors import if_match_version
@@ -35,3 +36,16 @@ Actor = Annotated[str, Depends(_actor)]
 def tag(response: Response, version: int) -> None:
     """The ETag of what the answer shows: the version to send back as If-Match."""
     response.headers["ETag"] = f'"{version}"'
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def answer(response: Response, model: type[M], aggregate: object) -> M:
+    """An aggregate as its public model (same field names), with its version as the ETag."""
+    tag(response, aggregate.version)
+    return model.model_validate(aggregate, from_attributes=True)
+
+
+# A page's size, where a list takes nothing more than a cursor.
+PageSize = Annotated[int, Query(ge=1, le=200, description="at most this many items")]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -29,8 +29,18 @@ class Problem(Exception):
         self.headers: dict[str, str] = {}
 
 
+T = TypeVar("T")
+
+
 def not_found(what: str, ident: object) -> Problem:
     return Problem(404, "Not Found", f"{what} {ident} does not exist")
+
+
+def found(value: T | None, what: str, ident: object) -> T:
+    """The value a lookup found, or the 404 that names what does not exist."""
+    if value is None:
+        raise not_found(what, ident)
+    return value
 
 
 def if_match_version(value: str | None, what: str = "a") -> int | None:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 
 from itsm_kit.clock import utcnow
-from itsm_kit.errors import not_found
+from itsm_kit.errors import found
 from itsm_kit.unit_of_work import UnitOfWork
 from itsm_changes.domain import ChangeRequest
 from itsm_changes.store import ChangeRepository
@@ -29,10 +29,7 @@ async def request_change(uow: UnitOfWork, *, short_description: str, description
 
 async def get_change(uow: UnitOfWork, change_id: str) -> ChangeRequest:
     async with uow:
-        change = await ChangeRepository(uow.session).get(change_id)
-    if change is None:
-        raise not_found("change request", change_id)
-    return change
+        return found(await ChangeRepository(uow.session).get(change_id), "change request", change_id)
 
 
 async def list_changes(uow: UnitOfWork, *, limit: int, cursor: str | None) -> tuple[list[ChangeRequest], str | None]:

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from itsm_contracts.api.cmdb import CiQuery, ImportRequest
 from itsm_kit.clock import utcnow
 from itsm_kit.domain import DomainError
-from itsm_kit.errors import Problem, check_version, not_found
+from itsm_kit.errors import Problem, check_version, found
 from itsm_kit.ids import uuid7
 from itsm_kit.unit_of_work import Contended, UnitOfWork
 from itsm_cmdb.domain import (
@@ -87,10 +87,7 @@ async def _claim(session: AsyncSession, ci: ConfigurationItem, keys: list[str]) 
 
 
 async def _ci(cis: CiRepository, ci_id: str, *, for_update: bool = False) -> ConfigurationItem:
-    ci = await cis.get(ci_id, for_update=for_update)
-    if ci is None:
-        raise not_found("configuration item", ci_id)
-    return ci
+    return found(await cis.get(ci_id, for_update=for_update), "configuration item", ci_id)
 
 
 async def _load_for_change(session: AsyncSession, ci_id: str, if_match: int | None) -> ConfigurationItem:
@@ -219,10 +216,7 @@ async def remove_relationship(uow: UnitOfWork, relationship_id: str, *, actor: s
 
 async def _relationship(relationships: RelationshipRepository, relationship_id: str, *,
                         for_update: bool = False) -> Relationship:
-    relationship = await relationships.get(relationship_id, for_update=for_update)
-    if relationship is None:
-        raise not_found("relationship", relationship_id)
-    return relationship
+    return found(await relationships.get(relationship_id, for_update=for_update), "relationship", relationship_id)
 
 
 async def list_cis(uow: UnitOfWork, query: CiQuery) -> tuple[list[ConfigurationItem], dict[str, dict], str | None]:
@@ -260,9 +254,9 @@ async def relationships_of(uow: UnitOfWork, ci_id: str,
     async with uow:
         cis = CiRepository(uow.session)
         await _ci(cis, ci_id)
-        found = await RelationshipRepository(uow.session).of(ci_id, at)
-        others = await cis.get_many(r.target_id if r.source_id == ci_id else r.source_id for r in found)
-    return [(r, others[r.target_id if r.source_id == ci_id else r.source_id]) for r in found]
+        related = await RelationshipRepository(uow.session).of(ci_id, at)
+        others = await cis.get_many(r.target_id if r.source_id == ci_id else r.source_id for r in related)
+    return [(r, others[r.target_id if r.source_id == ci_id else r.source_id]) for r in related]
 
 
 async def history(uow: UnitOfWork, ci_id: str, *, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:

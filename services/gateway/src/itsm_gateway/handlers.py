@@ -19,7 +19,7 @@ from itsm_contracts.events.alerts import AlertReceived
 from itsm_kit import context
 from itsm_kit.clock import utcnow
 from itsm_kit.domain import Conflict
-from itsm_kit.errors import Problem, check_version, not_found
+from itsm_kit.errors import Problem, check_version, found
 from itsm_kit.metrics import EVENTS_PUBLISHED
 from itsm_kit.unit_of_work import UnitOfWork
 from itsm_gateway.domain import IntegrationPolicy, check_policy
@@ -70,10 +70,8 @@ async def create_integration(uow: UnitOfWork, *, name: str, kind: str, policy: I
 
 async def get_integration(uow: UnitOfWork, integration_id: str) -> dict:
     async with uow:
-        found = await IntegrationRepository(uow.session).get(integration_id)
-    if found is None:
-        raise not_found("integration", integration_id)
-    return _with_policy(found)
+        return _with_policy(found(await IntegrationRepository(uow.session).get(integration_id), "integration",
+                                  integration_id))
 
 
 async def list_integrations(uow: UnitOfWork) -> list[dict]:
@@ -86,9 +84,7 @@ async def change_integration(uow: UnitOfWork, integration_id: str, *, name: str 
     """Renames and/or changes the policy of an active integration; its key and kind stay."""
     async with uow:
         repo = IntegrationRepository(uow.session)
-        current = await repo.get(integration_id, for_update=True)
-        if current is None:
-            raise not_found("integration", integration_id)
+        current = found(await repo.get(integration_id, for_update=True), "integration", integration_id)
         check_version("integration", integration_id, current["version"], if_match)
         if current["revoked_at"] is not None:
             raise Conflict(f"integration {integration_id} is revoked; create a new one")
@@ -110,8 +106,8 @@ async def revoke_integration(uow: UnitOfWork, integration_id: str) -> None:
 async def integration_for_key(uow: UnitOfWork, key: str) -> dict | None:
     """The active integration a key belongs to, with its policy; None for an unknown or revoked key."""
     async with uow:
-        found = await IntegrationRepository(uow.session).by_key_hash(hash_key(key))
-    return _with_policy(found) if found else None
+        row = await IntegrationRepository(uow.session).by_key_hash(hash_key(key))
+    return _with_policy(row) if row else None
 
 
 def partition_key(alert: AlertReceived) -> str:

@@ -18,7 +18,7 @@ from itsm_contracts.events.incidents import IncidentStateChanged
 from itsm_contracts.events.sla import SlaBreached
 from itsm_kit.clock import utcnow
 from itsm_kit.domain import SYSTEM, InvalidValue
-from itsm_kit.errors import check_version, not_found
+from itsm_kit.errors import check_version, found
 from itsm_kit.unit_of_work import UnitOfWork
 from itsm_incidents.domain import (
     AlertDesk, AlertEpisode, Incident, State, breach_note, is_due_for_auto_close, last_state_change, leads_children,
@@ -81,9 +81,7 @@ async def open_incident(uow: UnitOfWork, *, actor: str = SYSTEM, parent_id: str 
 
 
 async def _load_for_change(repo: IncidentRepository, incident_id: str, if_match: int | None) -> Incident:
-    incident = await repo.get(incident_id, for_update=True)
-    if incident is None:
-        raise not_found("incident", incident_id)
+    incident = found(await repo.get(incident_id, for_update=True), "incident", incident_id)
     check_version("incident", incident_id, incident.version, if_match)
     return incident
 
@@ -188,10 +186,7 @@ async def count_incidents(uow: UnitOfWork, where: dict[str, Any]) -> tuple[dict[
 
 
 async def _existing(repo: IncidentRepository, incident_id: str) -> Incident:
-    incident = await repo.get(incident_id)
-    if incident is None:
-        raise not_found("incident", incident_id)
-    return incident
+    return found(await repo.get(incident_id), "incident", incident_id)
 
 
 async def incident_with_ci(uow: UnitOfWork, incident_id: str) -> tuple[Incident, dict | None, list[dict]]:
@@ -249,7 +244,7 @@ async def receive_alerts(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, AlertR
         # Updates before inserts: a resolved incident or episode leaves its "one open per key" slot
         # before this run's next episode of the same alert takes it.
         await incidents.save_many(list(desk.changed.values()))
-        await incidents.add_many(list(desk.opened.values()))
+        await incidents.add(*desk.opened.values())
         await uow.flush()  # the timeline rows name the incidents just written
         await episodes.save(desk.moved.values(), desk.begun.values())
         leaders = [i for i in moves if leads_children(desk.incidents[i])]

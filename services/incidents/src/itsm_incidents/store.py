@@ -17,8 +17,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_incidents.domain import Activity, AlertEpisode, EpisodeStatus, Incident, State
-from itsm_kit.domain import DEFAULT_PRIORITY_MATRIX, PRIORITY_LABELS, Conflict
+from itsm_kit.domain import DEFAULT_PRIORITY_MATRIX, PRIORITY_LABELS
 from itsm_kit.pagination import keyset, newest_first, page_of
+from itsm_kit.records import AggregateRepository, Numbering
 
 metadata = MetaData()
 
@@ -110,67 +111,10 @@ priority_matrix = Table(
     Column("updated_by", String(255)),
 )
 
-_FIELDS = [f.name for f in dataclasses.fields(Incident) if f.name not in ("events", "activity")]
-
-
-class StaleVersion(Conflict):
-    """Someone else changed the incident since it was read (a 409: reload it and retry)."""
-
-    def __init__(self, incident_id: str):
-        super().__init__(f"incident {incident_id} was changed by someone else since it was read; reload it and retry")
-
-
-def _to_incident(row) -> Incident:
-    values = {name: row._mapping[name] for name in _FIELDS}
-    values["state"] = State(values["state"])
-    return Incident(**values)
-
-
-def _row(incident: Incident) -> dict:
-    return {name: getattr(incident, name) for name in _FIELDS}
-
-
-class IncidentRepository:
-    def __init__(self, session: AsyncSession):
-        self.session = session
-
-    async def next_number(self) -> str:
-        return f"INC{await self.session.scalar(incident_number.next_value()):07d}"
-
-    async def get(self, incident_id: str, *, for_update: bool = False) -> Incident | None:
-        query = select(incidents).where(incidents.c.id == incident_id)
-        row = (await self.session.execute(query.with_for_update() if for_update else query)).first()
-        return _to_incident(row) if row else None
-
-    async def next_numbers(self, count: int) -> list[str]:
-        if count == 0:
-            return []
-        values = await self.session.scalars(select(incident_number.next_value()).select_from(
-            func.generate_series(1, count)))
-        return [f"INC{n:07d}" for n in values.all()]
-
-    async def get_many(self, ids: list[str], *, for_update: bool = False) -> dict[str, Incident]:
-        """Locked in id order, like children(), so concurrent runs cannot deadlock."""
-        if not ids:
-            return {}
-        query = select(incidents).where(incidents.c.id.in_(ids)).order_by(incidents.c.id)
-        rows = await self.session.execute(query.with_for_update() if for_update else query)
-        return {r.id: _to_incident(r) for r in rows.all()}
-
-    async def add(self, incident: Incident) -> None:
-        await self.session.execute(pg_insert(incidents).values(_row(incident)))
-
-    async def add_many(self, new: list[Incident]) -> None:
-        if new:
-            await self.session.execute(insert(incidents), [_row(i) for i in new])
-
-    async def save_many(self, changed: list[Incident]) -> None:
-        """For incidents this transaction holds locked, so no other writer can have moved their version."""
-        if changed:
-            await self.session.execute(
-                update(incidents).where(incidents.c.id == bindparam("b_id")),
-                [{"b_id": i.id, **{k: v for k, v in _row(i).items() if k != "id"}} for i in changed],
-            )
+class IncidentRepository(AggregateRepository[Incident]):
+    table, aggregate, noun = incidents, Incident, "incident"
+    numbering = Numbering(incident_number, "INC")
+    choices = {"state": State}
 
     async def with_children(self, ids: list[str]) -> set[str]:
         """Which of these incidents are parents."""
@@ -180,21 +124,12 @@ class IncidentRepository:
                                            .distinct())
         return set(found.all())
 
-    async def save(self, incident: Incident, expected_version: int) -> None:
-        result = await self.session.execute(
-            update(incidents)
-            .where(incidents.c.id == incident.id, incidents.c.version == expected_version)
-            .values(_row(incident))
-        )
-        if result.rowcount != 1:
-            raise StaleVersion(incident.id)
-
     async def children(self, parent_id: str) -> list[Incident]:
         """A parent's children, locked in id order (so two cascades cannot deadlock)."""
         rows = await self.session.execute(
             select(incidents).where(incidents.c.parent_id == parent_id).order_by(incidents.c.id).with_for_update()
         )
-        return [_to_incident(r) for r in rows.all()]
+        return [self.load(r) for r in rows.all()]
 
     async def has_children(self, incident_id: str) -> bool:
         return bool(await self.session.scalar(select(exists().where(incidents.c.parent_id == incident_id))))
@@ -208,7 +143,7 @@ class IncidentRepository:
             .order_by(incidents.c.resolved_at, incidents.c.id).limit(limit)
             .with_for_update(skip_locked=True)
         )
-        return [_to_incident(r) for r in rows.all()]
+        return [self.load(r) for r in rows.all()]
 
     async def page(self, where: Mapping[str, Any], *, sort: str, order: str, limit: int,
                    cursor: str | None) -> tuple[list[Incident], str | None]:
@@ -218,7 +153,7 @@ class IncidentRepository:
         order_key = f"{sort}:{order}"  # in the cursor: it only continues the same order
         page = keyset(_filtered(select(incidents), where), (column, incidents.c.id),
                       descending=order == "desc", limit=limit, cursor=cursor, sort=order_key)
-        found = [_to_incident(r) for r in (await self.session.execute(page)).all()]
+        found = [self.load(r) for r in (await self.session.execute(page)).all()]
         return page_of(found, limit, lambda i: (getattr(i, sort), i.id), sort=order_key)
 
     async def counts(self, where: Mapping[str, Any]) -> tuple[dict[str, int], dict[int, int]]:

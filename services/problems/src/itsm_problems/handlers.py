@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from itsm_kit.clock import utcnow
-from itsm_kit.errors import not_found
+from itsm_kit.errors import found
 from itsm_kit.unit_of_work import UnitOfWork
 from itsm_problems.domain import Problem
 from itsm_problems.store import ProblemRepository
@@ -27,10 +27,7 @@ async def open_problem(uow: UnitOfWork, *, short_description: str, description: 
 
 async def get_problem(uow: UnitOfWork, problem_id: str) -> Problem:
     async with uow:
-        problem = await ProblemRepository(uow.session).get(problem_id)
-    if problem is None:
-        raise not_found("problem", problem_id)
-    return problem
+        return found(await ProblemRepository(uow.session).get(problem_id), "problem", problem_id)
 
 
 async def list_problems(uow: UnitOfWork, *, limit: int, cursor: str | None) -> tuple[list[Problem], str | None]:

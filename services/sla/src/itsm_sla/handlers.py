@@ -21,7 +21,7 @@ from itsm_contracts.events.cmdb import CiCreated, CiUpdated
 from itsm_contracts.events.incidents import IncidentEvent
 from itsm_kit.clock import utcnow
 from itsm_kit.domain import Conflict, InvalidValue
-from itsm_kit.errors import check_version, not_found
+from itsm_kit.errors import check_version, found
 from itsm_kit.unit_of_work import UnitOfWork
 from itsm_sla.catalog import Catalog, body_of, calendar_body, calendar_of, definition_of
 from itsm_sla.domain import Clock, Engine, Fact, Timer, fact_of, steps
@@ -150,10 +150,8 @@ async def list_timers(uow: UnitOfWork, catalog: Catalog, incident_id: str) -> li
 
 async def get_timer(uow: UnitOfWork, catalog: Catalog, timer_id: str) -> Clocked:
     async with uow:
-        found = await TimerRepository(uow.session).get(timer_id)
-        if found is None:
-            raise not_found("timer", timer_id)
-        [clocked] = await _clocked(uow, catalog, [found])
+        timer = found(await TimerRepository(uow.session).get(timer_id), "timer", timer_id)
+        [clocked] = await _clocked(uow, catalog, [timer])
         return clocked
 
 
@@ -196,10 +194,7 @@ async def _latest_all(uow: UnitOfWork, versions: Callable[[CatalogRepository], V
 async def _latest(uow: UnitOfWork, versions: Callable[[CatalogRepository], Versions], what: str,
                   ident: str) -> dict:
     async with uow:
-        row = await versions(CatalogRepository(uow.session)).latest(ident)
-    if row is None:
-        raise not_found(what, ident)
-    return row
+        return found(await versions(CatalogRepository(uow.session)).latest(ident), what, ident)
 
 
 async def list_definitions(uow: UnitOfWork) -> list[dict]:
@@ -224,9 +219,7 @@ async def _next_version(versions: Versions, what: str, ident: str | None, if_mat
     """The current row (locked) and the version a change writes; a new record starts at 1."""
     if ident is None:
         return {}, 1
-    current = await versions.latest(ident, for_update=True)
-    if current is None:
-        raise not_found(what, ident)
+    current = found(await versions.latest(ident, for_update=True), what, ident)
     check_version(what, ident, current["version"], if_match)
     return current, current["version"] + 1
 
@@ -234,6 +227,11 @@ async def _next_version(versions: Versions, what: str, ident: str | None, if_mat
 def _row(ident: str, version: int, name: str, body: dict, actor: str, **columns) -> dict:
     return {"id": ident, "version": version, "name": name, "deleted": False, "body": body, "changed_at": utcnow(),
             "changed_by": actor, **columns}
+
+
+def _deleted(current: dict, version: int, actor: str) -> dict:
+    """The version that deletes a record: the last one, marked deleted (versions are never erased)."""
+    return {**current, "version": version, "deleted": True, "changed_at": utcnow(), "changed_by": actor}
 
 
 async def save_definition(uow: UnitOfWork, body: DefinitionBody, *, actor: str, ident: str | None = None,
@@ -256,8 +254,7 @@ async def delete_definition(uow: UnitOfWork, ident: str, *, actor: str, if_match
     async with uow:
         repo = CatalogRepository(uow.session)
         current, version = await _next_version(repo.definitions, "SLA definition", ident, if_match)
-        await repo.definitions.add({**current, "version": version, "deleted": True, "changed_at": utcnow(),
-                                    "changed_by": actor})
+        await repo.definitions.add(_deleted(current, version, actor))
         await uow.commit()
 
 
@@ -280,8 +277,7 @@ async def delete_calendar(uow: UnitOfWork, ident: str, *, actor: str, if_match: 
         current, version = await _next_version(repo.calendars, "calendar", ident, if_match)
         if users := await repo.calendar_in_use(ident):
             raise Conflict(f"SLA definitions use calendar {ident}: {', '.join(users)}", definitions=users)
-        await repo.calendars.add({**current, "version": version, "deleted": True, "changed_at": utcnow(),
-                                  "changed_by": actor})
+        await repo.calendars.add(_deleted(current, version, actor))
         await uow.commit()
 
 

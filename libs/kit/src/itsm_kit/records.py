@@ -1,0 +1,112 @@
+"""An aggregate's table and the repository basics every such table has: numbers, get, add, save, pages.
+
+An aggregate is a dataclass whose fields are its table's columns of the same names, but for
+what it carries until its unit of work commits (`events`, and `activity` where it keeps a
+timeline). A service's repository subclasses AggregateRepository and adds its own queries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar, Generic, TypeVar
+
+from sqlalchemy import Sequence, Table, bindparam, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from itsm_kit.domain import Conflict
+from itsm_kit.pagination import newest_first, page_of
+
+A = TypeVar("A")
+TRANSIENT = frozenset({"events", "activity"})
+
+
+class StaleVersion(Conflict):
+    """Someone else changed the record since it was read (a 409: reload it and retry)."""
+
+    def __init__(self, noun: str, ident: str):
+        super().__init__(f"{noun} {ident} was changed by someone else since it was read; reload it and retry")
+
+
+@dataclasses.dataclass(frozen=True)
+class Numbering:
+    """Human-readable record numbers (INC0001001): a prefix and a database sequence."""
+
+    sequence: Sequence
+    prefix: str
+
+    def format(self, value: int) -> str:
+        return f"{self.prefix}{value:07d}"
+
+
+class AggregateRepository(Generic[A]):
+    table: ClassVar[Table]
+    aggregate: ClassVar[type]
+    noun: ClassVar[str]
+    numbering: ClassVar[Numbering | None] = None
+    # Columns stored as text that the aggregate holds as a choice (an enum): the name and its type.
+    choices: ClassVar[Mapping[str, Callable[[Any], Any]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.fields = [f.name for f in dataclasses.fields(cls.aggregate) if f.name not in TRANSIENT]
+
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    def load(self, row: Any) -> A:
+        values = {name: row._mapping[name] for name in self.fields}
+        for name, choice in self.choices.items():
+            values[name] = choice(values[name])
+        return self.aggregate(**values)
+
+    def row(self, aggregate: A) -> dict[str, Any]:
+        return {name: getattr(aggregate, name) for name in self.fields}
+
+    async def next_number(self) -> str:
+        [number] = await self.next_numbers(1)
+        return number
+
+    async def next_numbers(self, count: int) -> list[str]:
+        if count == 0:
+            return []
+        values = await self.session.scalars(select(self.numbering.sequence.next_value()).select_from(
+            func.generate_series(1, count)))
+        return [self.numbering.format(n) for n in values.all()]
+
+    async def get(self, ident: str, *, for_update: bool = False) -> A | None:
+        query = select(self.table).where(self.table.c.id == ident)
+        row = (await self.session.execute(query.with_for_update() if for_update else query)).first()
+        return self.load(row) if row else None
+
+    async def get_many(self, ids: Iterable[str], *, for_update: bool = False) -> dict[str, A]:
+        """Locked in id order, so that concurrent writers cannot deadlock."""
+        ids = sorted(set(ids))
+        if not ids:
+            return {}
+        query = select(self.table).where(self.table.c.id.in_(ids)).order_by(self.table.c.id)
+        rows = await self.session.execute(query.with_for_update() if for_update else query)
+        return {r.id: self.load(r) for r in rows.all()}
+
+    async def add(self, *new: A) -> None:
+        if new:
+            await self.session.execute(insert(self.table), [self.row(a) for a in new])
+
+    async def save(self, aggregate: A, loaded_version: int) -> None:
+        """Write it back unless someone else moved its version on since it was loaded."""
+        result = await self.session.execute(
+            update(self.table).where(self.table.c.id == aggregate.id, self.table.c.version == loaded_version)
+            .values(self.row(aggregate)))
+        if result.rowcount != 1:
+            raise StaleVersion(self.noun, aggregate.id)
+
+    async def save_many(self, changed: Iterable[A]) -> None:
+        """For aggregates this transaction holds locked, so no other writer can have moved their version."""
+        if rows := [{"b_id": a.id, **{k: v for k, v in self.row(a).items() if k != "id"}} for a in changed]:
+            await self.session.execute(update(self.table).where(self.table.c.id == bindparam("b_id")), rows)
+
+    async def newest_first(self, at: str, *, limit: int, cursor: str | None) -> tuple[list[A], str | None]:
+        """A page of all, newest (by the `at` column) first, and the next page's cursor."""
+        query = newest_first(select(self.table), self.table.c[at], self.table.c.id, limit=limit, cursor=cursor)
+        found = [self.load(r) for r in (await self.session.execute(query)).all()]
+        return page_of(found, limit, lambda a: (getattr(a, at), a.id))
