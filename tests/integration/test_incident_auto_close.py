@@ -46,10 +46,12 @@ async def resolved_incident(gateway, *, days_ago: int = 0, **fields) -> dict:
 
 
 async def test_replicas_close_each_due_incident_once_and_never_a_major_one(gateway, sessions, infra):
-    due = [await resolved_incident(gateway, days_ago=days) for days in (12, 11, 10)]
+    # Resolved days ago, but under the 7 days after which the running service's own job, on the real
+    # clock, would close them itself and leave this test's replicas nothing to do.
+    due = [await resolved_incident(gateway, days_ago=days) for days in (3, 2, 1)]
     major = await resolved_incident(gateway, days_ago=30, major=True)
     recent = await resolved_incident(gateway)
-    now = datetime.now(UTC) + timedelta(days=1)  # only what was resolved over 7 days before this is due
+    now = datetime.now(UTC) + timedelta(days=6.5)  # only what was resolved over 7 days before this is due
     outbox = Outbox("itsm/incidents")
 
     def unit(session=None) -> UnitOfWork:
