@@ -21,12 +21,14 @@ def alertmanager_batch(alerts: list[dict], status: str | None = None, group_key:
     }
 
 
-def alert(fingerprint: str, *, status: str = "firing", severity: str = "critical", instance: str = "web-1") -> dict:
+def alert(fingerprint: str, *, status: str = "firing", severity: str = "critical", instance: str = "web-1",
+          starts_at: str = "2026-11-25T10:00:00Z") -> dict:
+    """One alert; `starts_at` names its episode: Alertmanager gives an alert firing again a new one."""
     return {
         "status": status,
         "labels": {"alertname": "HighErrorRate", "severity": severity, "instance": instance, "job": "checkout"},
         "annotations": {"summary": f"5xx above 5% on {instance}", "description": "Error ratio 0.07 over 5m"},
-        "startsAt": "2026-11-25T10:00:00Z",
+        "startsAt": starts_at,
         "endsAt": "2026-11-25T11:00:00Z" if status == "resolved" else "0001-01-01T00:00:00Z",
         "generatorURL": "http://prometheus.example:9090/graph?g0.expr=rate",
         "fingerprint": fingerprint,

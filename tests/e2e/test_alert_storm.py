@@ -59,9 +59,19 @@ async def test_storm_leaves_exactly_the_incidents_the_alerts_imply(gateway, inte
     notifications = storm(keys, seed=7)
     assert len(notifications) > 1500
     headers = {"x-integration-key": integration_key}
+    # Alertmanager names each episode of an alert by its startsAt: firing again after resolving is a new one.
+    episode, resolved, starts = dict.fromkeys(keys, 0), set(), []
+    for fp, status in notifications:
+        if status == "firing" and fp in resolved:
+            episode[fp] += 1
+            resolved.discard(fp)
+        elif status == "resolved":
+            resolved.add(fp)
+        starts.append(f"2026-11-25T10:{episode[fp]:02d}:00Z")
     for start in range(0, len(notifications), 250):
-        chunk = notifications[start:start + 250]
-        body = alertmanager_batch([alert(fp, status=status, severity="warning") for fp, status in chunk])
+        chunk = list(zip(notifications, starts))[start:start + 250]
+        body = alertmanager_batch([alert(fp, status=status, severity="warning", starts_at=at)
+                                   for (fp, status), at in chunk])
         response = await gateway.post("/api/v1/integrations/alertmanager", json=body, headers=headers)
         assert response.status_code == 202 and response.json()["accepted"] == len(chunk)
 

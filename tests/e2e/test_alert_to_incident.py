@@ -84,8 +84,9 @@ async def test_the_same_webhook_posted_twice_opens_no_second_incident(gateway, i
 async def test_an_alert_firing_again_after_resolution_opens_a_new_incident(gateway, integration_key):
     [fp] = fingerprints(1)
     headers = {"x-integration-key": integration_key}
-    for status in ("firing", "resolved", "firing"):
-        body = alertmanager_batch([alert(fp, status=status)])
+    for status, starts_at in (("firing", "2026-11-25T10:00:00Z"), ("resolved", "2026-11-25T10:00:00Z"),
+                              ("firing", "2026-11-25T10:30:00Z")):  # firing again: a new episode, a new start
+        body = alertmanager_batch([alert(fp, status=status, starts_at=starts_at)])
         assert (await gateway.post("/api/v1/integrations/alertmanager", json=body, headers=headers)).status_code == 202
 
     async def two_incidents():

@@ -8,7 +8,7 @@ import pytest
 from itsm_contracts.events.alerts import AlertReceived
 from itsm_contracts.events.incidents import IncidentAlertAttached, IncidentOpened, IncidentResolved
 from itsm_incidents.domain import (
-    EPISODE_TRANSITIONS, AlertDesk, AlertEpisode, EpisodeStatus, Incident, State, storm_window_start,
+    EPISODE_TRANSITIONS, AlertDesk, AlertEpisode, EndedBy, EpisodeStatus, Incident, State, storm_window_start,
 )
 from itsm_kit.domain import DEFAULT_PRIORITY_MATRIX, InvalidTransition
 
@@ -16,15 +16,15 @@ T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 
 def alert(key: str, status: str = "firing", *, at: datetime = T0, group: str | None = None, storm: int = 0,
-          **fields) -> AlertReceived:
-    return AlertReceived(integration_id="int-1", integration_kind="alertmanager", dedup_key=key, status=status,
+          integration: str = "int-1", **fields) -> AlertReceived:
+    return AlertReceived(integration_id=integration, integration_kind="alertmanager", dedup_key=key, status=status,
                          severity="warning", summary=f"{key} is down", received_at=at, group_key=group,
                          storm_window_seconds=storm, **fields)
 
 
-def desk(episodes=(), storm_episodes=(), incidents=(), active=None) -> AlertDesk:
+def desk(episodes=(), storm_episodes=(), incidents=(), active=None, ended=()) -> AlertDesk:
     ids = (f"new-{n}" for n in count(1))
-    return AlertDesk(episodes=list(episodes), storm_episodes=list(storm_episodes),
+    return AlertDesk(episodes=list(episodes), storm_episodes=list(storm_episodes), ended=ended,
                      incidents={i.id: i for i in incidents}, active_alerts=active or {}, new_id=lambda: next(ids),
                      matrix=DEFAULT_PRIORITY_MATRIX)
 
@@ -39,19 +39,19 @@ def loaded(incident: Incident) -> Incident:
     return incident
 
 
-def existing(key: str, *, state: State = State.NEW, at: datetime = T0, group: str | None = None
-             ) -> tuple[Incident, AlertEpisode]:
+def existing(key: str, *, state: State = State.NEW, at: datetime = T0, group: str | None = None,
+             starts: datetime | None = None) -> tuple[Incident, AlertEpisode]:
     """An incident an earlier run opened for `key`, and its active episode."""
-    first = alert(key, at=at, group=group)
+    first = alert(key, at=at, group=group, starts_at=starts)
     incident = Incident.open_from_alert(id=f"inc-{key}", number=f"INC-{key}", alert=first)
     if state is State.RESOLVED:
         incident.resolve("fixed", "by hand", at)
-    return loaded(incident), AlertEpisode.begin(incident.id, first)
+    return loaded(incident), AlertEpisode.begin(f"ep-{key}", incident.id, first)
 
 
 def test_a_resolved_episode_is_over_and_the_others_take_any_status():
     assert EPISODE_TRANSITIONS[EpisodeStatus.RESOLVED] == frozenset()
-    episode = AlertEpisode.begin("inc-1", alert("a"))
+    episode = AlertEpisode.begin("ep-1", "inc-1", alert("a"))
     episode.repeat(alert("a", "acknowledged", at=T0 + timedelta(minutes=1)))
     episode.repeat(alert("a", at=T0))  # a late notification does not move last seen back
     assert (episode.status, episode.count, episode.last_seen_at) == (EpisodeStatus.FIRING, 3, T0 + timedelta(minutes=1))
@@ -70,13 +70,13 @@ def test_a_new_alert_opens_an_incident_and_its_repeats_count_on_it():
     first = touched[0]
     assert [type(e) for _, e in first.events] == [IncidentOpened, IncidentAlertAttached]
     assert (first.number, first.alert_count, first.last_seen_at) == ("INC0001001", 2, T0 + timedelta(seconds=30))
-    assert list(d.opened) == ["new-1", "new-2"] and not d.changed
+    assert list(d.opened) == ["new-1", "new-3"] and not d.changed  # new-2: the first one's episode
     assert sorted((e.dedup_key, e.count) for e in d.begun.values()) == [("a", 2), ("b", 1)]
 
 
 def test_an_incident_resolves_only_when_every_alert_on_it_has_cleared():
     incident, episode = existing("a", group="g")
-    other = AlertEpisode.begin(incident.id, alert("b", group="g"))
+    other = AlertEpisode.begin("ep-b", incident.id, alert("b", group="g"))
     d = desk([episode], incidents=[incident], active={incident.id: 2})
     d.receive(alert("a", "resolved"), numbers())
     assert incident.state is State.NEW and episode.status is EpisodeStatus.RESOLVED
@@ -149,3 +149,38 @@ def test_when_the_storms_latest_alert_clears_an_earlier_active_one_still_holds_t
     d = desk([second], storm_episodes=[first, second], incidents=[older, newer], active={older.id: 1, newer.id: 1})
     d.receive(alert("b", "resolved", at=T0 + timedelta(seconds=15)), numbered)
     assert d.receive(alert("c", at=T0 + timedelta(seconds=20), group="db", storm=300), numbered) is older
+
+
+def test_an_alert_of_another_integration_with_the_same_key_is_another_alert():
+    incident, episode = existing("a", group="db")
+    d = desk([episode], storm_episodes=[episode], incidents=[incident], active={incident.id: 1})
+    numbered = numbers()
+    assert d.receive(alert("a", "resolved", integration="int-2"), numbered) is None
+    assert d.receive(alert("a", "acknowledged", integration="int-2"), numbered) is None
+    assert incident.state is State.NEW and episode.is_active and incident.integration_id == "int-1"
+    theirs = d.receive(alert("a", integration="int-2"), numbered)
+    assert theirs is not incident and theirs.integration_id == "int-2" and incident.alert_count == 1
+    # Nor does another integration's alert join this one's storm.
+    stranger = alert("b", at=T0 + timedelta(seconds=1), group="db", storm=300, integration="int-3")
+    assert d.receive(stranger, numbered) not in (incident, theirs)
+
+
+def test_a_replayed_firing_of_an_episode_its_source_resolved_changes_nothing():
+    started, later = T0 - timedelta(minutes=5), T0 + timedelta(minutes=5)
+    d = desk(ended=[(("int-1", "old"), started)])
+    numbered = numbers()
+    assert d.receive(alert("old", starts_at=started), numbered) is None  # an HA peer's late copy
+    assert d.receive(alert("old", at=later, starts_at=later), numbered) is not None  # a new episode at the source
+    first = d.receive(alert("a", starts_at=started), numbered)
+    d.receive(alert("a", "resolved", at=T0 + timedelta(seconds=1), starts_at=started), numbered)
+    assert first.state is State.RESOLVED
+    assert d.receive(alert("a", at=T0 + timedelta(seconds=2), starts_at=started), numbered) is None
+    assert first.state is State.RESOLVED and len(d.opened) == 2
+
+
+def test_an_alert_whose_incident_a_person_resolved_opens_a_new_one_even_with_the_same_start():
+    incident, episode = existing("a", state=State.RESOLVED, starts=T0)
+    d = desk([episode], incidents=[incident], active={incident.id: 1})
+    assert episode.ended_by is EndedBy.INCIDENT
+    opened = d.receive(alert("a", at=T0 + timedelta(minutes=1), starts_at=T0), numbers())
+    assert opened is not None and opened is not incident

@@ -21,8 +21,8 @@ from itsm_kit.domain import SYSTEM, InvalidValue
 from itsm_kit.errors import check_version, found
 from itsm_kit.unit_of_work import UnitOfWork
 from itsm_incidents.domain import (
-    AlertDesk, AlertEpisode, Incident, State, breach_note, is_due_for_auto_close, last_state_change, leads_children,
-    storm_window_start, valid_matrix,
+    AlertDesk, AlertEpisode, Incident, State, breach_note, identity, is_due_for_auto_close, last_state_change,
+    leads_children, storm_window_start, valid_matrix,
 )
 from itsm_incidents.store import AlertRepository, CiRepository, IncidentRepository, PriorityMatrixRepository
 
@@ -227,10 +227,13 @@ async def receive_alerts(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, AlertR
     alerts = [alert for _, alert in run]
     async with uow:
         incidents, episodes = IncidentRepository(uow.session), AlertRepository(uow.session)
-        ongoing = await episodes.active(a.dedup_key for a in alerts)
+        ongoing = await episodes.active(identity(a) for a in alerts)
         storm = await episodes.active_in_groups(_storm_windows(alerts))
+        ended = await episodes.ended_at_source((identity(a), a.starts_at) for a in alerts
+                                               if a.status == "firing" and a.starts_at is not None)
         on = sorted({e.incident_id for e in (*ongoing, *storm)})
-        desk = AlertDesk(episodes=ongoing, storm_episodes=storm, active_alerts=await episodes.active_counts(on),
+        desk = AlertDesk(episodes=ongoing, storm_episodes=storm, ended=ended,
+                         active_alerts=await episodes.active_counts(on),
                          incidents=await incidents.get_many(on, for_update=True), new_id=lambda: str(uuid.uuid4()),
                          matrix=await PriorityMatrixRepository(uow.session).get())
         numbers = iter(await incidents.next_numbers(desk.opens_at_most(alerts)))
@@ -253,12 +256,13 @@ async def receive_alerts(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, AlertR
         await uow.commit()
 
 
-def _storm_windows(alerts: Iterable[AlertReceived]) -> dict[str, datetime]:
-    """Each group's earliest storm window start in the run: what storm candidates to load."""
-    since: dict[str, datetime] = {}
+def _storm_windows(alerts: Iterable[AlertReceived]) -> dict[tuple[str, str], datetime]:
+    """Each (integration, group)'s earliest storm window start in the run: what storm candidates to load."""
+    since: dict[tuple[str, str], datetime] = {}
     for alert in alerts:
         if (start := storm_window_start(alert)) is not None:
-            since[alert.group_key] = min(start, since.get(alert.group_key, start))
+            group = (alert.integration_id, alert.group_key)
+            since[group] = min(start, since.get(group, start))
     return since
 
 

@@ -11,12 +11,12 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer, MetaData, Select, Sequence, String, Table, Text,
-    bindparam, exists, func, insert, or_, select, text, update,
+    bindparam, exists, func, insert, or_, select, text, tuple_, update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from itsm_incidents.domain import Activity, AlertEpisode, EpisodeStatus, Incident, State
+from itsm_incidents.domain import Activity, AlertEpisode, AlertIdentity, EndedBy, EpisodeStatus, Incident, State
 from itsm_kit.domain import DEFAULT_PRIORITY_MATRIX, PRIORITY_LABELS
 from itsm_kit.pagination import keyset, newest_first, page_of
 from itsm_kit.records import AggregateRepository, Numbering
@@ -63,6 +63,7 @@ incidents = Table(
     Column("escalated", Boolean, nullable=False, server_default="false"),
     Column("escalation_group", String(100)),
     Column("escalated_at", DateTime(timezone=True)),
+    Column("integration_id", String(36)),
     Index("incidents_by_opened", "opened_at", "id"),
     # The sort orders lists offer, and the filters a service desk uses most.
     Index("incidents_by_updated", "updated_at", "id"),
@@ -76,10 +77,10 @@ incidents = Table(
     # What the auto-close job scans.
     Index("incidents_resolved", "resolved_at", postgresql_where=text("state = 'resolved'")),
     Index("incidents_escalated", "escalated_at", postgresql_where=text("escalated")),
-    # At most one open incident per alert: the database holds the line even if two
-    # consumers race on the same dedup key.
+    # At most one open incident per alert (an integration's dedup key): the database holds the line
+    # even if two consumers race on the same alert.
     Index(
-        "incidents_one_open_per_dedup_key", "dedup_key", unique=True,
+        "incidents_one_open_per_alert", "integration_id", "dedup_key", unique=True,
         postgresql_where=text("dedup_key IS NOT NULL AND state IN ('new', 'in_progress', 'on_hold')"),
     ),
 )
@@ -237,13 +238,15 @@ class PriorityMatrixRepository:
         )
 
 
-# Monitoring alerts and the incident each is attached to. One active row per dedup key;
-# a cleared alert stays as history, and firing again later starts a new row.
+# Alert episodes: monitoring alerts and the incident each is attached to. One active episode per
+# alert (integration and dedup key); a cleared one stays as history, and firing again later begins
+# a new one (on the same incident, if a storm takes it in).
 incident_alerts = Table(
     "incident_alerts",
     metadata,
-    Column("incident_id", String(36), ForeignKey("incidents.id"), primary_key=True),
-    Column("dedup_key", String(255), primary_key=True),
+    Column("id", String(36), primary_key=True),
+    Column("incident_id", String(36), ForeignKey("incidents.id"), nullable=False),
+    Column("dedup_key", String(255), nullable=False),
     Column("status", String(20), nullable=False),
     Column("group_key", String(512)),
     Column("integration_id", String(36), nullable=False),
@@ -252,10 +255,16 @@ incident_alerts = Table(
     Column("count", Integer, nullable=False),
     Column("first_seen_at", DateTime(timezone=True), nullable=False),
     Column("last_seen_at", DateTime(timezone=True), nullable=False),
-    Index("incident_alerts_one_active_per_key", "dedup_key", unique=True,
+    Column("starts_at", DateTime(timezone=True)),
+    Column("ended_by", String(20)),
+    Index("incident_alerts_by_incident", "incident_id", "first_seen_at"),
+    Index("incident_alerts_one_active_per_alert", "integration_id", "dedup_key", unique=True,
           postgresql_where=text("status <> 'resolved'")),
-    Index("incident_alerts_active_by_group", "group_key", "last_seen_at",
+    Index("incident_alerts_active_by_group", "integration_id", "group_key", "last_seen_at",
           postgresql_where=text("status <> 'resolved' AND group_key IS NOT NULL")),
+    # What tells a replayed notification of an episode its source resolved.
+    Index("incident_alerts_ended_at_source", "integration_id", "dedup_key", "starts_at",
+          postgresql_where=text("ended_by = 'source'")),
 )
 
 _ACTIVE = incident_alerts.c.status != EpisodeStatus.RESOLVED.value
@@ -264,31 +273,46 @@ _EPISODE_FIELDS = [f.name for f in dataclasses.fields(AlertEpisode)]
 
 def _to_episode(row) -> AlertEpisode:
     values = {name: row._mapping[name] for name in _EPISODE_FIELDS}
-    return AlertEpisode(**values | {"status": EpisodeStatus(values["status"])})
+    return AlertEpisode(**values | {"status": EpisodeStatus(values["status"]),
+                                    "ended_by": values["ended_by"] and EndedBy(values["ended_by"])})
 
 
 class AlertRepository:
     def __init__(self, session: AsyncSession):
         self.session = session
 
-    async def active(self, dedup_keys: Iterable[str]) -> list[AlertEpisode]:
-        """The active episode of each key, locked: their repeats in other runs queue behind this transaction."""
-        keys = sorted(set(dedup_keys))
-        if not keys:
+    async def active(self, alerts: Iterable[AlertIdentity]) -> list[AlertEpisode]:
+        """The active episode of each alert, locked: their repeats in other runs queue behind this transaction."""
+        wanted = sorted(set(alerts))
+        if not wanted:
             return []
+        c = incident_alerts.c
         rows = await self.session.execute(
-            select(incident_alerts).where(incident_alerts.c.dedup_key.in_(keys), _ACTIVE)
-            .order_by(incident_alerts.c.dedup_key).with_for_update()
+            select(incident_alerts).where(tuple_(c.integration_id, c.dedup_key).in_(wanted), _ACTIVE)
+            .order_by(c.integration_id, c.dedup_key).with_for_update()
         )
         return [_to_episode(r) for r in rows.all()]
 
-    async def active_in_groups(self, seen_since: Mapping[str, datetime]) -> list[AlertEpisode]:
-        """The active episodes of each group seen since its time: the candidates of a storm."""
+    async def ended_at_source(self, episodes: Iterable[tuple[AlertIdentity, datetime]]
+                              ) -> list[tuple[AlertIdentity, datetime]]:
+        """Which of these (alert, starts_at) episodes their source has resolved already."""
+        wanted = sorted({(i, k, at) for (i, k), at in episodes})
+        if not wanted:
+            return []
+        c = incident_alerts.c
+        rows = await self.session.execute(
+            select(c.integration_id, c.dedup_key, c.starts_at).distinct()
+            .where(tuple_(c.integration_id, c.dedup_key, c.starts_at).in_(wanted), c.ended_by == EndedBy.SOURCE.value))
+        return [((i, k), at) for i, k, at in rows.all()]
+
+    async def active_in_groups(self, seen_since: Mapping[tuple[str, str], datetime]) -> list[AlertEpisode]:
+        """The active episodes of each (integration, group) seen since its time: the candidates of a storm."""
         if not seen_since:
             return []
         c = incident_alerts.c
         rows = await self.session.execute(select(incident_alerts).where(_ACTIVE, or_(*(
-            (c.group_key == group) & (c.last_seen_at >= since) for group, since in sorted(seen_since.items())))))
+            (c.integration_id == integration) & (c.group_key == group) & (c.last_seen_at >= since)
+            for (integration, group), since in sorted(seen_since.items())))))
         return [_to_episode(r) for r in rows.all()]
 
     async def active_counts(self, incident_ids: Iterable[str]) -> dict[str, int]:
@@ -302,19 +326,20 @@ class AlertRepository:
         return dict(rows.all())
 
     async def of(self, incident_id: str) -> list[AlertEpisode]:
-        rows = await self.session.execute(select(incident_alerts).where(incident_alerts.c.incident_id == incident_id)
-                                          .order_by(incident_alerts.c.first_seen_at, incident_alerts.c.dedup_key))
+        c = incident_alerts.c
+        rows = await self.session.execute(select(incident_alerts).where(c.incident_id == incident_id)
+                                          .order_by(c.first_seen_at, c.dedup_key, c.id))
         return [_to_episode(r) for r in rows.all()]
 
     async def save(self, changed: Iterable[AlertEpisode], begun: Iterable[AlertEpisode]) -> None:
-        """Changed episodes before new ones: a resolved episode leaves its key's "one active" slot first."""
-        changed = [{"b_incident": e.incident_id, "b_key": e.dedup_key, "status": e.status.value, "count": e.count,
-                    "last_seen_at": e.last_seen_at} for e in changed]
+        """Changed episodes before new ones: a resolved episode leaves its alert's "one active" slot first."""
+        changed = [{"b_id": e.id, "status": e.status.value, "count": e.count, "last_seen_at": e.last_seen_at,
+                    "ended_by": e.ended_by and e.ended_by.value} for e in changed]
         if changed:
-            await self.session.execute(
-                update(incident_alerts).where(incident_alerts.c.incident_id == bindparam("b_incident"),
-                                              incident_alerts.c.dedup_key == bindparam("b_key")), changed)
-        if rows := [dataclasses.asdict(e) | {"status": e.status.value} for e in begun]:
+            await self.session.execute(update(incident_alerts).where(incident_alerts.c.id == bindparam("b_id")),
+                                       changed)
+        if rows := [{name: getattr(e, name) for name in _EPISODE_FIELDS}
+                    | {"status": e.status.value, "ended_by": e.ended_by and e.ended_by.value} for e in begun]:
             await self.session.execute(insert(incident_alerts), rows)
 
 

@@ -105,6 +105,8 @@ class IncidentPublic(BaseModel):
     updated_at: datetime
     version: int = Field(description="also the ETag; send it as If-Match when changing the incident")
     dedup_key: str | None
+    integration_id: str | None = Field(default=None, description="the monitoring integration whose alert opened it; "
+                                       "only its alerts deduplicate onto it, acknowledge or resolve it")
     alert_count: int
     last_seen_at: datetime | None
     hold_reason: str | None
@@ -206,6 +208,8 @@ class IncidentAlert(BaseModel):
     count: int = Field(description="notifications received for it on this incident")
     first_seen_at: datetime
     last_seen_at: datetime
+    starts_at: datetime | None = Field(default=None, description="when its source says it started (Alertmanager's "
+                                       "startsAt); with the dedup key it names the episode")
 
 
 class IncidentAlertList(BaseModel):

@@ -5,7 +5,8 @@ alerts.py: monitoring alerts, their episodes, deduplication and storms.
 """
 
 from itsm_incidents.domain.alerts import (
-    EPISODE_TRANSITIONS, AlertAction, AlertDesk, AlertEpisode, EpisodeStatus, alert_action, storm_window_start,
+    EPISODE_TRANSITIONS, AlertAction, AlertDesk, AlertEpisode, AlertIdentity, EndedBy, EpisodeStatus, alert_action,
+    identity, storm_window_start,
 )
 from itsm_incidents.domain.incident import (
     AUTO_RESOLUTION_CODE, CHILDREN_FOLLOW, MONITORING, OPEN_STATES, SYSTEM, TRANSITIONS, Activity, ActivityKind,
@@ -15,7 +16,8 @@ from itsm_incidents.domain.incident import (
 
 __all__ = [
     "AUTO_RESOLUTION_CODE", "CHILDREN_FOLLOW", "EPISODE_TRANSITIONS", "MONITORING", "OPEN_STATES", "SYSTEM",
-    "TRANSITIONS", "Activity", "ActivityKind", "AlertAction", "AlertDesk", "AlertEpisode", "EpisodeStatus",
-    "Incident", "State", "alert_action", "breach_note", "is_due_for_auto_close", "is_reassignment",
-    "last_state_change", "leads_children", "storm_window_start", "valid_matrix",
+    "TRANSITIONS", "Activity", "ActivityKind", "AlertAction", "AlertDesk", "AlertEpisode", "AlertIdentity",
+    "EndedBy", "EpisodeStatus", "Incident", "State", "alert_action", "breach_note", "identity",
+    "is_due_for_auto_close", "is_reassignment", "last_state_change", "leads_children", "storm_window_start",
+    "valid_matrix",
 ]

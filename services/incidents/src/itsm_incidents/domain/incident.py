@@ -204,6 +204,7 @@ class Incident(RaisesEvents):
     escalated: bool = False
     escalation_group: str | None = None
     escalated_at: datetime | None = None
+    integration_id: str | None = None  # the monitoring integration whose alert opened it: its alerts' scope
     # (sequence, event) raised since loading; the handler stores them with the incident.
     events: list[tuple[int, EventData]] = field(default_factory=list, repr=False, compare=False)
     # Timeline lines since loading, stored by the handler with the incident.
@@ -247,7 +248,7 @@ class Incident(RaisesEvents):
         """The routing rule's impact and urgency win over what the severity suggests."""
         impact, urgency = SEVERITY_IMPACT_URGENCY[alert.severity]
         routing = alert.routing
-        return cls.open(
+        incident = cls.open(
             id=id, number=number, short_description=alert.summary[:160] or alert.dedup_key,
             description=alert.description, impact=routing.impact or impact, urgency=routing.urgency or urgency,
             origin="monitoring", at=alert.received_at, dedup_key=alert.dedup_key, caller=None,
@@ -255,6 +256,8 @@ class Incident(RaisesEvents):
             affected_ci=_fit(routing.affected_ci, 255), business_service=_fit(routing.business_service, 255),
             matrix=matrix,
         )
+        incident.integration_id = alert.integration_id
+        return incident
 
     @property
     def is_open(self) -> bool:
