@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from itsm_kit import errors
 from itsm_kit.errors import Problem
-from itsm_kit.middleware import BodyLimitMiddleware, CorrelationIdMiddleware
+from itsm_kit.middleware import BodyLimitMiddleware, CorrelationIdMiddleware, TextGuardMiddleware
 from itsm_kit.pagination import decode_cursor, encode_cursor
 
 
@@ -23,6 +23,7 @@ class Thing(BaseModel):
 def make_app() -> FastAPI:
     app = FastAPI()
     errors.install(app)
+    app.add_middleware(TextGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=100, larger={"/bulk": 1000})
     app.add_middleware(CorrelationIdMiddleware)
 
@@ -33,6 +34,10 @@ def make_app() -> FastAPI:
     @app.post("/bulk")
     async def bulk(things: list[Thing]) -> int:
         return len(things)
+
+    @app.get("/things/{name}")
+    async def read(name: str, q: str = "") -> dict:
+        return {"name": name, "q": q}
 
     @app.get("/conflict")
     async def conflict() -> None:
@@ -208,3 +213,29 @@ async def test_a_write_over_a_newer_version_is_a_409_problem_not_a_500():
         answer = await client.post("/incidents/i-1")
     assert answer.status_code == 409 and answer.headers["content-type"] == "application/problem+json"
     assert "incident i-1" in answer.json()["detail"] and "reload" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("body", [b'{"name": "a\\u0000b", "size": 1}', b'{"name": "a\\\\\\u0000", "size": 1}'])
+async def test_a_nul_character_in_a_body_is_a_422_before_any_handler(client, body):
+    response = await client.post("/things", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+    assert "NUL" in response.json()["detail"]
+
+
+async def test_a_nul_escape_split_between_chunks_is_seen_and_a_literal_backslash_u_is_not(client):
+    async def chunks():
+        yield b'{"name": "ab\\u00'
+        yield b'00", "size": 1}'
+
+    response = await client.post("/things", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 422 and "NUL" in response.json()["detail"]
+    literal = await client.post("/things", content=b'{"name": "C:\\\\u0000", "size": 1}',
+                                headers={"content-type": "application/json"})
+    assert literal.status_code == 200 and literal.json()["name"] == "C:\\u0000"
+
+
+@pytest.mark.parametrize("path", ["/things/a%00b", "/things/a%01b", "/things/a%7Fb", "/things/x?q=%00"])
+async def test_nul_and_control_characters_in_a_path_or_query_are_a_422(client, path):
+    response = await client.get(path)
+    assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+    assert (await client.get("/things/fine?q=ok")).json() == {"name": "fine", "q": "ok"}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, Header, Query, Response
+from fastapi import Depends, Header, Path, Query, Response
 from pydantic import BaseModel
 
 from itsm_kit.domain import SYSTEM
@@ -30,6 +30,11 @@ def _actor(actor: Annotated[str, Header(alias="x-actor", min_length=1, max_lengt
 
 
 IfMatch = Annotated[int | None, Depends(_if_match)]
+
+# A record's id in a path: what ids are made of (UUIDs, names), never a dot, slash, `?`, `#` or a
+# control character, so that no id can move a call to another path upstream.
+Ident = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+                            description="a record's id")]
 Actor = Annotated[str, Depends(_actor)]
 
 

@@ -1,7 +1,8 @@
-"""ASGI middleware shared by every service: correlation id and request body limit."""
+"""ASGI middleware shared by every service: correlation id, request body limit, text PostgreSQL can store."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 
@@ -79,4 +80,61 @@ class BodyLimitMiddleware:
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = problem_response(413, "Content Too Large", f"the request body exceeds {limit} bytes",
                                     instance=scope["path"])
+        await response(scope, receive, send)
+
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+NUL_ESCAPE = re.compile(rb"(\\*)\\u0000")  # JSON's escape of NUL, after any number of backslashes
+CARRY = 64  # bytes of the previous chunk kept, so an escape split between chunks is still seen
+
+
+class UnstorableText(HTTPException):
+    """An HTTPException, so FastAPI's body parsing lets it through as a 422."""
+
+    def __init__(self, where: str):
+        super().__init__(422, f"{where} holds a NUL character, which no text field can store")
+
+
+def has_nul(chunk: bytes) -> bool:
+    """A raw NUL byte, or JSON's \\u0000 escape (not a literal backslash followed by "u0000")."""
+    if b"\x00" in chunk:
+        return True
+    return any(len(m.group(1)) % 2 == 0 for m in NUL_ESCAPE.finditer(chunk))
+
+
+class TextGuardMiddleware:
+    """Refuses with 422, before any handler runs, what PostgreSQL's text cannot hold (NUL) and what
+    no id or path segment has (control characters): such input would otherwise fail deep in a
+    write with a 500, or be accepted and fail later where nobody sees it."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if CONTROL.search(scope["path"]):
+            await self._refuse(scope, receive, send, "the path holds a control character")
+            return
+        if has_nul(scope.get("query_string", b"").replace(b"%00", b"\x00")):
+            await self._refuse(scope, receive, send, "the query holds a NUL character, which no text field can store")
+            return
+        tail = b""
+
+        async def checked_receive() -> Message:
+            nonlocal tail
+            message = await receive()
+            if message["type"] == "http.request":
+                window = tail + message.get("body", b"")
+                if has_nul(window):
+                    raise UnstorableText("the request body")
+                tail = window[-CARRY:]
+            return message
+
+        await self.app(scope, checked_receive, send)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, detail: str) -> None:
+        response = problem_response(422, "Unprocessable Content", detail, instance=scope["path"])
         await response(scope, receive, send)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from itsm_contracts.api.changes import ChangeCreate, ChangePage, ChangePublic
-from itsm_kit.api import PageSize, answer
+from itsm_kit.api import Ident, PageSize, answer
 from itsm_kit.runtime import UnitOfWorkDep
 from itsm_changes import handlers
 
@@ -20,7 +20,7 @@ async def request_change(body: ChangeCreate, uow: UnitOfWorkDep, response: Respo
 
 
 @router.get("/{change_id}", response_model=ChangePublic)
-async def get_change(change_id: str, uow: UnitOfWorkDep, response: Response) -> ChangePublic:
+async def get_change(change_id: Ident, uow: UnitOfWorkDep, response: Response) -> ChangePublic:
     return answer(response, ChangePublic, await handlers.get_change(uow, change_id))
 
 

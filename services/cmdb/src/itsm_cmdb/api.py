@@ -20,7 +20,7 @@ from itsm_contracts.api.cmdb import (
     RelationshipCreate, RelationshipPublic, RelationshipTypeSchema, SourceList, SourcePublic, SourceUpdate,
     StatusChange,
 )
-from itsm_kit.api import Actor, IfMatch, tag
+from itsm_kit.api import Actor, Ident, IfMatch, tag
 from itsm_kit.errors import Problem
 from itsm_kit.openapi import json_body
 from itsm_kit.runtime import UnitOfWorkDep
@@ -80,7 +80,7 @@ async def list_cis(uow: UnitOfWorkDep, query: Annotated[CiQuery, Query()]) -> Ci
 
 
 @router.get("/cis/{ci_id}", response_model=CiPublic, summary="A configuration item, now or as it was at a time")
-async def get_ci(ci_id: str, uow: UnitOfWorkDep, response: Response,
+async def get_ci(ci_id: Ident, uow: UnitOfWorkDep, response: Response,
                  as_of: Annotated[AwareDatetime | None, Query(description="the CI as it was then")] = None,
                  ) -> CiPublic:
     if as_of is not None:
@@ -97,7 +97,7 @@ async def register_ci(body: CiCreate, uow: UnitOfWorkDep, response: Response, ac
 
 
 @router.patch("/cis/{ci_id}", response_model=CiPublic, summary="Change fields of a configuration item")
-async def update_ci(ci_id: str, body: CiUpdate, uow: UnitOfWorkDep, response: Response, if_match: IfMatch,
+async def update_ci(ci_id: Ident, body: CiUpdate, uow: UnitOfWorkDep, response: Response, if_match: IfMatch,
                     actor: Actor) -> CiPublic:
     ci = await retrying(lambda: handlers.update_ci(uow, ci_id, body.changes(), actor=actor, if_match=if_match))
     return _answer(ci, response)
@@ -105,7 +105,7 @@ async def update_ci(ci_id: str, body: CiUpdate, uow: UnitOfWorkDep, response: Re
 
 @router.post("/cis/{ci_id}/status", response_model=CiPublic,
              summary="Change the operational status; retired is for good and removes the CI's relationships")
-async def change_status(ci_id: str, body: StatusChange, uow: UnitOfWorkDep, response: Response, if_match: IfMatch,
+async def change_status(ci_id: Ident, body: StatusChange, uow: UnitOfWorkDep, response: Response, if_match: IfMatch,
                         actor: Actor) -> CiPublic:
     ci = await retrying(lambda: handlers.set_status(uow, ci_id, body.status, actor=actor, if_match=if_match))
     return _answer(ci, response)
@@ -113,7 +113,7 @@ async def change_status(ci_id: str, body: StatusChange, uow: UnitOfWorkDep, resp
 
 @router.get("/cis/{ci_id}/relationships", response_model=CiRelationshipList,
             summary="The CI's relationships both ways, now or at a time")
-async def ci_relationships(ci_id: str, uow: UnitOfWorkDep,
+async def ci_relationships(ci_id: Ident, uow: UnitOfWorkDep,
                            as_of: Annotated[AwareDatetime | None, Query()] = None) -> CiRelationshipList:
     items = []
     for r, other in await handlers.relationships_of(uow, ci_id, as_of):
@@ -127,7 +127,7 @@ async def ci_relationships(ci_id: str, uow: UnitOfWorkDep,
 
 @router.get("/cis/{ci_id}/history", response_model=HistoryPage,
             summary="Every change of the CI's fields and relationships, newest first, with source and time")
-async def ci_history(ci_id: str, uow: UnitOfWorkDep, cursor: str | None = None,
+async def ci_history(ci_id: Ident, uow: UnitOfWorkDep, cursor: str | None = None,
                      limit: Annotated[int, Query(ge=1, le=200)] = 50) -> HistoryPage:
     rows, next_cursor = await handlers.history(uow, ci_id, limit=limit, cursor=cursor)
     items = [HistoryEntry(
@@ -140,7 +140,7 @@ async def ci_history(ci_id: str, uow: UnitOfWorkDep, cursor: str | None = None,
 
 @router.get("/cis/{ci_id}/impact", response_model=ImpactAnalysis,
             summary="What depends on the CI (upstream) or what it depends on (downstream), with depth and path")
-async def impact(ci_id: str, uow: UnitOfWorkDep, direction: Literal["upstream", "downstream"] = "upstream",
+async def impact(ci_id: Ident, uow: UnitOfWorkDep, direction: Literal["upstream", "downstream"] = "upstream",
                  max_depth: Annotated[int, Query(ge=1, le=MAX_IMPACT_DEPTH)] = 10) -> Response:
     ci, rows = await handlers.impact(uow, ci_id, upstream=direction == "upstream", max_depth=max_depth)
     paths = {ci_id: [ci_id]}
@@ -168,13 +168,13 @@ async def add_relationship(body: RelationshipCreate, uow: UnitOfWorkDep, respons
 
 
 @router.get("/relationships/{relationship_id}", response_model=RelationshipPublic)
-async def get_relationship(relationship_id: str, uow: UnitOfWorkDep) -> RelationshipPublic:
+async def get_relationship(relationship_id: Ident, uow: UnitOfWorkDep) -> RelationshipPublic:
     return relationship_public(await handlers.get_relationship(uow, relationship_id))
 
 
 @router.delete("/relationships/{relationship_id}", response_model=RelationshipPublic,
                summary="Remove a relationship (it stays in the history)")
-async def remove_relationship(relationship_id: str, uow: UnitOfWorkDep, actor: Actor) -> RelationshipPublic:
+async def remove_relationship(relationship_id: Ident, uow: UnitOfWorkDep, actor: Actor) -> RelationshipPublic:
     relationship = await retrying(lambda: handlers.remove_relationship(uow, relationship_id, actor=actor))
     return relationship_public(relationship)
 

@@ -35,7 +35,7 @@ async def call(runtime: Runtime, service: str, method: str, path: str, **kwargs:
     except httpx.HTTPError as exc:
         raise Problem(503, "Service Unavailable", f"the {service} service did not answer ({type(exc).__name__})",
                       service=service) from exc
-    if response.status_code >= 400:
+    if response.status_code >= 300:  # a redirect is no success: what was asked was not done
         raise upstream_problem(service, response)
     return response
 

@@ -18,7 +18,7 @@ from itsm_contracts.api.incidents import (
     IncidentPage, IncidentPublic, IncidentQuery, IncidentResolve, IncidentUpdate, NoteCreate, PriorityCell,
     PriorityMatrixPublic, PriorityMatrixUpdate, StateChange,
 )
-from itsm_kit.api import Actor, IfMatch, tag
+from itsm_kit.api import Actor, Ident, IfMatch, tag
 from itsm_kit.domain import PRIORITY_LABELS
 from itsm_kit.runtime import RuntimeDep, UnitOfWorkDep
 from itsm_incidents import handlers
@@ -57,7 +57,7 @@ async def count_incidents(uow: UnitOfWorkDep, where: Annotated[IncidentFilter, Q
 
 @router.get("/{incident_id}", response_model=IncidentPublic,
             summary="An incident, with its affected CI and the business services that CI impacts")
-async def get_incident(incident_id: str, uow: UnitOfWorkDep, response: Response) -> IncidentPublic:
+async def get_incident(incident_id: Ident, uow: UnitOfWorkDep, response: Response) -> IncidentPublic:
     incident, ci, services = await handlers.incident_with_ci(uow, incident_id)
     answer = _answer(incident, response)
     if ci is None:
@@ -76,7 +76,7 @@ async def create_incident(body: IncidentCreate, uow: UnitOfWorkDep, response: Re
 
 
 @router.patch("/{incident_id}", response_model=IncidentPublic, summary="Change fields of an incident")
-async def update_incident(incident_id: str, body: IncidentUpdate, uow: UnitOfWorkDep, response: Response,
+async def update_incident(incident_id: Ident, body: IncidentUpdate, uow: UnitOfWorkDep, response: Response,
                           if_match: IfMatch, actor: Actor) -> IncidentPublic:
     incident = await handlers.update_incident(uow, incident_id, body.changes(), actor=actor, if_match=if_match)
     return _answer(incident, response)
@@ -84,7 +84,7 @@ async def update_incident(incident_id: str, body: IncidentUpdate, uow: UnitOfWor
 
 @router.post("/{incident_id}/resolve", response_model=IncidentPublic,
              summary="Resolve an incident (its open children with it)")
-async def resolve_incident(incident_id: str, body: IncidentResolve, uow: UnitOfWorkDep, response: Response,
+async def resolve_incident(incident_id: Ident, body: IncidentResolve, uow: UnitOfWorkDep, response: Response,
                            if_match: IfMatch, actor: Actor) -> IncidentPublic:
     incident = await handlers.resolve_incident(uow, incident_id, code=body.resolution_code,
                                                notes=body.resolution_notes, actor=actor, if_match=if_match)
@@ -93,7 +93,7 @@ async def resolve_incident(incident_id: str, body: IncidentResolve, uow: UnitOfW
 
 @router.post("/{incident_id}/state", response_model=IncidentPublic,
              summary="Move an incident to another state; in_progress from resolved reopens it")
-async def change_state(incident_id: str, body: StateChange, uow: UnitOfWorkDep, runtime: RuntimeDep,
+async def change_state(incident_id: Ident, body: StateChange, uow: UnitOfWorkDep, runtime: RuntimeDep,
                        response: Response, if_match: IfMatch, actor: Actor) -> IncidentPublic:
     incident = await handlers.change_state(uow, incident_id, state=State(body.state), hold_reason=body.hold_reason,
                                            comment=body.comment, actor=actor, if_match=if_match,
@@ -103,20 +103,20 @@ async def change_state(incident_id: str, body: StateChange, uow: UnitOfWorkDep, 
 
 @router.post("/{incident_id}/comments", response_model=IncidentPublic,
              summary="Add a comment the caller sees (the caller's own comment ends awaiting caller)")
-async def add_comment(incident_id: str, body: NoteCreate, uow: UnitOfWorkDep, response: Response,
+async def add_comment(incident_id: Ident, body: NoteCreate, uow: UnitOfWorkDep, response: Response,
                       actor: Actor) -> IncidentPublic:
     return _answer(await handlers.add_comment(uow, incident_id, text=body.text, actor=actor), response)
 
 
 @router.post("/{incident_id}/work-notes", response_model=IncidentPublic, summary="Add an internal work note")
-async def add_work_note(incident_id: str, body: NoteCreate, uow: UnitOfWorkDep, response: Response,
+async def add_work_note(incident_id: Ident, body: NoteCreate, uow: UnitOfWorkDep, response: Response,
                         actor: Actor) -> IncidentPublic:
     return _answer(await handlers.add_work_note(uow, incident_id, text=body.text, actor=actor), response)
 
 
 @router.get("/{incident_id}/activity", response_model=ActivityPage,
             summary="The incident's timeline, newest first: changes, comments, work notes")
-async def activity(incident_id: str, uow: UnitOfWorkDep, cursor: str | None = None,
+async def activity(incident_id: Ident, uow: UnitOfWorkDep, cursor: str | None = None,
                    limit: Annotated[int, Query(ge=1, le=200)] = 50) -> ActivityPage:
     items, next_cursor = await handlers.activity(uow, incident_id, limit=limit, cursor=cursor)
     return ActivityPage(items=[ActivityEntry(**e) for e in items], next_cursor=next_cursor)
@@ -124,7 +124,7 @@ async def activity(incident_id: str, uow: UnitOfWorkDep, cursor: str | None = No
 
 @router.get("/{incident_id}/alerts", response_model=IncidentAlertList,
             summary="The monitoring alerts attached to the incident, first seen first")
-async def alerts(incident_id: str, uow: UnitOfWorkDep) -> IncidentAlertList:
+async def alerts(incident_id: Ident, uow: UnitOfWorkDep) -> IncidentAlertList:
     return IncidentAlertList(items=[IncidentAlert(**dataclasses.asdict(e))
                                     for e in await handlers.alerts_of(uow, incident_id)])
 

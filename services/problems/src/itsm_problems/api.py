@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from itsm_contracts.api.problems import ProblemCreate, ProblemPage, ProblemPublic
-from itsm_kit.api import PageSize, answer
+from itsm_kit.api import Ident, PageSize, answer
 from itsm_kit.runtime import UnitOfWorkDep
 from itsm_problems import handlers
 
@@ -20,7 +20,7 @@ async def open_problem(body: ProblemCreate, uow: UnitOfWorkDep, response: Respon
 
 
 @router.get("/{problem_id}", response_model=ProblemPublic)
-async def get_problem(problem_id: str, uow: UnitOfWorkDep, response: Response) -> ProblemPublic:
+async def get_problem(problem_id: Ident, uow: UnitOfWorkDep, response: Response) -> ProblemPublic:
     return answer(response, ProblemPublic, await handlers.get_problem(uow, problem_id))
 
 

@@ -17,7 +17,7 @@ from itsm_contracts.api.sla import (
     DefinitionBody, DefinitionList, DefinitionPublic, RepairRequest, RepairResult, SegmentPublic, TimerList,
     TimerPublic,
 )
-from itsm_kit.api import Actor, IfMatch, tag
+from itsm_kit.api import Actor, Ident, IfMatch, tag
 from itsm_kit.clock import utcnow
 from itsm_kit.runtime import RuntimeDep, UnitOfWorkDep
 from itsm_sla import handlers
@@ -62,7 +62,7 @@ async def list_timers(incident_id: str, uow: UnitOfWorkDep, runtime: RuntimeDep)
 
 
 @timers_router.get("/{timer_id}", response_model=TimerPublic, summary="A timer with its segments")
-async def get_timer(timer_id: str, uow: UnitOfWorkDep, runtime: RuntimeDep) -> TimerPublic:
+async def get_timer(timer_id: Ident, uow: UnitOfWorkDep, runtime: RuntimeDep) -> TimerPublic:
     [found] = publish_all([await handlers.get_timer(uow, catalog_of(runtime), timer_id)])
     return found
 
@@ -93,17 +93,17 @@ def versioned_routes(prefix: str, noun: str, body: type[BaseModel], public_model
         return answer(row, response)
 
     @router.get("/{ident}", response_model=public_model, summary=f"A {noun}, latest version")
-    async def read(ident: str, uow: UnitOfWorkDep, response: Response) -> BaseModel:
+    async def read(ident: Ident, uow: UnitOfWorkDep, response: Response) -> BaseModel:
         return answer(await get_record(uow, ident), response)
 
     @router.put("/{ident}", response_model=public_model,
                 summary=f"Replace a {noun}: a new version; open timers keep theirs until a repair")
-    async def replace(ident: str, item: body, uow: UnitOfWorkDep, response: Response, if_match: IfMatch,
+    async def replace(ident: Ident, item: body, uow: UnitOfWorkDep, response: Response, if_match: IfMatch,
                       actor: Actor) -> BaseModel:
         return answer(await save(uow, item, actor=actor, ident=ident, if_match=if_match), response)
 
     @router.delete("/{ident}", status_code=204, summary=delete_summary)
-    async def remove(ident: str, uow: UnitOfWorkDep, if_match: IfMatch, actor: Actor) -> Response:
+    async def remove(ident: Ident, uow: UnitOfWorkDep, if_match: IfMatch, actor: Actor) -> Response:
         await delete(uow, ident, actor=actor, if_match=if_match)
         return Response(status_code=204)
 

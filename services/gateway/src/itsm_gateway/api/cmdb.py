@@ -17,7 +17,7 @@ from itsm_contracts.api.cmdb import (
     CiQuery, ImpactAnalysis, ImportReport, ImportRequest, RelationshipCreate, RelationshipPublic,
     SourceList, SourcePublic, SourceUpdate, StatusChange,
 )
-from itsm_kit.api import IfMatchHeader
+from itsm_kit.api import Ident, IfMatchHeader
 from itsm_kit.openapi import json_body
 from itsm_kit.runtime import RuntimeDep
 from itsm_gateway.auth import AdminUser, CurrentUser
@@ -50,42 +50,42 @@ async def register_ci(body: CiCreate, runtime: RuntimeDep, user: CurrentUser, re
 
 @router.get("/cis/{ci_id}", response_model=CiPublic,
             summary="A configuration item, now or as it was at a time (as_of)")
-async def get_ci(ci_id: str, request: Request, runtime: RuntimeDep, user: CurrentUser, response: Response,
+async def get_ci(ci_id: Ident, request: Request, runtime: RuntimeDep, user: CurrentUser, response: Response,
                  as_of: Annotated[AwareDatetime | None, Query(description="the CI as it was then")] = None) -> dict:
     return await cmdb.read(runtime, request, f"/cis/{ci_id}", response)
 
 
 @router.patch("/cis/{ci_id}", response_model=CiPublic,
               summary="Change fields of a CI (a person's change applies whatever source wrote the field)")
-async def update_ci(ci_id: str, body: CiUpdate, runtime: RuntimeDep, user: CurrentUser, response: Response,
+async def update_ci(ci_id: Ident, body: CiUpdate, runtime: RuntimeDep, user: CurrentUser, response: Response,
                     if_match: IfMatchHeader = None) -> dict:
     return await cmdb.send(runtime, response, "PATCH", f"/cis/{ci_id}", body, actor=user.id, if_match=if_match)
 
 
 @router.post("/cis/{ci_id}/status", response_model=CiPublic,
              summary="Change the operational status; retired is for good and removes the CI's relationships")
-async def change_status(ci_id: str, body: StatusChange, runtime: RuntimeDep, user: CurrentUser, response: Response,
+async def change_status(ci_id: Ident, body: StatusChange, runtime: RuntimeDep, user: CurrentUser, response: Response,
                         if_match: IfMatchHeader = None) -> dict:
     return await cmdb.send(runtime, response, "POST", f"/cis/{ci_id}/status", body, actor=user.id, if_match=if_match)
 
 
 @router.get("/cis/{ci_id}/relationships", response_model=CiRelationshipList,
             summary="The CI's relationships both ways, each named as read from this CI; now or at a time")
-async def ci_relationships(ci_id: str, request: Request, runtime: RuntimeDep, user: CurrentUser,
+async def ci_relationships(ci_id: Ident, request: Request, runtime: RuntimeDep, user: CurrentUser,
                            as_of: Annotated[AwareDatetime | None, Query()] = None) -> dict:
     return await cmdb.read(runtime, request, f"/cis/{ci_id}/relationships")
 
 
 @router.get("/cis/{ci_id}/history", response_model=HistoryPage,
             summary="Every change of the CI's fields and relationships, newest first, with source and time")
-async def ci_history(ci_id: str, request: Request, runtime: RuntimeDep, user: CurrentUser, cursor: str | None = None,
+async def ci_history(ci_id: Ident, request: Request, runtime: RuntimeDep, user: CurrentUser, cursor: str | None = None,
                      limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict:
     return await cmdb.read(runtime, request, f"/cis/{ci_id}/history")
 
 
 @router.get("/cis/{ci_id}/impact", response_model=ImpactAnalysis,
             summary="Impact analysis: what depends on the CI (upstream) or what it depends on (downstream)")
-async def impact(ci_id: str, request: Request, runtime: RuntimeDep, user: CurrentUser,
+async def impact(ci_id: Ident, request: Request, runtime: RuntimeDep, user: CurrentUser,
                  direction: Literal["upstream", "downstream"] = "upstream",
                  max_depth: Annotated[int, Query(ge=1, le=50)] = 10) -> Response:
     # Thousands of CIs: passed on as the bytes they are, in the shape ImpactAnalysis documents.
@@ -101,13 +101,13 @@ async def add_relationship(body: RelationshipCreate, runtime: RuntimeDep, user: 
 
 
 @router.get("/relationships/{relationship_id}", response_model=RelationshipPublic)
-async def get_relationship(relationship_id: str, request: Request, runtime: RuntimeDep, user: CurrentUser) -> dict:
+async def get_relationship(relationship_id: Ident, request: Request, runtime: RuntimeDep, user: CurrentUser) -> dict:
     return await cmdb.read(runtime, request, f"/relationships/{relationship_id}")
 
 
 @router.delete("/relationships/{relationship_id}", response_model=RelationshipPublic,
                summary="Remove a relationship (it stays in both CIs' history)")
-async def remove_relationship(relationship_id: str, runtime: RuntimeDep, user: CurrentUser,
+async def remove_relationship(relationship_id: Ident, runtime: RuntimeDep, user: CurrentUser,
                               response: Response) -> dict:
     return await cmdb.send(runtime, response, "DELETE", f"/relationships/{relationship_id}", None, actor=user.id)
 

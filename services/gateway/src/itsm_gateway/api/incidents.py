@@ -16,7 +16,7 @@ from itsm_contracts.api.incidents import (
     IncidentQuery, IncidentResolve, IncidentUpdate, IncidentView, NoteCreate, PriorityMatrixPublic,
     PriorityMatrixUpdate, StateChange,
 )
-from itsm_kit.api import IfMatchHeader
+from itsm_kit.api import Ident, IfMatchHeader
 from itsm_kit.errors import Problem
 from itsm_kit.runtime import RuntimeDep
 from itsm_gateway.auth import AdminUser, CurrentUser
@@ -51,7 +51,7 @@ async def put_priority_matrix(body: PriorityMatrixUpdate, runtime: RuntimeDep, u
 
 
 @router.get("/{incident_id}", response_model=IncidentView, summary="An incident with its SLA timers")
-async def get_incident(incident_id: str, runtime: RuntimeDep, user: CurrentUser, response: Response) -> dict:
+async def get_incident(incident_id: Ident, runtime: RuntimeDep, user: CurrentUser, response: Response) -> dict:
     incident, timers = await asyncio.gather(
         call(runtime, "incidents", "GET", f"/incidents/{incident_id}"),
         call(runtime, "sla", "GET", "/timers", params={"incident_id": incident_id}),
@@ -77,7 +77,7 @@ async def create_incident(body: IncidentCreate, runtime: RuntimeDep, user: Curre
 
 @router.patch("/{incident_id}", response_model=IncidentPublic,
               summary="Change fields: assignment, category, impact/urgency, priority override, parent, ...")
-async def update_incident(incident_id: str, body: IncidentUpdate, runtime: RuntimeDep, user: CurrentUser,
+async def update_incident(incident_id: Ident, body: IncidentUpdate, runtime: RuntimeDep, user: CurrentUser,
                           response: Response, if_match: IfMatchHeader = None) -> dict:
     return await incidents.send(runtime, response, "PATCH", f"/incidents/{incident_id}", body,
                                 actor=user.id, if_match=if_match)
@@ -85,7 +85,7 @@ async def update_incident(incident_id: str, body: IncidentUpdate, runtime: Runti
 
 @router.post("/{incident_id}/resolve", response_model=IncidentPublic,
              summary="Resolve an incident (its open children with it)")
-async def resolve_incident(incident_id: str, body: IncidentResolve, runtime: RuntimeDep, user: CurrentUser,
+async def resolve_incident(incident_id: Ident, body: IncidentResolve, runtime: RuntimeDep, user: CurrentUser,
                            response: Response, if_match: IfMatchHeader = None) -> dict:
     return await incidents.send(runtime, response, "POST", f"/incidents/{incident_id}/resolve", body,
                                 actor=user.id, if_match=if_match)
@@ -93,7 +93,7 @@ async def resolve_incident(incident_id: str, body: IncidentResolve, runtime: Run
 
 @router.post("/{incident_id}/state", response_model=IncidentPublic,
              summary="Move an incident to another state; in_progress from resolved reopens it")
-async def change_state(incident_id: str, body: StateChange, runtime: RuntimeDep, user: CurrentUser,
+async def change_state(incident_id: Ident, body: StateChange, runtime: RuntimeDep, user: CurrentUser,
                        response: Response, if_match: IfMatchHeader = None) -> dict:
     return await incidents.send(runtime, response, "POST", f"/incidents/{incident_id}/state", body,
                                 actor=user.id, if_match=if_match)
@@ -101,25 +101,25 @@ async def change_state(incident_id: str, body: StateChange, runtime: RuntimeDep,
 
 @router.post("/{incident_id}/comments", response_model=IncidentPublic,
              summary="Add a comment the caller sees (the caller's own comment ends awaiting caller)")
-async def add_comment(incident_id: str, body: NoteCreate, runtime: RuntimeDep, user: CurrentUser,
+async def add_comment(incident_id: Ident, body: NoteCreate, runtime: RuntimeDep, user: CurrentUser,
                       response: Response) -> dict:
     return await incidents.send(runtime, response, "POST", f"/incidents/{incident_id}/comments", body, actor=user.id)
 
 
 @router.post("/{incident_id}/work-notes", response_model=IncidentPublic, summary="Add an internal work note")
-async def add_work_note(incident_id: str, body: NoteCreate, runtime: RuntimeDep, user: CurrentUser,
+async def add_work_note(incident_id: Ident, body: NoteCreate, runtime: RuntimeDep, user: CurrentUser,
                         response: Response) -> dict:
     return await incidents.send(runtime, response, "POST", f"/incidents/{incident_id}/work-notes", body, actor=user.id)
 
 
 @router.get("/{incident_id}/alerts", response_model=IncidentAlertList,
             summary="The monitoring alerts attached to the incident: its opener, repeats, its storm")
-async def alerts(incident_id: str, request: Request, runtime: RuntimeDep, user: CurrentUser) -> dict:
+async def alerts(incident_id: Ident, request: Request, runtime: RuntimeDep, user: CurrentUser) -> dict:
     return await incidents.read(runtime, request, f"/incidents/{incident_id}/alerts")
 
 
 @router.get("/{incident_id}/activity", response_model=ActivityPage,
             summary="The incident's timeline, newest first: changes, comments, work notes")
-async def activity(incident_id: str, request: Request, runtime: RuntimeDep, user: CurrentUser,
+async def activity(incident_id: Ident, request: Request, runtime: RuntimeDep, user: CurrentUser,
                    cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict:
     return await incidents.read(runtime, request, f"/incidents/{incident_id}/activity")

@@ -14,7 +14,7 @@ from itsm_contracts.api.sla import (
     AtRiskList, AtRiskQuery, CalendarBody, CalendarList, CalendarPublic, ComplianceQuery, ComplianceReport,
     DefinitionBody, DefinitionList, DefinitionPublic, RepairRequest, RepairResult, TimerList, TimerPublic,
 )
-from itsm_kit.api import IfMatchHeader
+from itsm_kit.api import Ident, IfMatchHeader
 from itsm_kit.runtime import RuntimeDep
 from itsm_gateway.auth import AdminUser, CurrentUser
 from itsm_gateway.upstream import Passage
@@ -39,17 +39,17 @@ def versioned(path: str, noun: str, body: type[BaseModel], public_model: type[Ba
         return await sla.send(runtime, response, "POST", path, item, actor=user.id)
 
     @router.get(path + "/{ident}", response_model=public_model, summary=f"A {noun}, latest version")
-    async def read(ident: str, request: Request, runtime: RuntimeDep, user: CurrentUser, response: Response) -> dict:
+    async def read(ident: Ident, request: Request, runtime: RuntimeDep, user: CurrentUser, response: Response) -> dict:
         return await sla.read(runtime, request, f"{path}/{ident}", response)
 
     @router.put(path + "/{ident}", response_model=public_model,
                 summary=f"Replace a {noun} (admin): a new version; open timers keep theirs until a repair")
-    async def replace(ident: str, item: body, runtime: RuntimeDep, user: AdminUser, response: Response,
+    async def replace(ident: Ident, item: body, runtime: RuntimeDep, user: AdminUser, response: Response,
                       if_match: IfMatchHeader = None) -> dict:
         return await sla.send(runtime, response, "PUT", f"{path}/{ident}", item, actor=user.id, if_match=if_match)
 
     @router.delete(path + "/{ident}", status_code=204, summary=delete_summary)
-    async def remove(ident: str, runtime: RuntimeDep, user: AdminUser, if_match: IfMatchHeader = None) -> Response:
+    async def remove(ident: Ident, runtime: RuntimeDep, user: AdminUser, if_match: IfMatchHeader = None) -> Response:
         await sla.send(runtime, Response(), "DELETE", f"{path}/{ident}", None, actor=user.id, if_match=if_match)
         return Response(status_code=204)
 
@@ -71,7 +71,7 @@ async def list_timers(incident_id: str, request: Request, runtime: RuntimeDep, u
 
 
 @router.get("/timers/{timer_id}", response_model=TimerPublic)
-async def get_timer(timer_id: str, request: Request, runtime: RuntimeDep, user: CurrentUser) -> dict:
+async def get_timer(timer_id: Ident, request: Request, runtime: RuntimeDep, user: CurrentUser) -> dict:
     return await sla.read(runtime, request, f"/timers/{timer_id}")
 
 
