@@ -59,3 +59,35 @@ def test_the_import_body_is_documented_though_the_route_reads_it_itself(specs, s
     assert body["required"] and {"source", "items", "relationships", "mode"} <= set(schema["properties"])
     item = resolve(spec, schema["properties"]["items"]["items"]["$ref"])
     assert {"ref", "ci_class", "attributes"} <= set(item["properties"])
+
+
+def operations(spec: dict):
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method in {"get", "post", "put", "patch", "delete"}:
+                yield path, method, operation
+
+
+def problem_answer(spec: dict, operation: dict, code: str) -> bool:
+    answer = operation["responses"].get(code)
+    if answer is None or "application/problem+json" not in answer.get("content", {}):
+        return False
+    schema = resolve(spec, answer["content"]["application/problem+json"]["schema"]["$ref"])
+    return {"type", "title", "status"} <= set(schema["required"])
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_errors_are_documented_as_the_problem_documents_they_are(specs, service):
+    spec = specs[service]
+    assert "HTTPValidationError" not in str(spec)  # FastAPI's {"detail": [...]} is never what we answer
+    for path, method, operation in operations(spec):
+        where = f"{method.upper()} {path}"
+        assert problem_answer(spec, operation, "422"), where
+        if "{" in path:
+            assert problem_answer(spec, operation, "404"), where
+        if any(p["in"] == "header" and p["name"].lower() == "if-match" for p in operation.get("parameters", [])):
+            assert problem_answer(spec, operation, "412") and problem_answer(spec, operation, "409"), where
+        if "requestBody" in operation and not path.endswith("/enqueue"):  # PagerDuty's own error format
+            assert problem_answer(spec, operation, "413") and problem_answer(spec, operation, "400"), where
+        if "security" in operation:
+            assert problem_answer(spec, operation, "401"), where

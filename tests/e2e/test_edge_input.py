@@ -44,3 +44,18 @@ async def test_a_nul_character_in_a_comment_is_a_422_and_writes_nothing(gateway)
     assert (await gateway.get("/api/v1/incidents", params={"q": "a\u0000b"})).status_code == 422
     accepted = await gateway.post(f"/api/v1/incidents/{incident['id']}/comments", json={"text": "hello there"})
     assert accepted.status_code == 200
+
+
+async def test_numbers_for_dates_booleans_for_numbers_and_overflowing_durations_are_422s(gateway):
+    incident = await open_incident(gateway)
+    for method, path, kwargs in (
+        ("GET", "/api/v1/cmdb/cis", {"params": {"unseen_for": "P3000Y"}}),
+        ("GET", f"/api/v1/cmdb/cis/{incident['id']}", {"params": {"as_of": "0.5"}}),
+        ("GET", "/api/v1/incidents", {"params": {"opened_from": "0"}}),
+        ("PATCH", f"/api/v1/incidents/{incident['id']}", {"json": {"priority": True,
+                                                                    "priority_override_reason": "x"}}),
+    ):
+        response = await gateway.request(method, path, **kwargs)
+        assert response.status_code == 422, (method, path, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+    assert (await gateway.get(f"/api/v1/incidents/{incident['id']}")).json()["version"] == incident["version"]

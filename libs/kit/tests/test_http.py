@@ -39,6 +39,10 @@ def make_app() -> FastAPI:
     async def read(name: str, q: str = "") -> dict:
         return {"name": name, "q": q}
 
+    @app.delete("/things/{name}", status_code=204)
+    async def remove(name: str) -> None:
+        return None
+
     @app.get("/conflict")
     async def conflict() -> None:
         raise Problem(409, "Conflict", "it moved", current_state="resolved")
@@ -239,3 +243,9 @@ async def test_nul_and_control_characters_in_a_path_or_query_are_a_422(client, p
     response = await client.get(path)
     assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
     assert (await client.get("/things/fine?q=ok")).json() == {"name": "fine", "q": "ok"}
+
+
+async def test_a_method_no_route_takes_is_a_405_naming_every_method_the_path_takes(client):
+    response = await client.put("/things/x", json={})
+    assert response.status_code == 405 and response.headers["content-type"] == "application/problem+json"
+    assert response.headers["allow"] == "DELETE, GET"  # Starlette alone names the first route's only

@@ -27,7 +27,7 @@ from itsm_kit.db import make_engine, make_sessionmaker
 from itsm_kit.kafka import ensure_topics, make_producer, start_with_retry
 from itsm_kit.metrics import HttpMetricsMiddleware, metrics_endpoint
 from itsm_kit.middleware import BodyLimitMiddleware, CorrelationIdMiddleware, TextGuardMiddleware
-from itsm_kit.openapi import document_bodies
+from itsm_kit.openapi import document
 from itsm_kit.outbox import Outbox, OutboxRelay
 from itsm_kit.settings import ServiceSettings
 from itsm_kit.unit_of_work import TimelineWriter, UnitOfWork
@@ -150,7 +150,7 @@ def create_service_app(
         await engine.dispose()
 
     app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
-    app.openapi = document_bodies(app)
+    app.openapi = document(app)
     errors.install(app)
     app.add_middleware(TextGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, larger=body_limits)

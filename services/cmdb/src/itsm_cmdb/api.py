@@ -12,8 +12,9 @@ import orjson
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import AwareDatetime, ValidationError
+from pydantic import ValidationError
 
+from itsm_contracts.api.values import Instant
 from itsm_contracts.api.cmdb import (
     AttributeSchema, CiBrief, CiCreate, CiPage, CiPublic, CiQuery, CiRelationship, CiRelationshipList, CiUpdate,
     ClassSchema, CmdbModel, FieldChange, HistoryEntry, HistoryPage, ImpactAnalysis, ImportReport, ImportRequest,
@@ -81,7 +82,7 @@ async def list_cis(uow: UnitOfWorkDep, query: Annotated[CiQuery, Query()]) -> Ci
 
 @router.get("/cis/{ci_id}", response_model=CiPublic, summary="A configuration item, now or as it was at a time")
 async def get_ci(ci_id: Ident, uow: UnitOfWorkDep, response: Response,
-                 as_of: Annotated[AwareDatetime | None, Query(description="the CI as it was then")] = None,
+                 as_of: Annotated[Instant | None, Query(description="the CI as it was then")] = None,
                  ) -> CiPublic:
     if as_of is not None:
         return public(await handlers.ci_as_of(uow, ci_id, as_of), as_of=as_of)
@@ -114,7 +115,7 @@ async def change_status(ci_id: Ident, body: StatusChange, uow: UnitOfWorkDep, re
 @router.get("/cis/{ci_id}/relationships", response_model=CiRelationshipList,
             summary="The CI's relationships both ways, now or at a time")
 async def ci_relationships(ci_id: Ident, uow: UnitOfWorkDep,
-                           as_of: Annotated[AwareDatetime | None, Query()] = None) -> CiRelationshipList:
+                           as_of: Annotated[Instant | None, Query()] = None) -> CiRelationshipList:
     items = []
     for r, other in await handlers.relationships_of(uow, ci_id, as_of):
         outgoing = r.source_id == ci_id

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
+
+from itsm_contracts.api.values import Instant
 
 ChangeType = Literal["standard", "normal", "emergency"]
 ChangeState = Literal["new", "assess", "authorize", "scheduled", "implement", "review", "closed", "canceled"]
@@ -15,8 +17,8 @@ class ChangeCreate(BaseModel):
     short_description: str = Field(min_length=1, max_length=160)
     description: str = Field(default="", max_length=32_000)
     change_type: ChangeType
-    planned_start: AwareDatetime | None = None
-    planned_end: AwareDatetime | None = Field(default=None, description="must be after planned_start")
+    planned_start: Instant | None = None
+    planned_end: Instant | None = Field(default=None, description="must be after planned_start")
 
 
 class ChangePublic(BaseModel):

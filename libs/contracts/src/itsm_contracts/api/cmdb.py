@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from itsm_contracts.api.values import Duration, WholeNumber
 
 CiClass = Literal[
     "business_service", "application", "service_instance", "host", "container_workload", "database",
@@ -19,7 +21,7 @@ AttributeValue = str | int | float | bool
 SourceName = Annotated[str, Field(min_length=1, max_length=60, pattern=r"^[a-z0-9][a-z0-9_.:-]*$",
                                   description='a discovery source ("vmware", "kubernetes", ...) or "manual"')]
 CiName = Annotated[str, Field(min_length=1, max_length=255)]
-Criticality = Annotated[int, Field(ge=1, le=4, description="1 most critical .. 4 not critical")]
+Criticality = Annotated[WholeNumber, Field(ge=1, le=4, description="1 most critical .. 4 not critical")]
 Group = Annotated[str, Field(min_length=1, max_length=100)]
 CiId = Annotated[str, Field(min_length=1, max_length=36)]
 
@@ -92,8 +94,8 @@ class CiQuery(BaseModel):
     q: str | None = Field(default=None, min_length=1, max_length=200, description="in the name")
     source: str | None = Field(default=None, max_length=60,
                                description="reported by this discovery source (with unseen_for: not since)")
-    unseen_for: timedelta | None = Field(
-        default=None, gt=timedelta(0), examples=["P30D"],
+    unseen_for: Duration | None = Field(
+        default=None, examples=["P30D"],
         description="stale CIs: discovery (or `source`) has not reported them for this long; CIs no source "
                     "ever reported (registered by hand) are not in it")
     cursor: str | None = None
@@ -257,13 +259,13 @@ class SourceUpdate(BaseModel):
     field_priorities: dict[str, Annotated[int, Field(ge=1, le=1000)]] = Field(
         default={}, description="exceptions by field name, e.g. {\"cpu_count\": 5}")
     description: str | None = Field(default=None, max_length=500)
-    stale_after: timedelta | None = Field(
-        default=None, gt=timedelta(0), examples=["P7D"],
+    stale_after: Duration | None = Field(
+        default=None, examples=["P7D"],
         description="a data refresh rule: once this source has not reported a CI for this long (ISO 8601 "
                     "duration or seconds), sources it outranks may overwrite its values on that CI, until it "
                     "reports the CI again; unset, its values hold for good")
-    retire_missing_after: timedelta | None = Field(
-        default=None, gt=timedelta(0), examples=["P30D"],
+    retire_missing_after: Duration | None = Field(
+        default=None, examples=["P30D"],
         description="a CI that every source that reported it has missed for longer than its own rule allows "
                     "retires (relationships removed, events published); a CI also reported by a source "
                     "without this rule, or registered by hand, never retires for it")

@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from itsm_contracts.api.values import Instant, WholeNumber
 
 from itsm_contracts.api.cmdb import CiBrief
 from itsm_contracts.api.sla import TimerPublic
 from itsm_contracts.events.incidents import IncidentState
 
-Level = Annotated[int, Field(ge=1, le=3, description="1 high .. 3 low")]
+Level = Annotated[WholeNumber, Field(ge=1, le=3, description="1 high .. 3 low")]
 HoldReason = Literal["awaiting_caller", "awaiting_change", "awaiting_vendor", "awaiting_problem"]
-Priority = Annotated[int, Field(ge=1, le=5, description="1 Critical, 2 High, 3 Moderate, 4 Low, 5 Planning")]
+Priority = Annotated[WholeNumber, Field(ge=1, le=5, description="1 Critical, 2 High, 3 Moderate, 4 Low, 5 Planning")]
 # People and groups by id or name (a directory comes later); CIs and services by CMDB id or name.
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 Ref = Annotated[str, Field(min_length=1, max_length=255)]
@@ -156,10 +158,10 @@ class IncidentFilter(BaseModel):
     parent_id: str | None = Field(default=None, description="the children of this incident")
     dedup_key: str | None = None
     escalated: bool | None = Field(default=None, description="escalated by an SLA breach (or not)")
-    opened_from: AwareDatetime | None = None
-    opened_before: AwareDatetime | None = None
-    updated_from: AwareDatetime | None = None
-    updated_before: AwareDatetime | None = None
+    opened_from: Instant | None = None
+    opened_before: Instant | None = None
+    updated_from: Instant | None = None
+    updated_before: Instant | None = None
     q: str | None = Field(default=None, min_length=1, max_length=200,
                           description="text in the number, short description or description")
 

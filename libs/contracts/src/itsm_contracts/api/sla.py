@@ -6,19 +6,21 @@ time on the definition's calendar, so `P1D` on an office calendar is 24 working 
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from itsm_contracts.api.values import Day, Instant, Span, WholeNumber
 
 from itsm_contracts.events.incidents import IncidentState
 from itsm_contracts.events.sla import TimerKind, TimerStage
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-Priority = Annotated[int, Field(ge=1, le=5)]
+Priority = Annotated[WholeNumber, Field(ge=1, le=5)]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 Ref = Annotated[str, Field(min_length=1, max_length=255)]
-Percent = Annotated[int, Field(ge=1, le=99)]
+Percent = Annotated[WholeNumber, Field(ge=1, le=99)]
 HHMM = Annotated[str, Field(pattern=r"^\d{2}:\d{2}$", examples=["09:00", "24:00"])]
 
 
@@ -34,7 +36,7 @@ class WorkingWindow(BaseModel):
 class Holiday(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    date: date
+    date: Day
     name: str = Field(default="", max_length=200)
 
 
@@ -80,7 +82,7 @@ class GoalBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    target: timedelta = Field(examples=["PT4H"], description="business time on the calendar; positive")
+    target: Span = Field(examples=["PT4H"], description="business time on the calendar; positive")
     start_states: list[IncidentState] | None = Field(default=None, description="default: new, in_progress, on_hold")
     pause_states: list[IncidentState] | None = Field(default=None, description="default: on_hold")
     stop_states: list[IncidentState] | None = Field(
@@ -210,8 +212,8 @@ GroupBy = Literal["priority", "business_service", "definition", "kind", "period"
 class ComplianceQuery(BaseModel):
     """Timers that completed in [from, before): how many met their target."""
 
-    from_: AwareDatetime = Field(alias="from")
-    before: AwareDatetime
+    from_: Instant = Field(alias="from")
+    before: Instant
     group_by: list[GroupBy] = ["priority"]
     period: Literal["day", "week", "month"] = Field(default="day", description="buckets when grouping by period")
     kind: TimerKind | None = None

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import AwareDatetime
 
+from itsm_contracts.api.values import Instant
 from itsm_contracts.api.cmdb import (
     CiCreate, CiPage, CiPublic, CiRelationshipList, CiUpdate, CmdbModel, HistoryPage,
     CiQuery, ImpactAnalysis, ImportReport, ImportRequest, RelationshipCreate, RelationshipPublic,
@@ -51,7 +51,7 @@ async def register_ci(body: CiCreate, runtime: RuntimeDep, user: CurrentUser, re
 @router.get("/cis/{ci_id}", response_model=CiPublic,
             summary="A configuration item, now or as it was at a time (as_of)")
 async def get_ci(ci_id: Ident, request: Request, runtime: RuntimeDep, user: CurrentUser, response: Response,
-                 as_of: Annotated[AwareDatetime | None, Query(description="the CI as it was then")] = None) -> dict:
+                 as_of: Annotated[Instant | None, Query(description="the CI as it was then")] = None) -> dict:
     return await cmdb.read(runtime, request, f"/cis/{ci_id}", response)
 
 
@@ -72,7 +72,7 @@ async def change_status(ci_id: Ident, body: StatusChange, runtime: RuntimeDep, u
 @router.get("/cis/{ci_id}/relationships", response_model=CiRelationshipList,
             summary="The CI's relationships both ways, each named as read from this CI; now or at a time")
 async def ci_relationships(ci_id: Ident, request: Request, runtime: RuntimeDep, user: CurrentUser,
-                           as_of: Annotated[AwareDatetime | None, Query()] = None) -> dict:
+                           as_of: Annotated[Instant | None, Query()] = None) -> dict:
     return await cmdb.read(runtime, request, f"/cis/{ci_id}/relationships")
 
 
