@@ -17,9 +17,9 @@ T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 def alert(key: str, status: str = "firing", *, at: datetime = T0, group: str | None = None, storm: int = 0,
           integration: str = "int-1", **fields) -> AlertReceived:
-    return AlertReceived(integration_id=integration, integration_kind="alertmanager", dedup_key=key, status=status,
-                         severity="warning", summary=f"{key} is down", received_at=at, group_key=group,
-                         storm_window_seconds=storm, **fields)
+    return AlertReceived(**{"integration_id": integration, "integration_kind": "alertmanager", "dedup_key": key,
+                            "status": status, "severity": "warning", "summary": f"{key} is down", "received_at": at,
+                            "group_key": group, "storm_window_seconds": storm, **fields})
 
 
 def desk(episodes=(), storm_episodes=(), incidents=(), active=None, ended=()) -> AlertDesk:
@@ -184,3 +184,9 @@ def test_an_alert_whose_incident_a_person_resolved_opens_a_new_one_even_with_the
     assert episode.ended_by is EndedBy.INCIDENT
     opened = d.receive(alert("a", at=T0 + timedelta(minutes=1), starts_at=T0), numbers())
     assert opened is not None and opened is not incident
+
+
+@pytest.mark.parametrize("summary", ["", "   ", "\u2003\u00a0\n"])
+def test_an_alert_with_a_blank_summary_still_opens_an_incident_named_by_its_key(summary):
+    opened = desk().receive(alert("db-down", summary=summary), numbers())
+    assert opened.short_description == "db-down"

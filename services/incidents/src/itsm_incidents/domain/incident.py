@@ -249,7 +249,9 @@ class Incident(RaisesEvents):
         impact, urgency = SEVERITY_IMPACT_URGENCY[alert.severity]
         routing = alert.routing
         incident = cls.open(
-            id=id, number=number, short_description=alert.summary[:160] or alert.dedup_key,
+            # A summary of only (Unicode) whitespace is none: the dedup key stands in, so the alert
+            # still becomes an incident instead of failing on the way (dead-lettered, never seen).
+            id=id, number=number, short_description=alert.summary[:160].strip() or alert.dedup_key,
             description=alert.description, impact=routing.impact or impact, urgency=routing.urgency or urgency,
             origin="monitoring", at=alert.received_at, dedup_key=alert.dedup_key, caller=None,
             category=_fit(routing.category, 100), assignment_group=_fit(routing.assignment_group, 100),
