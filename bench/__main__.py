@@ -73,7 +73,7 @@ async def measure(platform: Platform, secret: str, incidents_db: str) -> dict:
         batches = await ingest.throughput(gateway, key, incidents_db)
         steady = await ingest.latency_at_rate(gateway, key)
         estate = await cmdb.run(gateway, platform.url("cmdb"), incidents_db.rsplit("/", 1)[0] + "/itsm_cmdb",
-                                incidents_db)
+                                incidents_db, platform.internal_key)
         timers = await sla.run(gateway, platform.infra_env["ITSM_KAFKA_BOOTSTRAP"],
                                incidents_db.rsplit("/", 1)[0] + "/itsm_sla", platform.processes["sla"].pid)
     return {"webhook_to_incident_visible": flow, "ingest_throughput": batches, "ingest_latency_at_rate": steady,
@@ -81,7 +81,7 @@ async def measure(platform: Platform, secret: str, incidents_db: str) -> dict:
 
 
 def main() -> int:
-    stack = Stack("bench", pg_port=55530, kafka_port=59530)  # its own, so a test run may go on beside it
+    stack = Stack("bench", pg_port=25530, kafka_port=29530)  # its own, so a test run may go on beside it
     infra = stack.up()
     stack.reset_databases()
     secret = secrets.token_urlsafe(48)

@@ -20,8 +20,8 @@ dependants: the impact analysis measured is theirs.
   CMDB holds every CI (the events flow, measured for the record);
 - impact: once PostgreSQL's autovacuum has been through the freshly loaded tables (as it
   is in an estate that did not just arrive), upstream analyses of the zones' clusters
-  through the gateway (and straight at the cmdb service, to tell the two apart), one at
-  a time, p50/p99.
+  through the gateway (and straight at the cmdb service, each call signed as the gateway signs
+  its own, to tell the two apart), one at a time, p50/p99.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ import time
 import asyncpg
 import httpx
 import orjson
+
+from itsm_kit.internal_auth import Signer
 
 ZONE_CIS, ZONE_RELATIONSHIPS = 1_000, 3_000
 SENDERS = 4
@@ -182,7 +184,18 @@ async def impact_latency(client: httpx.AsyncClient, path: str, clusters: list[st
             "max_ms": round(max(latencies), 1)}
 
 
-async def run(gateway: httpx.AsyncClient, cmdb_url: str, cmdb_db: str, incidents_db: str) -> dict:
+def signed_for(service: str, internal_key: str):
+    """httpx auth: each request signed for `service` as the gateway signs its calls (the service takes no others)."""
+    signer = Signer(internal_key)
+
+    def sign(request: httpx.Request) -> httpx.Request:
+        request.headers.update(signer.headers(service, "bench"))
+        return request
+
+    return sign
+
+
+async def run(gateway: httpx.AsyncClient, cmdb_url: str, cmdb_db: str, incidents_db: str, internal_key: str) -> dict:
     zones = int(os.environ.get("BENCH_CMDB_ZONES", "100"))
     run_id = os.urandom(3).hex()
     payloads = [zone(z, run_id) for z in range(zones)]
@@ -199,7 +212,7 @@ async def run(gateway: httpx.AsyncClient, cmdb_url: str, cmdb_db: str, incidents
     clusters = imported["cluster_ids"]
     runs = int(os.environ.get("BENCH_CMDB_IMPACT_RUNS", "300"))
     through_gateway = await impact_latency(gateway, "/api/v1/cmdb/cis", clusters, runs)
-    async with httpx.AsyncClient(base_url=cmdb_url, timeout=60) as cmdb:
+    async with httpx.AsyncClient(base_url=cmdb_url, timeout=60, auth=signed_for("cmdb", internal_key)) as cmdb:
         direct = await impact_latency(cmdb, "/cis", clusters, runs)
     return {
         "cmdb_import": {

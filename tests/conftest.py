@@ -51,7 +51,7 @@ def stack_slot() -> int:
 def _stack(slot: int) -> Stack:
     if slot == 0:
         return Stack("test")
-    return Stack(f"test{slot}", pg_port=55500 + slot, kafka_port=59500 + 2 * slot)
+    return Stack(f"test{slot}", pg_port=25500 + slot, kafka_port=29500 + 2 * slot)
 
 
 @pytest.fixture(scope="session")
@@ -79,9 +79,12 @@ def platform(infra, stack_slot) -> Platform:
     """All six services as real processes, migrated, ready."""
     secret = secrets.token_urlsafe(48)
     os.environ["ITSM_GATEWAY_JWT_SECRET"] = secret
+    # What the gateway signs its calls to the services with; tests that call a service directly sign with it too.
+    os.environ["ITSM_INTERNAL_KEY"] = internal_key = secrets.token_urlsafe(48)
     base_port = int(os.environ.get("ITSM_TEST_BASE_PORT", "18000")) + 100 * stack_slot
     platform = Platform(infra, REPO / ".devstack" / f"test{stack_slot or ''}" / "logs", base_port=base_port,
-                        extra_env={"ITSM_GATEWAY_JWT_SECRET": secret, "ITSM_LOG_LEVEL": "INFO",
+                        extra_env={"ITSM_GATEWAY_JWT_SECRET": secret, "ITSM_INTERNAL_KEY": internal_key,
+                                   "ITSM_LOG_LEVEL": "INFO",
                                    "ITSM_CMDB_MISSING_SWEEP_SECONDS": "0.5"})  # a test waits seconds, not a minute
     platform.migrate()
     try:

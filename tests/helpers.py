@@ -109,3 +109,20 @@ async def fresh_database(name: str) -> str:
     finally:
         await admin.close()
     return f"{server}/{name}"
+
+
+@contextlib.contextmanager
+def gateway_replica(platform, name: str, offset: int, **settings: object):
+    """Another gateway process beside the platform's (same database and broker), as a second replica
+    would run, with settings of its own (`key_cache_seconds=1` is ITSM_GATEWAY_KEY_CACHE_SECONDS); its URL.
+    `offset` (10, 20, ... up to 90) keeps its port apart from the platform's and another replica's."""
+    from processes import Platform
+
+    env = {**platform.extra_env, **{f"ITSM_GATEWAY_{k.upper()}": str(v) for k, v in settings.items()}}
+    replica = Platform(platform.infra_env, platform.log_dir / name, base_port=platform.base_port + offset,
+                       extra_env=env)
+    replica.start(["gateway"])
+    try:
+        yield replica.url("gateway")
+    finally:
+        replica.stop()

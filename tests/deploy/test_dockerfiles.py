@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.facts import BY_NAME, DOCKERFILE, REPO, SERVICES, build_args, dockerfile_args, \
-    dockerfile_stages, image, load_compose
+    dockerfile_stages, image
 
 NAMES = [s.name for s in SERVICES]
 
@@ -126,7 +126,7 @@ def test_port_healthcheck_and_command_agree_with_the_service(service, tmp_path):
 
 
 @pytest.mark.parametrize("service", NAMES)
-def test_image_environment_names_settings_the_service_reads(service, monkeypatch):
+def test_image_environment_names_settings_the_service_reads(service, monkeypatch, compose):
     """ITSM_ variables are settings: the shared names, which every service falls back to."""
     final = image(service)[-1]
     fields = BY_NAME[service].settings_cls.model_fields
@@ -134,7 +134,7 @@ def test_image_environment_names_settings_the_service_reads(service, monkeypatch
     assert itsm.keys() >= {"ITSM_HOST", "ITSM_MIGRATIONS_DIR"}
     assert all(name.removeprefix("ITSM_").lower() in fields for name in itsm), sorted(itsm)
     # What the service makes of them in a container, with compose's environment on top.
-    environment = {k: str(v) for k, v in load_compose()["services"][service]["environment"].items()}
+    environment = {k: str(v) for k, v in compose["services"][service]["environment"].items()}
     settings = BY_NAME[service].settings_from({**itsm, **environment}, monkeypatch)
     assert settings.host == "0.0.0.0", "reachable from outside the container"
     assert settings.migrations_dir == final.env["ITSM_MIGRATIONS_DIR"]

@@ -1,8 +1,8 @@
 """deploy/k8s: both overlays render, every object is valid Kubernetes, and the pods are what the code needs.
 
 Schemas: kubernetes-validate's bundled OpenAPI schemas (offline), strict, for the oldest and
-newest Kubernetes version we claim. KafkaTopic (Strimzi) has no bundled schema: its fields
-are checked here against the CRD's own (spec: partitions, replicas, config, topicName).
+newest Kubernetes version we claim. KafkaTopic and KafkaUser (Strimzi) have no bundled schema:
+their fields are checked here against the CRDs' own (kafka.strimzi.io/v1).
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ import jsonschema
 import kubernetes_validate
 import kubernetes_validate.utils
 import pytest
+from pydantic import ValidationError
 
+from itsm_gateway.settings import DEV_ONLY_JWT_SECRETS
+from itsm_kit.internal_auth import DEV_ONLY_INTERNAL_KEYS
 from tests.deploy.facts import BY_NAME, K8S, OVERLAYS, SERVICES, TOPICS, dockerfile_expose, dockerfile_tag, \
     readme_section, render
 
@@ -52,7 +55,64 @@ KAFKA_TOPIC_SCHEMA = {
         },
     },
 }
-CUSTOM_SCHEMAS = {"KafkaTopic": KAFKA_TOPIC_SCHEMA}
+# The KafkaUser spec as the Strimzi CRD (kafka.strimzi.io/v1) declares it, quotas and template left out.
+KAFKA_USER_SCHEMA = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "kafka.strimzi.io/v1"},
+        "kind": {"const": "KafkaUser"},
+        "metadata": {
+            "type": "object",
+            "required": ["name", "namespace", "labels"],
+            "properties": {"labels": {"type": "object", "required": ["strimzi.io/cluster"]}},
+        },
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "userName": {"type": "string"},
+                "authentication": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["type"],
+                    "properties": {"type": {"enum": ["tls", "tls-external", "scram-sha-512"]}},
+                },
+                "authorization": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["type", "acls"],
+                    "properties": {
+                        "type": {"const": "simple"},
+                        "acls": {"type": "array", "items": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["resource", "operations"],
+                            "properties": {
+                                "type": {"enum": ["allow", "deny"]},
+                                "host": {"type": "string"},
+                                "resource": {
+                                    "type": "object",
+                                    "additionalProperties": False,
+                                    "required": ["type"],
+                                    "properties": {
+                                        "type": {"enum": ["topic", "group", "cluster", "transactionalId"]},
+                                        "name": {"type": "string"},
+                                        "patternType": {"enum": ["literal", "prefix"]},
+                                    },
+                                },
+                                "operations": {"type": "array", "minItems": 1, "items": {"enum": [
+                                    "Read", "Write", "Create", "Delete", "Alter", "Describe", "ClusterAction",
+                                    "AlterConfigs", "DescribeConfigs", "IdempotentWrite", "All"]}},
+                            },
+                        }},
+                    },
+                },
+            },
+        },
+    },
+}
+CUSTOM_SCHEMAS = {"KafkaTopic": KAFKA_TOPIC_SCHEMA, "KafkaUser": KAFKA_USER_SCHEMA}
 
 
 # --- reading the rendered objects -------------------------------------------------------------
@@ -103,6 +163,9 @@ def container_env(docs: list[dict], container: dict) -> dict[str, str | None]:
     for var in container.get("env", []):
         if "value" in var:
             env[var["name"]] = var["value"]
+            continue
+        if "fieldRef" in var["valueFrom"]:  # the pod's own, e.g. its name: one like it stands in
+            env[var["name"]] = f"pod-{var['valueFrom']['fieldRef']['fieldPath']}"
             continue
         ref = var["valueFrom"]["secretKeyRef"]
         secret = named(docs, "Secret", ref["name"])
@@ -221,7 +284,8 @@ def test_services_probe_their_own_health_endpoints_on_their_port(rendered, overl
     for name, (workload, container) in service_containers(docs, "serve").items():
         service = BY_NAME[name]
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-        assert ports == {"http": service.port} and service.port == dockerfile_expose(name)
+        assert ports == {"http": service.port, "metrics": service.metrics_port}
+        assert service.port == dockerfile_expose(name)
         for probe, path in (("startupProbe", "/healthz"), ("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
             assert container[probe]["httpGet"] == {"path": path, "port": "http"}, f"{name} {probe}"
         # The startup probe waits longer than the service waits for Kafka at start.
@@ -262,6 +326,7 @@ def test_dev_environment_makes_valid_settings_that_point_at_real_services(render
         assert None not in env.values(), f"{name}: dev needs no Secret from outside"
         settings = BY_NAME[name].settings_from(env, monkeypatch)
         assert settings.port == BY_NAME[name].port
+        assert settings.metrics_port == BY_NAME[name].metrics_port, f"{name}: /metrics where the pod says"
         assert settings.database_url.endswith(f"/itsm_{name}")
         for url in [settings.kafka_bootstrap] + [getattr(settings, f"{s}_url") for s in BY_NAME
                                                  if hasattr(settings, f"{s}_url")]:
@@ -270,9 +335,40 @@ def test_dev_environment_makes_valid_settings_that_point_at_real_services(render
             assert int(port) in [p["port"] for p in services[host]["spec"]["ports"]], f"{name}: {url}"
 
 
+@pytest.mark.parametrize("command", ["serve", "migrate"])
+def test_the_dev_overlays_well_known_jwt_key_works_in_dev_only(rendered, monkeypatch, command):
+    dev, prod = (container_env(rendered[o], service_containers(rendered[o], command)["gateway"][1]) for o in OVERLAYS)
+    assert dev["ITSM_GATEWAY_JWT_SECRET"] in DEV_ONLY_JWT_SECRETS, "dev's key is one the gateway knows as dev-only"
+    assert dev["ITSM_ENVIRONMENT"] == "dev" and "ITSM_ENVIRONMENT" not in prod
+    BY_NAME["gateway"].settings_from(dev, monkeypatch)
+    # The dev Secret copied into prod's (or the dev overlay's key into any other setup): refused.
+    prod = {name: dev.get(name, "prod-only-secret") if value is None else value for name, value in prod.items()}
+    with pytest.raises(ValidationError, match="ITSM_ENVIRONMENT=dev") as refused:
+        BY_NAME["gateway"].settings_from(prod, monkeypatch)
+    assert prod["ITSM_GATEWAY_JWT_SECRET"] not in str(refused.value), "the refusal does not print the key"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_consuming_replica_joins_its_group_by_its_pod_name(rendered, overlay, monkeypatch):
+    """Static group membership: a restarted container takes its partitions straight back."""
+    docs = rendered[overlay]
+    for name, (_, container) in service_containers(docs, "serve").items():
+        if not BY_NAME[name].consumes:
+            continue
+        variable = f"ITSM_{name.upper()}_CONSUMER_GROUP_INSTANCE_ID"
+        [var] = [v for v in container.get("env", []) if v["name"] == variable] or [None]
+        assert var and var["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}, f"{overlay}: {name}"
+        env = {variable: container_env(docs, container)[variable]}
+        assert BY_NAME[name].settings_from(env, monkeypatch).consumer_group_instance_id == "pod-metadata.name"
+
+
 def test_prod_secrets_come_from_the_operator_as_the_readme_says(rendered):
-    refs = external_secrets(rendered["prod"])
-    assert refs == {(f"{s}-secrets", "database-url") for s in BY_NAME} | {("gateway-secrets", "jwt-secret")}
+    # Strimzi's User Operator makes each KafkaUser's Secret (its `password`); the operator, the rest.
+    kafka_users = {(user["metadata"]["name"], "password") for user in of_kind(rendered["prod"], "KafkaUser")}
+    assert kafka_users and kafka_users <= external_secrets(rendered["prod"])
+    refs = external_secrets(rendered["prod"]) - kafka_users
+    assert refs == {(f"{s}-secrets", "database-url") for s in BY_NAME} | {("gateway-secrets", "jwt-secret"),
+                                                                         ("itsm-internal-key", "internal-key")}
     documented = readme_section("Deploying")
     assert "`<service>-secrets`" in documented
     for _, key in refs:
@@ -305,12 +401,13 @@ def test_each_service_has_a_service_and_a_migration_job(rendered, overlay):
         assert (container["env"], container["envFrom"]) == (server["env"], server["envFrom"]), \
             "migrates with the settings the service runs with"
         service = named(docs, "Service", name)
-        assert service["spec"]["ports"] == [{"name": "http", "port": BY_NAME[name].port, "targetPort": "http",
-                                             "protocol": "TCP"}]
+        assert service["spec"]["ports"] == [
+            {"name": "http", "port": BY_NAME[name].port, "targetPort": "http", "protocol": "TCP"},
+            {"name": "metrics", "port": BY_NAME[name].metrics_port, "targetPort": "metrics", "protocol": "TCP"}]
         assert service["spec"]["selector"].items() <= servers[name][0]["spec"]["template"]["metadata"]["labels"].items()
     [ingress] = of_kind(docs, "Ingress")
     backends = [p["backend"]["service"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]]
-    assert backends == [{"name": "gateway", "port": {"name": "http"}}]
+    assert backends and all(b == {"name": "gateway", "port": {"name": "http"}} for b in backends)
 
 
 # --- replicas and scaling ---------------------------------------------------------------------
@@ -453,6 +550,7 @@ def test_network_policy_denies_by_default_and_allows_the_platforms_paths(rendere
         postgres, kafka = pods["postgres"], pods["kafka"]
     else:
         postgres, kafka = Pod("databases", {}), Pod("kafka", {"strimzi.io/cluster": "itsm-kafka"})
+    kafka_port = 9092 if overlay == "dev" else 9093  # prod: Strimzi's TLS + SCRAM listener only
     gateway = pods["gateway"]
     backends = [pods[s] for s in BY_NAME if s != "gateway"]
 
@@ -464,13 +562,73 @@ def test_network_policy_denies_by_default_and_allows_the_platforms_paths(rendere
             assert not allowed(docs, ingress_controller, pods[name], BY_NAME[name].port), name
             other = next(p for p in backends if p is not pods[name])
             assert not allowed(docs, other, pods[name], BY_NAME[name].port), f"service -> {name}"
-        assert allowed(docs, prometheus, pods[name], BY_NAME[name].port), f"metrics of {name}"
+        assert allowed(docs, prometheus, pods[name], BY_NAME[name].metrics_port), f"metrics of {name}"
+        assert not allowed(docs, prometheus, pods[name], BY_NAME[name].port), f"the API of {name}"
+        if name != "gateway":
+            assert not allowed(docs, gateway, pods[name], BY_NAME[name].metrics_port), f"gateway -> {name} metrics"
     for name, pod in pods.items():
         if pod in (postgres, kafka):
             continue
         assert allowed(docs, pod, dns, 53, "UDP"), f"{name} resolves names"
         assert allowed(docs, pod, postgres, 5432), f"{name} -> PostgreSQL"
-        assert allowed(docs, pod, kafka, 9092), f"{name} -> Kafka"
+        assert allowed(docs, pod, kafka, kafka_port), f"{name} -> Kafka"
+        assert overlay == "dev" or not allowed(docs, pod, kafka, 9092), f"{name} -> Kafka without TLS"
         assert not allowed(docs, pod, stranger, 443), f"{name} reaches nothing else"
     if overlay == "dev":
         assert not allowed(docs, stranger, postgres, 5432) and not allowed(docs, stranger, kafka, 9092)
+
+
+# --- what the outside reaches, and the key inside ---------------------------------------------
+
+OPERATIONS_PATHS = {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+
+
+def _routed(ingress: dict, path: str) -> bool:
+    """Whether the Ingress passes `path` on (Prefix matches whole path segments, as Kubernetes does)."""
+    for rule in ingress["spec"]["rules"]:
+        for entry in rule["http"]["paths"]:
+            if entry["pathType"] == "Exact" and path == entry["path"]:
+                return True
+            prefix = entry["path"].rstrip("/")
+            if entry["pathType"] == "Prefix" and (path == prefix or path.startswith(prefix + "/")):
+                return True
+    return False
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_ingress_routes_the_api_and_the_webhooks_and_nothing_else(rendered, overlay, monkeypatch):
+    [ingress] = of_kind(rendered[overlay], "Ingress")
+    paths = sorted((p["path"], p["pathType"]) for r in ingress["spec"]["rules"] for p in r["http"]["paths"])
+    assert paths == [("/api", "Prefix"), ("/v2/enqueue", "Exact")]
+    monkeypatch.setenv("ITSM_GATEWAY_JWT_SECRET", "x" * 48)
+    from itsm_gateway.main import create_app
+
+    served = set(create_app().openapi()["paths"])
+    for path in served - OPERATIONS_PATHS:
+        assert _routed(ingress, path), f"the gateway serves {path}, the Ingress does not route it"
+    for path in OPERATIONS_PATHS:
+        assert not _routed(ingress, path), f"{path} is reachable from outside"
+    assert _routed(ingress, "/api/v1/integrations/alertmanager") and not _routed(ingress, "/apidocs")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_service_gets_the_one_internal_key(rendered, overlay):
+    for name, (_, container) in service_containers(rendered[overlay], "serve").items():
+        [var] = [v for v in container.get("env", []) if v["name"] == "ITSM_INTERNAL_KEY"] or [None]
+        ref = var and var["valueFrom"]["secretKeyRef"]
+        assert ref and ref["key"] == "internal-key", f"{overlay}: {name}"
+        assert re.fullmatch(r"itsm-internal-key(-[a-z0-9]{10})?", ref["name"]), f"{overlay}: {name}"  # dev: a hash
+
+
+@pytest.mark.parametrize("name", sorted(BY_NAME))
+def test_the_dev_overlays_well_known_internal_key_works_in_dev_only(rendered, monkeypatch, name):
+    dev, prod = (container_env(rendered[o], service_containers(rendered[o], "serve")[name][1]) for o in OVERLAYS)
+    assert dev["ITSM_INTERNAL_KEY"] in DEV_ONLY_INTERNAL_KEYS, "dev's key is one the kit knows as dev-only"
+    assert BY_NAME[name].settings_from(dev, monkeypatch).internal_key.get_secret_value() == dev["ITSM_INTERNAL_KEY"]
+    # The dev Secret copied into prod's: refused, without printing it.
+    prod = {key: dev.get(key, "prod-only-secret") if value is None else value for key, value in prod.items()}
+    if "ITSM_GATEWAY_JWT_SECRET" in prod:
+        prod["ITSM_GATEWAY_JWT_SECRET"] = "x" * 48
+    with pytest.raises(ValidationError, match="ITSM_INTERNAL_KEY is the repository's well-known") as refused:
+        BY_NAME[name].settings_from(prod, monkeypatch)
+    assert prod["ITSM_INTERNAL_KEY"] not in str(refused.value)

@@ -215,7 +215,7 @@ async def test_grafana_alerts_are_normalized_routed_and_resolved(gateway, infra)
     fp = fingerprints(1)[0]
     for status in ("firing", "resolved"):
         body = grafana_batch([grafana_alert(fp, status=status, instance="api-4")])
-        response = await gateway.post("/api/v1/integrations/grafana", json=body, params={"key": key})
+        response = await gateway.post("/api/v1/integrations/grafana", json=body, auth=("grafana", key))
         assert response.status_code == 202 and response.json() == {"status": "accepted", "accepted": 1,
                                                                     "dedup_keys": [fp]}
 

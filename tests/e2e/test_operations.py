@@ -37,7 +37,7 @@ async def test_every_service_is_live_and_ready(platform):
 async def test_metrics_count_the_flow(platform, gateway, integration_key):
     async with httpx.AsyncClient() as client:
         async def scrape(service: str) -> str:
-            return (await client.get(f"{platform.url(service)}/metrics")).text
+            return (await client.get(f"{platform.metrics_url(service)}/metrics")).text  # its own port
 
         before = metric(await scrape("incidents"), "itsm_events_consumed_total", topic="itsm.alerts", outcome="handled")
         fps = fingerprints(3)

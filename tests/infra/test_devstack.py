@@ -17,7 +17,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "deploy" / "local"))
-from devstack import DATABASES, Stack  # noqa: E402
+from devstack import DATABASES, DevstackError, Stack  # noqa: E402
 
 
 
@@ -145,3 +145,30 @@ def test_down_stops_the_servers(stack_env):
     stack.down()
     assert not any(port_open(port) for port in (stack.pg_port, stack.kafka_port, stack.kafka_port + 1))
     assert stack.status() == {"postgres": "stopped", "kafka": "stopped"}
+
+
+def test_a_start_that_fails_partway_stops_what_it_started(stack_slot, monkeypatch):
+    """Kafka launches first; PostgreSQL failing once the broker listens (as initdb did in a private
+    folder) must not leave the broker running, or the next start finds its ports taken."""
+    name, pg_port, kafka_port = f"infrafail{stack_slot or ''}", 31462 + stack_slot, 31132 + 2 * stack_slot
+    monkeypatch.delenv("ITSM_DATABASE_URL", raising=False)
+    monkeypatch.delenv("ITSM_KAFKA_BOOTSTRAP", raising=False)
+    stack = Stack(name, pg_port=pg_port, kafka_port=kafka_port)
+    stack.down(purge=True)
+
+    def pg_fails(self) -> None:
+        deadline = time.monotonic() + 60
+        while not port_open(kafka_port) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert port_open(kafka_port), "the broker never listened"
+        raise DevstackError("initdb failed (as the test wants)")
+
+    monkeypatch.setattr(Stack, "_pg_launch", pg_fails)
+    try:
+        with pytest.raises(DevstackError, match="as the test wants"):
+            stack.up()
+        assert not any(port_open(port) for port in (kafka_port, kafka_port + 1)), "the broker still runs"
+        assert stack.status() == {"postgres": "stopped", "kafka": "stopped"}
+        assert not stack.started_by_us()
+    finally:
+        Stack(name, pg_port=pg_port, kafka_port=kafka_port).down(purge=True)

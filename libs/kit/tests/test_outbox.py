@@ -43,3 +43,18 @@ def test_driver_errors_read_as_sqlalchemy_ones():
     assert is_outage(dropped) and is_outage(shutdown)
     assert isinstance(duplicate, sa_exc.IntegrityError) and not is_outage(duplicate)
     assert not is_outage(driver_error(asyncpg.exceptions.DataError("bad"), "COPY outbox"))
+
+
+def test_only_what_kafka_says_of_a_record_itself_counts_against_its_outbox_row():
+    from aiokafka.errors import (
+        KafkaConnectionError, KafkaTimeoutError, MessageSizeTooLargeError, NotLeaderForPartitionError,
+        RecordListTooLargeError, TopicAuthorizationFailedError,
+    )
+
+    from itsm_kit.outbox import refused
+
+    assert refused(MessageSizeTooLargeError()) and refused(RecordListTooLargeError())
+    # an outage or a setup mistake holds every row alike: none of them is set aside for it
+    for outage in (KafkaConnectionError(), KafkaTimeoutError(), NotLeaderForPartitionError(),
+                   TopicAuthorizationFailedError()):
+        assert not refused(outage)

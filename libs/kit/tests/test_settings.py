@@ -13,7 +13,8 @@ class WidgetsSettings(ServiceSettings):
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
     for key in ("ITSM_DATABASE_URL", "ITSM_WIDGETS_DATABASE_URL",
-                "ITSM_KAFKA_BOOTSTRAP", "ITSM_WIDGETS_KAFKA_BOOTSTRAP"):
+                "ITSM_KAFKA_BOOTSTRAP", "ITSM_WIDGETS_KAFKA_BOOTSTRAP",
+                "ITSM_CONSUMER_GROUP_INSTANCE_ID", "ITSM_WIDGETS_CONSUMER_GROUP_INSTANCE_ID"):
         monkeypatch.delenv(key, raising=False)
 
 
@@ -37,3 +38,11 @@ def test_shared_kafka_bootstrap_applies_unless_the_service_overrides_it(monkeypa
 
 def test_source_names_the_service():
     assert WidgetsSettings().source == "itsm/widgets"
+
+
+def test_a_replica_joins_its_consumer_group_by_name_only_when_given_one(monkeypatch):
+    assert WidgetsSettings().consumer_group_instance_id is None
+    monkeypatch.setenv("ITSM_WIDGETS_CONSUMER_GROUP_INSTANCE_ID", "")
+    assert WidgetsSettings().consumer_group_instance_id is None
+    monkeypatch.setenv("ITSM_WIDGETS_CONSUMER_GROUP_INSTANCE_ID", "widgets-5d8f7-x2x9q")
+    assert WidgetsSettings().consumer_group_instance_id == "widgets-5d8f7-x2x9q"

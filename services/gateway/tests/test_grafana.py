@@ -5,7 +5,9 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from itsm_gateway.domain import GrafanaWebhook, IntegrationPolicy, apply_policy, from_grafana, labels_fingerprint
+from itsm_gateway.domain import (
+    GrafanaWebhook, IntegrationPolicy, alertmanager_fingerprint, apply_policy, from_grafana,
+)
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -72,9 +74,9 @@ def test_links_and_values_are_kept_as_annotations():
     assert second.summary == "API latency"
 
 
-def test_without_a_fingerprint_the_label_set_identifies_the_alert():
+def test_without_a_fingerprint_the_label_set_identifies_the_alert_as_grafanas_alertmanager_would():
     _, second = from_grafana(GrafanaWebhook.model_validate(grafana_body()), "int-g", NOW)
-    assert second.dedup_key == labels_fingerprint(second.labels)
+    assert second.dedup_key == alertmanager_fingerprint(second.labels)
 
 
 def test_a_resolved_notification_carries_its_end():

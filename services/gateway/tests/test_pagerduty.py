@@ -1,5 +1,6 @@
 """Normalizing PagerDuty Events API v2 events, with no broker and no database."""
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -83,8 +84,21 @@ def test_the_four_severities_carry_over(severity):
     assert normalize(trigger(payload=trigger()["payload"] | {"severity": severity})).severity == severity
 
 
-def test_a_long_summary_is_cut_at_pagerdutys_limit():
-    assert len(normalize(trigger(payload=trigger()["payload"] | {"summary": "x" * 2000})).summary) == 1024
+def test_a_summary_over_pagerdutys_limit_is_an_invalid_event_as_at_pagerduty():
+    assert len(normalize(trigger(payload=trigger()["payload"] | {"summary": "x" * 1024})).summary) == 1024
+    with pytest.raises(ValidationError) as refused:
+        normalize(trigger(payload=trigger()["payload"] | {"summary": "x" * 1025}))
+    [error] = refused.value.errors()
+    assert error["loc"][-2:] == ("payload", "summary") and "1024" in error["msg"]
+
+
+def test_details_with_more_names_than_annotations_may_have_are_kept_whole_as_one():
+    many = {f"metric{n}": n for n in range(200)}
+    alert = normalize(trigger(payload=trigger()["payload"] | {"custom_details": many}))
+    assert json.loads(alert.annotations["details"]) == many and "metric0" not in alert.annotations
+    long_name = {"x" * 300: "v"}
+    assert json.loads(normalize(trigger(payload=trigger()["payload"] | {"custom_details": long_name}))
+                      .annotations["details"]) == long_name
 
 
 def test_string_details_are_kept_whole():

@@ -1,5 +1,6 @@
 """An integration's policy: routing rules, dedup keys, storm groups and flags, with no broker and no database."""
 
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -8,7 +9,8 @@ from pydantic import ValidationError
 from itsm_contracts.events.alerts import AlertReceived, AlertRouting
 from itsm_kit.domain import InvalidValue
 from itsm_gateway.domain import IntegrationPolicy, RoutingRule, apply_policy, check_policy, route
-from itsm_gateway.domain.policy import context_of, render
+from itsm_gateway.domain.common import MAX_LABEL_VALUE
+from itsm_gateway.domain.policy import STORED, context_of, render
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -61,6 +63,36 @@ def test_regexes_match_the_whole_value():
     partial = [rule("r", {"category": "x"}, match_re={"alertname": "Disk"})]
     assert route(partial, context_of(alert())).rule is None  # "Disk" does not match all of "DiskFull"
     assert route([rule("r", {"category": "x"}, match_re={"instance": r"db-\d+:\d+"})], context_of(alert())).rule == "r"
+
+
+def test_an_admins_catastrophic_pattern_runs_in_linear_time():
+    # Python's re takes seconds for (a+)+b against 25 "a"s, doubling with each more: the gateway froze.
+    evil = [rule("evil", {"category": "x"}, match_re={"instance": "(a+)+b"})]
+    for value in ("a" * 25, "a" * MAX_LABEL_VALUE, "a" * MAX_LABEL_VALUE + "b"):
+        started = time.perf_counter()
+        decided = route(evil, context_of(alert({"instance": value})))
+        assert time.perf_counter() - started < 0.05, len(value)
+        assert decided.rule == ("evil" if value.endswith("b") else None)
+
+
+def test_patterns_are_re2_so_backtracking_only_syntax_is_refused_when_written():
+    for pattern in (r"(?=web)\w+", r"(\w)\1", r"(?<!db)-\d+"):
+        with pytest.raises(ValidationError, match="not a valid regular expression in RE2 syntax"):
+            rule("r", {"category": "x"}, match_re={"instance": pattern})
+    assert route([rule("r", {"category": "x"}, match_re={"instance": r"(?i)DB-\d+:\d+"})],
+                 context_of(alert())).rule == "r"
+
+
+def test_a_stored_pattern_from_before_re2_stays_readable_and_matches_nothing_until_rewritten():
+    stored = {"routing_rules": [
+        {"name": "python only", "match_re": {"instance": r"(?=db)\S+"}, "set": {"category": "x"}},
+        {"name": "next", "set": {"category": "y"}}]}
+    policy = IntegrationPolicy.model_validate(stored, context=STORED)  # as the gateway reads it back
+    assert route(policy.routing_rules, context_of(alert())).rule == "next"
+    with pytest.raises(InvalidValue, match="RE2"):
+        policy.changed({"resolve_incident": False})  # a change names it: the admin rewrites it then
+    with pytest.raises(ValidationError, match="RE2"):
+        IntegrationPolicy.model_validate(stored)
 
 
 def test_all_conditions_of_a_rule_must_hold():
@@ -116,6 +148,9 @@ def test_render_fills_every_placeholder_or_nothing():
         ({"name": "", "set": {}}, "at least 1 character"),
         ({"name": "r"}, "Field required"),
         ({"name": "r", "set": {}, "when": {}}, "Extra inputs are not permitted"),
+        ({"name": "r", "match_re": {"instance": "x" * 1001}, "set": {}}, "at most 1000 characters"),
+        ({"name": "r", "match_re": {f"l{n}": "x" for n in range(33)}, "set": {}}, "at most 32 items"),
+        ({"name": "r", "match": {f"l{n}": "x" for n in range(33)}, "set": {}}, "at most 32 items"),
     ],
 )
 def test_invalid_rules_are_refused(body, complaint):

@@ -6,12 +6,14 @@ import httpx
 import pytest
 
 from itsm_kit.errors import Problem
-from itsm_gateway.upstream import call
+from itsm_kit.internal_auth import Signer
+from itsm_gateway.upstream import SIGNER, call
 
 
 def runtime_answering(status: int, **kwargs) -> SimpleNamespace:
     client = httpx.AsyncClient(transport=httpx.MockTransport(lambda request: httpx.Response(status, **kwargs)))
-    return SimpleNamespace(settings=SimpleNamespace(sla_url="http://sla"), extras={"http": client})
+    return SimpleNamespace(settings=SimpleNamespace(sla_url="http://sla"),
+                           extras={"http": client, SIGNER: Signer("k" * 32)})
 
 
 @pytest.mark.parametrize("status", [301, 307, 308])

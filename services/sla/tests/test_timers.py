@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from datetime import UTC, datetime, timedelta
 
@@ -10,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from itsm_contracts.events.sla import SlaBreached, SlaMet, SlaTimerStarted, SlaWarning
-from itsm_sla.domain import Engine, Library, Segment, Stage, Timer, default_definitions, steps
+from itsm_sla.domain import Engine, Library, Segment, Stage, Timer, arrive, default_definitions, steps
 from itsm_sla.domain.calendar import ALWAYS, WEEKDAYS, Calendar
 from itsm_sla.domain.definitions import AppliesTo, Definition, Goal
 from itsm_sla.domain.history import Fact
@@ -408,6 +409,44 @@ def test_facts_before_the_opening_and_a_second_opening_are_ignored():
     assert history[-1].after.priority == 1 and history[-1].after.state == "resolved"
 
 
+# -- arrival order ------------------------------------------------------------------------------------
+
+def numbered(*facts: Fact) -> list[Fact]:
+    """The facts as the incidents service numbered them: each one's sequence is its place."""
+    return [dataclasses.replace(f, sequence=n) for n, f in enumerate(facts, start=1)]
+
+
+def arriving(*facts: Fact, lib: Library | None = None) -> list[Timer]:
+    """The timers the facts give taken in the order they arrive, each placed by its sequence (the consumer's way)."""
+    known: list[Fact] = []
+    timers: list[Timer] = []
+    engine = Engine(lib or library())
+    for fact in facts:
+        arrival = arrive(known, fact)
+        known = arrival.facts
+        engine.take(INCIDENT, timers, arrival, now=minutes(10_000))
+    return timers
+
+
+def test_facts_that_arrive_before_their_opening_apply_once_it_arrives():
+    o, hold, back, p1 = numbered(opened(priority=3), moved("on_hold", 10, "awaiting_caller"), moved("in_progress", 40),
+                                 reprioritized(1, 50))
+    late_opening = arriving(hold, back, o, p1)
+    assert late_opening == run(o, hold, back, p1)
+    assert [s.state for s in only(late_opening, "resolution", P1).segments] == ["running", "paused", "running"]
+
+
+def test_a_fact_older_than_steps_already_applied_replays_the_history():
+    o, start, hold, back = numbered(opened(priority=3), moved("in_progress", 5),
+                                    moved("on_hold", 10, "awaiting_caller"), moved("in_progress", 40))
+    late_hold = only(arriving(o, start, back, hold), "resolution")
+    in_order = only(run(o, start, hold, back), "resolution")
+    assert [s.state for s in late_hold.segments] == ["running", "paused", "running"]
+    assert (late_hold.segments, late_hold.due_at, late_hold.stage) == (in_order.segments, in_order.due_at,
+                                                                       in_order.stage)
+    assert raised(late_hold)[-1] == "SlaTimerRepaired"  # what changed is announced, as a repair does
+
+
 # -- repair -------------------------------------------------------------------------------------------
 
 def test_a_replay_with_nothing_changed_repairs_nothing():
@@ -508,6 +547,14 @@ def test_the_timers_are_the_same_step_by_step_as_replayed_at_once(facts):
         assert all(s.end is not None for s in t.segments[:-1])
         assert (t.segments[-1].end is None) == t.is_open
         assert t.elapsed(ALWAYS, minutes(10_000)) >= timedelta(0)
+
+
+@PROPERTY
+@given(histories())
+def test_whatever_arrives_before_the_opening_is_applied_as_if_in_order(facts):
+    lib = library(*EXTRA)
+    facts = numbered(*facts)
+    assert arriving(*facts[1:], facts[0], lib=lib) == run(*facts, lib=lib)
 
 
 @PROPERTY

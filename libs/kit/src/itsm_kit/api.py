@@ -1,18 +1,20 @@
 """What every service's routes share: who acts, which version the caller last read, the ETag back.
 
-Internal services trust `X-Actor`: the gateway, the only entry, sets it from the caller's
-token. Writes take `If-Match` as the version (ETag) the caller last read; a stale one is a 412.
+Who acts is what the gateway's signature names (itsm_kit.internal_auth verified it before any
+route runs): the gateway sets it from the caller's token; no header a caller sends can. Writes
+take `If-Match` as the version (ETag) the caller last read; a stale one is a 412.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, Header, Path, Query, Response
+from fastapi import Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from itsm_kit.domain import SYSTEM
 from itsm_kit.errors import if_match_version
+from itsm_kit.internal_auth import signed_actor
 
 # The header as sent: the gateway passes it on to the service that owns the record.
 IfMatchHeader = Annotated[str | None, Header(alias="if-match",
@@ -23,10 +25,9 @@ def _if_match(if_match: IfMatchHeader = None) -> int | None:
     return if_match_version(if_match)
 
 
-def _actor(actor: Annotated[str, Header(alias="x-actor", min_length=1, max_length=255,
-                                        description="who acts: the gateway sets it from the token's subject")]
-           = SYSTEM) -> str:
-    return actor
+def _actor(request: Request) -> str:
+    """The subject of the gateway's signed call (the caller's token's subject), else the system."""
+    return signed_actor(request) or SYSTEM
 
 
 IfMatch = Annotated[int | None, Depends(_if_match)]

@@ -5,6 +5,12 @@
   `<topic>.dlq` with the error, is recorded as dead-lettered, and the consumer moves on.
 - A database or broker outage is not the event's fault: the batch is re-read from the
   last committed offset once the outage passes, and nothing is dead-lettered for it.
+- A rebalance may hand a partition to another member while this one still applies a batch
+  of it: the other may record some of its events first (the inbox key refuses ours, and the
+  transaction rolls back) and this one's offset commit is refused. Neither is an error: the
+  inbox is read again, and whoever reads the batch next finds it handled.
+- With a group instance id (static membership), a replica restarted under the same name takes
+  its partitions straight back, without a rebalance; one that is stopped leaves the group at once.
 """
 
 from __future__ import annotations
@@ -15,20 +21,21 @@ from collections.abc import Awaitable, Callable, Container, Mapping
 from dataclasses import dataclass
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import ValidationError
 from sqlalchemy import String, cast, func, insert, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from itsm_contracts import CloudEvent, EventData, UnknownEventType, parse_data
 from itsm_contracts.topics import dead_letter
 from itsm_kit import context
 from itsm_kit.db import inbox, insert_rows
-from itsm_kit.kafka import start_with_retry
-from itsm_kit.metrics import CONSUMER_LAG, EVENTS_CONSUMED
+from itsm_kit.kafka import PLAINTEXT, KafkaSecurity, leave_group, start_with_retry
+from itsm_kit.metrics import CONSUMER_ASSIGNMENTS, CONSUMER_LAG, CONSUMER_OVERLAPS, EVENTS_CONSUMED
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +62,16 @@ class Batched:
             await many(session, [(event, data)])
 
         return cls(one=one, many=many)
+
+
+class InboxClash(Exception):
+    """Another consumer recorded some of these events in the inbox first (owners overlapping in a
+    rebalance): this transaction rolled back, and reading the inbox again tells which."""
+
+
+# Clashes in a row on one partition's records before giving up: each one means another member
+# committed some of them, so the next read finds fewer to apply; this many means something else.
+MAX_CLASHES = 10
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -88,6 +105,23 @@ class Delivery:
             return cls(record, unreadable=f"malformed event: {exc}"[:2000])
 
 
+class _Membership(ConsumerRebalanceListener):
+    """Keeps the member's current partitions, and says in the log whenever the group moves them."""
+
+    def __init__(self, owner: EventConsumer):
+        self.owner = owner
+
+    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        pass  # nothing to hand over: the inbox makes the next owner's redelivery a no-op
+
+    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.owner.assigned = frozenset(assigned)
+        self.owner.assignments += 1
+        CONSUMER_ASSIGNMENTS.labels(self.owner.group_id).inc()
+        log.info("partitions assigned: %s", ", ".join(f"{tp.topic}:{tp.partition}" for tp in sorted(assigned)),
+                 extra={"consumer_group": self.owner.group_id, "group_instance_id": self.owner.group_instance_id})
+
+
 class EventConsumer:
     def __init__(
         self,
@@ -103,8 +137,16 @@ class EventConsumer:
         retry_backoff: float = 0.2,
         startup_timeout: float = 60,
         after_commit: Callable[[], None] | None = None,
+        group_instance_id: str | None = None,
+        session_timeout: float = 6.0,
+        max_poll_interval: float = 300.0,
+        security: KafkaSecurity = PLAINTEXT,
     ):
         self.group_id = name
+        self.group_instance_id = group_instance_id
+        self.session_timeout = session_timeout
+        self.max_poll_interval = max_poll_interval
+        self.security = security
         self.topics = topics
         self.handlers = handlers
         self.bootstrap = bootstrap
@@ -116,6 +158,8 @@ class EventConsumer:
         self.startup_timeout = startup_timeout
         self.after_commit = after_commit
         self.committed_listeners: list[Callable[[], None]] = []  # also told after each commit (e.g. a scheduler)
+        self.assigned: frozenset[TopicPartition] = frozenset()  # this member's partitions, as the group last said
+        self.assignments = 0  # how often the group said so
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -124,13 +168,20 @@ class EventConsumer:
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
-            *self.topics,
+            **self.security.client_options(),
             bootstrap_servers=self.bootstrap,
             group_id=self.group_id,
             enable_auto_commit=False,  # offsets only after the effects are committed
             auto_offset_reset="earliest",
             max_poll_records=self.batch_size,
+            # Static membership: the broker keeps this member's partitions for it while it restarts
+            # (up to the session timeout) and gives them straight back when it rejoins by its name.
+            group_instance_id=self.group_instance_id,
+            session_timeout_ms=int(self.session_timeout * 1000),
+            heartbeat_interval_ms=int(min(1.0, self.session_timeout / 3) * 1000),
+            max_poll_interval_ms=int(self.max_poll_interval * 1000),
         )
+        consumer.subscribe(self.topics, listener=_Membership(self))  # before start, which waits for the topics
         await start_with_retry(consumer, self.group_id, self.startup_timeout)
         try:
             while not self._stopping.is_set():
@@ -147,17 +198,43 @@ class EventConsumer:
                     await asyncio.sleep(1)
                     await self._rewind(consumer, batches)
                     continue
+                assigned = consumer.assignment()  # a rebalance may have taken some meanwhile
                 for tp, records in batches.items():
-                    CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(
-                        max((consumer.highwater(tp) or 0) - records[-1].offset - 1, 0)
-                    )
-                await consumer.commit()
+                    if tp in assigned:
+                        CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(
+                            max((consumer.highwater(tp) or 0) - records[-1].offset - 1, 0)
+                        )
+                await self._commit(consumer)
         finally:
             await consumer.stop()
+            if self._stopping.is_set() and self.group_instance_id is not None:
+                await self._leave()
+
+    async def _leave(self) -> None:
+        """On a deliberate stop, a static member leaves its group (aiokafka's does not), so that its partitions
+        go to the others now. A replica that crashes stays a member: restarted, it takes them straight back."""
+        try:
+            await asyncio.wait_for(leave_group(self.bootstrap, self.group_id, self.group_instance_id, self.security), 5)
+        except Exception as exc:  # the group then drops it after the session timeout
+            log.warning("could not leave the consumer group: %r", exc, extra={"consumer_group": self.group_id})
+
+    async def _commit(self, consumer: AIOKafkaConsumer) -> None:
+        """Commit the offsets of the batch just applied, unless the group rebalanced meanwhile.
+
+        Then the broker refuses the commit (or the partitions are gone): whoever owns them now
+        reads the batch again from the last commit, and the inbox makes that a no-op."""
+        try:
+            await consumer.commit()
+        except (CommitFailedError, IllegalStateError) as exc:
+            CONSUMER_OVERLAPS.labels("commit_refused").inc()
+            log.warning("offsets not committed, the group rebalanced (%s); the batch's next reader skips it", exc,
+                        extra={"consumer_group": self.group_id})
 
     async def _rewind(self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        assigned = consumer.assignment()
         for tp, records in batches.items():
-            consumer.seek(tp, records[0].offset)
+            if tp in assigned:  # one a rebalance took away is read by its new owner from the last commit
+                consumer.seek(tp, records[0].offset)
 
     async def handle(self, records: list[ConsumerRecord]) -> None:
         """Apply one partition's records in order: runs of them per transaction."""
@@ -165,10 +242,20 @@ class EventConsumer:
         pending = [d for d in deliveries if d.unreadable or (d.event and d.event.type in self.handlers)]
         if len(pending) < len(deliveries):  # a partition's records share their topic
             EVENTS_CONSUMED.labels(records[0].topic, "ignored").inc(len(deliveries) - len(pending))
+        clashes = 0
         while pending:
-            applied = await self._apply_run(pending, isolate=False)
-            if applied is None:  # one of them failed: find it, one savepoint per event
-                applied = await self._apply_run(pending, isolate=True)
+            try:
+                applied = await self._apply_run(pending, isolate=False)
+                if applied is None:  # one of them failed: find it, one savepoint per event
+                    applied = await self._apply_run(pending, isolate=True)
+            except InboxClash as clash:
+                clashes += 1
+                if clashes > MAX_CLASHES:
+                    raise RuntimeError(f"inbox clashes {clashes} times in a row on the same records") from clash
+                CONSUMER_OVERLAPS.labels("inbox_clash").inc()
+                log.info("another consumer recorded some of these events first; reading the inbox again",
+                         extra={"consumer_group": self.group_id})
+                continue
             pending = pending[applied:]
             if pending:  # the first one failed on its own: retry it alone, then move on
                 await self._retry_or_dead_letter(pending.pop(0))
@@ -223,9 +310,12 @@ class EventConsumer:
                         break
                 if run:
                     await self._run_batch(session, run)
-                await insert_rows(session, inbox, inbox_rows)
+                try:
+                    await insert_rows(session, inbox, inbox_rows)
+                except IntegrityError as exc:  # only the event id is unique there
+                    raise InboxClash(str(exc.orig)) from exc
         except Exception as exc:
-            if is_outage(exc) or isolate:
+            if is_outage(exc) or isolate or isinstance(exc, InboxClash):
                 raise
             return None
         topic = deliveries[0].record.topic
@@ -282,7 +372,13 @@ class EventConsumer:
                     if is_outage(exc):
                         raise
                     error = f"{type(exc).__name__}: {exc}"[:2000]
+            if await self._handled_elsewhere(d):  # the last attempt clashed with another owner's
+                return
         await self._dead_letter(d, error)
+
+    async def _handled_elsewhere(self, d: Delivery) -> bool:
+        async with self.sessions() as session:
+            return bool(await self._already_handled(session, [d]))
 
     async def _dead_letter(self, d: Delivery, error: str) -> None:
         r = d.record
@@ -296,6 +392,8 @@ class EventConsumer:
         await self.producer.send_and_wait(dead_letter(r.topic), r.value, key=r.key, headers=headers)
         if d.event is not None:
             async with self.sessions() as session, session.begin():
-                await session.execute(insert(inbox).values(self._inbox_row(d, "dead_lettered", error)))
+                # Another owner in a rebalance may have recorded it meanwhile: what it recorded stands.
+                await session.execute(pg_insert(inbox).values(self._inbox_row(d, "dead_lettered", error))
+                                      .on_conflict_do_nothing(index_elements=["event_id"]))
         EVENTS_CONSUMED.labels(r.topic, "dead_lettered").inc()
         log.error("event dead-lettered: %s", error, extra={"topic": r.topic, "offset": r.offset})

@@ -1,8 +1,9 @@
 """Async engine and sessions, plus the two tables every service's database has.
 
 `outbox` holds events committed with the state change that raised them until the relay
-has published them; `inbox` records each consumed event id in the same transaction as
-its effects, so a redelivered event changes nothing.
+has published them (a row Kafka keeps refusing is set aside, see outbox.py); `inbox`
+records each consumed event id in the same transaction as its effects, so a redelivered
+event changes nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ outbox = Table(
     Column("payload", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("published_at", DateTime(timezone=True)),
+    # Kit schema v2: publications Kafka refused, the last refusal, and when the row was set aside.
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text),
+    Column("set_aside_at", DateTime(timezone=True)),
     Index("outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
 )
 
@@ -76,6 +81,21 @@ def create_kit_tables_v1(op) -> None:
 def drop_kit_tables_v1(op) -> None:
     op.drop_table("inbox")
     op.drop_table("outbox")
+
+
+def add_kit_outbox_failures_v2(op) -> None:
+    """Kit schema v2, a revision of its own in every service: the outbox counts the publications
+    Kafka refused per row and sets a row aside after too many, so it no longer holds up the rest.
+
+    Nullable or defaulted columns only: relays of the previous version run on during a rollout."""
+    op.add_column("outbox", Column("attempts", Integer, nullable=False, server_default=text("0")))
+    op.add_column("outbox", Column("last_error", Text))
+    op.add_column("outbox", Column("set_aside_at", DateTime(timezone=True)))
+
+
+def drop_kit_outbox_failures_v2(op) -> None:
+    for column in ("set_aside_at", "last_error", "attempts"):
+        op.drop_column("outbox", column)
 
 
 COPY_FROM = 200  # rows at once from which COPY beats a multi-row INSERT

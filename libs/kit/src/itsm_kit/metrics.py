@@ -16,6 +16,13 @@ HTTP_LATENCY = Histogram(
 EVENTS_PUBLISHED = Counter("itsm_events_published_total", "Events published to Kafka", ["topic"])
 EVENTS_CONSUMED = Counter("itsm_events_consumed_total", "Events consumed, by outcome", ["topic", "outcome"])
 OUTBOX_BACKLOG = Gauge("itsm_outbox_backlog", "Outbox events not yet published")
+OUTBOX_REFUSED = Counter("itsm_outbox_refused_total", "Publications of an outbox event Kafka refused", ["topic"])
+OUTBOX_SET_ASIDE = Gauge("itsm_outbox_set_aside", "Outbox events set aside after Kafka refused them too often: "
+                         "not published until an operator puts them back")
+CONSUMER_ASSIGNMENTS = Counter("itsm_consumer_assignments_total", "Partition assignments the group gave this "
+                               "process's consumer (one per rebalance it took part in)", ["group"])
+CONSUMER_OVERLAPS = Counter("itsm_consumer_overlaps_total", "Batches a rebalance gave to another group member "
+                            "mid-way: offsets not committed, or the other recorded the events first", ["reason"])
 CONSUMER_LAG = Gauge("itsm_consumer_lag", "Records behind the partition end", ["topic", "partition"])
 
 

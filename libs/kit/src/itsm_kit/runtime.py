@@ -25,7 +25,9 @@ from itsm_kit import logging as kit_logging
 from itsm_kit.consumer import Batched, EventConsumer, Handler
 from itsm_kit.db import make_engine, make_sessionmaker
 from itsm_kit.kafka import ensure_topics, make_producer, start_with_retry
-from itsm_kit.metrics import HttpMetricsMiddleware, metrics_endpoint
+from itsm_kit.internal_auth import SignedCallsOnly, require_key
+from itsm_kit.metrics import HttpMetricsMiddleware
+from itsm_kit.metrics_server import serve_metrics
 from itsm_kit.middleware import BodyLimitMiddleware, CorrelationIdMiddleware, TextGuardMiddleware
 from itsm_kit.openapi import document
 from itsm_kit.outbox import Outbox, OutboxRelay
@@ -93,26 +95,31 @@ def create_service_app(
     hooks: Sequence[Hook] = (),
     body_limits: Mapping[str, int] | None = None,
     timeline: TimelineWriter | None = None,
+    front_door: bool = False,
 ) -> FastAPI:
     """`body_limits`: paths whose requests may be larger (or must be smaller) than settings.max_body_bytes.
-    `timeline`: writes the timeline lines aggregates keep (see UnitOfWork)."""
+    `timeline`: writes the timeline lines aggregates keep (see UnitOfWork).
+    `front_door`: the gateway, which authenticates callers itself; every other service takes only the
+    calls the gateway signed (itsm_kit.internal_auth)."""
     kit_logging.configure(settings.service, settings.log_level)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        require_key(settings)  # the gateway signs with it, the others verify: no start without it
         engine = make_engine(settings.database_url, settings.db_pool_size)
-        producer = make_producer(settings.kafka_bootstrap, client_id=settings.service)
+        producer = make_producer(settings.kafka_bootstrap, client_id=settings.service, security=settings.kafka_security)
         runtime = Runtime(settings, engine, make_sessionmaker(engine), producer, Outbox(settings.source),
                           timeline=timeline)
         app.state.runtime = runtime
         await ensure_topics(settings.kafka_bootstrap, [*publishes, *produces_directly, *consumes],
                             settings.kafka_partitions, settings.kafka_replication_factor,
-                            settings.startup_timeout_seconds)
+                            settings.startup_timeout_seconds, settings.kafka_security)
         await start_with_retry(producer, settings.service, settings.startup_timeout_seconds)
         tasks: list[asyncio.Task] = []
         if publishes:
             runtime.relay = OutboxRelay(runtime.sessions, producer, batch_size=settings.relay_batch_size,
-                                        poll_seconds=settings.relay_poll_seconds)
+                                        poll_seconds=settings.relay_poll_seconds,
+                                        max_attempts=settings.relay_max_attempts)
             runtime.outbox.relay = runtime.relay
             tasks.append(asyncio.create_task(runtime.relay.run(), name="outbox-relay"))
         if consumes and handlers is not None:
@@ -122,19 +129,21 @@ def create_service_app(
                 batch_size=settings.consumer_batch_size, max_attempts=settings.consumer_max_attempts,
                 retry_backoff=settings.consumer_retry_backoff_seconds,
                 startup_timeout=settings.startup_timeout_seconds, after_commit=runtime.outbox.committed,
+                group_instance_id=settings.consumer_group_instance_id,
+                session_timeout=settings.consumer_session_timeout_seconds, security=settings.kafka_security,
             )
             runtime.consumers.append(consumer)
             tasks.append(asyncio.create_task(consumer.run(), name=f"consumer-{settings.service}"))
         for task in tasks:
             task.add_done_callback(_fail_loudly)
         async with contextlib.AsyncExitStack() as stack:
-            for hook in hooks:
+            for hook in (serve_metrics, *hooks):
                 await stack.enter_async_context(hook(runtime))
             # What startup made (modules, models, schemas: most of the heap) lives as long as the
             # process: out of the cycle collector's way, a full collection walks only what came
             # since (measured: 70-110 ms pauses in incidents and the gateway before).
             gc.freeze()
-            log.info("started", extra={"port": settings.port})
+            log.info("started", extra={"port": settings.port, "metrics_port": settings.metrics_port})
             try:
                 yield
             finally:
@@ -154,10 +163,11 @@ def create_service_app(
     errors.install(app)
     app.add_middleware(TextGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, larger=body_limits)
+    if not front_door:
+        app.add_middleware(SignedCallsOnly, settings=settings)  # before the body is read; 401s counted
     app.add_middleware(HttpMetricsMiddleware)
     app.add_middleware(CorrelationIdMiddleware)
     app.include_router(health.router)
-    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     for router in routers:
         app.include_router(router)
     return app

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
@@ -10,10 +14,13 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from itsm_kit import health
 from itsm_kit.clock import utcnow
 from itsm_kit.errors import Problem
-from itsm_kit.runtime import RuntimeDep, UnitOfWorkDep
+from itsm_kit.runtime import Runtime, RuntimeDep
 from itsm_gateway import handlers
+from itsm_gateway.keys import IntegrationKeys
+from itsm_gateway.limits import Limits
 
 bearer = HTTPBearer(auto_error=False, description="a JWT signed with the gateway's HS256 key")
 
@@ -37,14 +44,18 @@ def issue_token(secret: str, subject: str, roles: list[str], audience: str = "it
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-async def current_user(runtime: RuntimeDep,
+async def current_user(request: Request, runtime: RuntimeDep,
                        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> User:
     if credentials is None:
         raise unauthorized("a bearer token is required")
     try:
-        claims = jwt.decode(credentials.credentials, runtime.settings.jwt_secret, algorithms=["HS256"],
-                            audience=runtime.settings.jwt_audience, options={"require": ["sub", "exp"]})
+        claims = jwt.decode(credentials.credentials, runtime.settings.jwt_secret.get_secret_value(),
+                            algorithms=["HS256"], audience=runtime.settings.jwt_audience,
+                            options={"require": ["sub", "exp"]})
     except jwt.InvalidTokenError as exc:
+        source = source_of(request)
+        limits(runtime).check_source(source, 429)  # a person reads a 429, and its Retry-After
+        limits(runtime).failed(source)
         raise unauthorized(f"the bearer token is not valid: {exc}") from exc
     return User(id=str(claims["sub"]), roles=frozenset(claims.get("roles") or ()))
 
@@ -61,20 +72,89 @@ async def admin_user(user: CurrentUser) -> User:
 AdminUser = Annotated[User, Depends(admin_user)]
 
 
+KEY_HEADERS = "Authorization: Bearer <key>, X-Integration-Key, or the password of HTTP basic auth"
+
+
 def _presented_key(request: Request) -> str | None:
-    """Where senders can put the key: a header, the URL, or Alertmanager's `authorization` credentials."""
-    explicit = request.headers.get("x-integration-key") or request.query_params.get("key")
+    """Where senders can put the key: X-Integration-Key, `Authorization: Bearer` (Alertmanager's
+    `authorization` credentials), or basic auth's password (for senders that offer only that).
+    Never the URL: proxies and access logs keep URLs."""
+    explicit = request.headers.get("x-integration-key")
     if explicit:
         return explicit
-    header = request.headers.get("authorization", "")
-    return header[7:].strip() if header.lower().startswith("bearer ") else None
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        return credentials.strip() or None
+    if scheme.lower() == "basic":
+        try:
+            return base64.b64decode(credentials.strip(), validate=True).decode().partition(":")[2] or None
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+    return None
 
 
-async def integration(request: Request, uow: UnitOfWorkDep) -> dict:
+# --- integration keys: cached, and failed attempts limited per source address ---------------
+
+KEYS, LIMITS = "integration_keys", "limits"
+
+
+@contextlib.asynccontextmanager
+async def guard(runtime: Runtime) -> AsyncIterator[None]:
+    """Lifespan hook: the key cache and the rate limits; readiness without PostgreSQL.
+
+    Webhooks take alerts on cached keys while PostgreSQL is down, and every gateway pod shares
+    that database: taking them all out of service would refuse the alerts they can take.
+    """
+    settings = runtime.settings
+    runtime.extras[KEYS] = IntegrationKeys(
+        lambda key_hash: handlers.integration_for_key_hash(runtime.unit_of_work(), key_hash),
+        ttl=settings.key_cache_seconds, negative_ttl=settings.key_negative_cache_seconds,
+        outage_grace=settings.key_outage_grace_seconds, timeout=settings.key_lookup_timeout_seconds,
+        size=settings.key_cache_size)
+    runtime.extras[LIMITS] = Limits.of(settings)
+    runtime.extras[health.OPTIONAL] = {"database"}
+    yield
+
+
+def limits(runtime: Runtime) -> Limits:
+    return runtime.extras[LIMITS]
+
+
+def forget_integration(runtime: Runtime, integration_id: str) -> None:
+    """After a revocation or a policy change here: this replica applies it at once (others within the TTL)."""
+    runtime.extras[KEYS].forget(integration_id)
+
+
+def source_of(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def identify(request: Request, runtime: Runtime, key: str, *, throttled: int) -> dict | None:
+    """The active integration of a key, None for an unknown or revoked one (counted against its source).
+
+    A source that used up its failed attempts is refused with `throttled` (and Retry-After) before
+    its key costs a query, unless the key is one PostgreSQL confirmed: a bad neighbour behind the
+    same address does not lock a working sender out.
+    """
+    keys: IntegrationKeys = runtime.extras[KEYS]
+    key_hash, source = handlers.hash_key(key), source_of(request)
+    if not keys.vouched(key_hash):
+        limits(runtime).check_source(source, throttled)
+    found = await keys.integration(key_hash)
+    if found is None:
+        limits(runtime).failed(source)
+    return found
+
+
+async def integration(request: Request, runtime: RuntimeDep) -> dict:
     key = _presented_key(request)
     if not key:
-        raise unauthorized("an integration key is required (Authorization: Bearer <key>, X-Integration-Key, or ?key=)")
-    found = await handlers.integration_for_key(uow, key)
+        if "key" in request.query_params:
+            raise unauthorized(f"an integration key is not taken from the URL, which proxies and access logs keep: "
+                               f"send it as {KEY_HEADERS}, and replace this one")
+        raise unauthorized(f"an integration key is required ({KEY_HEADERS})")
+    # Alertmanager-style senders retry a 5xx, never a 4xx: a throttled one retries later.
+    found = await identify(request, runtime, key, throttled=503)
     if found is None:
         raise unauthorized("unknown or revoked integration key")
     return found

@@ -13,16 +13,19 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from cachetools import LRUCache, cached
+from sqlalchemy import exc as sa_exc
 
 from itsm_contracts import envelope, topics
 from itsm_contracts.events.alerts import AlertReceived
 from itsm_kit import context
 from itsm_kit.clock import utcnow
+from itsm_kit.consumer import is_outage
 from itsm_kit.domain import Conflict
 from itsm_kit.errors import Problem, check_version, found
 from itsm_kit.metrics import EVENTS_PUBLISHED
 from itsm_kit.unit_of_work import UnitOfWork
 from itsm_gateway.domain import IntegrationPolicy, check_policy
+from itsm_gateway.domain.policy import STORED
 from itsm_gateway.store import IntegrationRepository
 
 KEY_PREFIX = "itsm_"
@@ -51,7 +54,7 @@ def _with_policy(row: dict) -> dict:
 @cached(LRUCache(maxsize=10_000), key=lambda row: (row["id"], row["version"]))
 def policy_of(row: Mapping[str, Any]) -> IntegrationPolicy:
     """The stored policy as the domain's model, parsed once per integration version (webhooks are hot)."""
-    return IntegrationPolicy.model_validate(row["policy"])
+    return IntegrationPolicy.model_validate(row["policy"], context=STORED)
 
 
 async def create_integration(uow: UnitOfWork, *, name: str, kind: str, policy: IntegrationPolicy,
@@ -105,9 +108,32 @@ async def revoke_integration(uow: UnitOfWork, integration_id: str) -> None:
 
 async def integration_for_key(uow: UnitOfWork, key: str) -> dict | None:
     """The active integration a key belongs to, with its policy; None for an unknown or revoked key."""
+    return await integration_for_key_hash(uow, hash_key(key))
+
+
+async def integration_for_key_hash(uow: UnitOfWork, key_hash: str) -> dict | None:
     async with uow:
-        row = await IntegrationRepository(uow.session).by_key_hash(hash_key(key))
+        row = await IntegrationRepository(uow.session).by_key_hash(key_hash)
     return _with_policy(row) if row else None
+
+
+# How long a sender is asked to wait when PostgreSQL or Kafka cannot take its request.
+RETRY_AFTER_SECONDS = 5
+
+
+def unavailable(detail: str) -> Problem:
+    """A 503 the sender retries after a while (Alertmanager retries 5xx, never 4xx)."""
+    problem = Problem(503, "Service Unavailable", detail)
+    problem.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return problem
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """PostgreSQL cannot be reached or is restarting, as opposed to a query that is wrong."""
+    import asyncpg
+
+    return is_outage(exc) or isinstance(exc, (asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError,
+                                              sa_exc.TimeoutError))
 
 
 def partition_key(alert: AlertReceived) -> str:
@@ -121,22 +147,34 @@ def partition_key(alert: AlertReceived) -> str:
     return alert.dedup_key
 
 
-async def publish_alerts(producer: AIOKafkaProducer, alerts: list[AlertReceived], source: str) -> None:
-    """Returns once Kafka has acknowledged every alert (acks=all): only then are they accepted."""
+# The largest alert event we send: under the producer's max_request_size and the brokers'
+# message.max.bytes (both 1 MiB by default), with room for the record batch around it.
+MAX_RECORD_BYTES = 1_000_000
+
+
+async def publish_alerts(producer: AIOKafkaProducer, alerts: list[AlertReceived], source: str, *,
+                         timeout: float) -> None:
+    """Returns once Kafka has acknowledged every alert (acks=all): only then are they accepted.
+
+    A sender waits `timeout` seconds at most: during a Kafka outage it gets its 503 then, instead
+    of once the producer gives up (its request timeout), while its retries pile up behind.
+    """
     correlation = context.current_correlation_id()
+    # Every record is built before the first is sent: one Kafka would refuse fails the request whole (413),
+    # never after part of it was written (the sender would retry it forever).
+    records = [(partition_key(alert).encode(),
+                envelope(alert, source=source, subject=alert.dedup_key, correlationid=correlation).to_json())
+               for alert in alerts]
+    for n, (key, value) in enumerate(records):
+        if len(key) + len(value) > MAX_RECORD_BYTES:
+            raise Problem(413, "Content Too Large", f"alert {n} is {len(key) + len(value)} bytes as an event; "
+                          f"Kafka takes at most {MAX_RECORD_BYTES}", alert=n, limit=MAX_RECORD_BYTES)
     try:
-        acks = [
-            await producer.send(
-                topics.ALERTS,
-                envelope(alert, source=source, subject=alert.dedup_key, correlationid=correlation).to_json(),
-                key=partition_key(alert).encode(),
-            )
-            for alert in alerts
-        ]
-        await asyncio.gather(*acks)
-    except KafkaError as exc:
-        problem = Problem(503, "Service Unavailable", f"alerts could not be stored durably ({type(exc).__name__}); "
-                          "retry the whole batch: alerts already stored are deduplicated")
-        problem.headers["Retry-After"] = "5"
-        raise problem from exc
+        async with asyncio.timeout(timeout):
+            acks = [await producer.send(topics.ALERTS, value, key=key) for key, value in records]
+            await asyncio.gather(*acks)
+    except (KafkaError, TimeoutError) as exc:
+        # Alerts sent before the failure may still be written: a retried batch is deduplicated downstream.
+        raise unavailable(f"alerts could not be stored durably ({type(exc).__name__}); "
+                          "retry the whole batch: alerts already stored are deduplicated") from exc
     EVENTS_PUBLISHED.labels(topics.ALERTS).inc(len(alerts))

@@ -1,16 +1,23 @@
 """Wiring of the gateway."""
 
-from fastapi import FastAPI
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from itsm_contracts import topics
+from itsm_kit.errors import problem_response
 from itsm_kit.runtime import create_service_app
-from itsm_gateway import api, upstream
+from itsm_gateway import api, auth, handlers, upstream
 from itsm_gateway.settings import GatewaySettings
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
-    return create_service_app(
+    app = create_service_app(
         settings,
         title="ITSM platform API",
         description=(
@@ -19,6 +26,39 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         ),
         routers=[api.router, api.root],
         produces_directly=[topics.ALERTS],
-        hooks=[upstream.http_client],
+        hooks=[upstream.http_client, auth.guard],
         body_limits={"/api/v1/cmdb/imports": settings.cmdb_import_max_body_bytes},
+        front_door=True,  # callers authenticate here; the services behind take only calls it signs
     )
+    for error in (OSError, SQLAlchemyError, asyncpg.PostgresError):
+        app.add_exception_handler(error, _database_down)
+    app.openapi = _with_throttling(app.openapi)
+    return app
+
+
+def _with_throttling(openapi: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    """People get 429 once their address used up its failed authentications (limits.py): say so."""
+    def documented() -> dict[str, Any]:
+        spec = openapi()
+        for item in spec.get("paths", {}).values():
+            for operation in item.values():
+                if isinstance(operation, dict) and "security" in operation:
+                    operation.setdefault("responses", {}).setdefault("429", THROTTLED_ANSWER)
+        return spec
+
+    return documented
+
+
+THROTTLED_ANSWER = {
+    "description": "too many failed authentications from this address: retry after Retry-After",
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+
+
+async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+    """PostgreSQL unreachable or restarting is a 503 to retry, not a 500 (anything else stays a 500)."""
+    if not handlers.database_unavailable(exc):
+        raise exc
+    problem = handlers.unavailable(f"the gateway's database is unavailable ({type(exc).__name__}); retry")
+    return problem_response(problem.status, problem.title, problem.detail, instance=request.url.path,
+                            headers=problem.headers)

@@ -1,16 +1,25 @@
-from pydantic import field_validator
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from itsm_kit.settings import ServiceSettings, service_config
 
+# Keys committed to this repository for throwaway setups (deploy/k8s/overlays/dev, docker-compose.yml
+# before it required one): anyone can sign tokens with them, so only ITSM_ENVIRONMENT=dev accepts them.
+DEV_ONLY_JWT_SECRETS = frozenset({"dev-only-insecure-jwt-secret-do-not-use-in-production"})
+
 
 class GatewaySettings(ServiceSettings):
-    model_config = service_config("gateway")
+    # A refused setting's value stays out of the startup error (and so out of logs): it may be the key.
+    model_config = {**service_config("gateway"), "hide_input_in_errors": True}
     service = "gateway"
 
     port: int = 8000
     # HS256 key for user bearer tokens. No default: a gateway with a guessable key
     # would let anyone in, so it refuses to start without a real one.
-    jwt_secret: str
+    jwt_secret: SecretStr
+    # `dev` (a throwaway cluster or laptop) accepts the repository's well-known dev key; nothing else does.
+    environment: Literal["production", "dev"] = "production"
     jwt_audience: str = "itsm"
     incidents_url: str = "http://127.0.0.1:8001"
     changes_url: str = "http://127.0.0.1:8002"
@@ -20,10 +29,40 @@ class GatewaySettings(ServiceSettings):
     upstream_timeout_seconds: float = 10.0
     # A discovery import carries thousands of CIs and relationships in one body.
     cmdb_import_max_body_bytes: int = 32 * 1024 * 1024
+    # Webhooks' budgets in bytes of alert text once normalised (common labels and annotations copied
+    # into each alert): one alert (PagerDuty's own event limit), and all alerts of one request.
+    webhook_alert_max_bytes: int = Field(default=512 * 1024, gt=0)
+    webhook_batch_max_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+
+    # Integration keys are cached, so webhooks need no query each and ride out a PostgreSQL outage.
+    # A revoked key or a changed policy applies on every replica within key_cache_seconds (at once on
+    # the replica that made the change); while PostgreSQL cannot answer, a key it confirmed keeps
+    # working for key_outage_grace_seconds.
+    key_cache_seconds: float = Field(default=5.0, gt=0)
+    key_negative_cache_seconds: float = Field(default=30.0, ge=0)
+    key_outage_grace_seconds: float = Field(default=86_400.0, ge=0)
+    key_lookup_timeout_seconds: float = Field(default=2.0, gt=0)
+    key_cache_size: int = Field(default=10_000, ge=1)
+    # A webhook answers 202 once Kafka acknowledged its alerts, or 503 after this long.
+    publish_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Token buckets (0 turns one off): alerts per integration, failed authentications per source address.
+    alert_rate_per_second: float = Field(default=500.0, ge=0)
+    alert_burst: int = Field(default=20_000, ge=0)
+    failed_auth_rate_per_second: float = Field(default=1.0, ge=0)
+    failed_auth_burst: int = Field(default=30, ge=0)
+    rate_limit_size: int = Field(default=10_000, ge=1)  # buckets kept per limit
 
     @field_validator("jwt_secret")
     @classmethod
-    def _strong_secret(cls, value: str) -> str:
-        if len(value) < 32 or value.lower() in {"changeme", "change-me", "secret"}:
+    def _strong_secret(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value()
+        if len(secret) < 32 or secret.lower() in {"changeme", "change-me", "secret"}:
             raise ValueError("ITSM_GATEWAY_JWT_SECRET must be at least 32 random characters")
         return value
+
+    @model_validator(mode="after")
+    def _no_dev_key_outside_dev(self) -> "GatewaySettings":
+        if self.environment != "dev" and self.jwt_secret.get_secret_value() in DEV_ONLY_JWT_SECRETS:
+            raise ValueError("ITSM_GATEWAY_JWT_SECRET is the repository's well-known dev-only key, accepted only "
+                             "with ITSM_ENVIRONMENT=dev: set a random one (e.g. `openssl rand -base64 48`)")
+        return self

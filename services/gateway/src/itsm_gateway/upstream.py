@@ -1,4 +1,8 @@
-"""Calls to the domain services, with their answers passed through faithfully."""
+"""Calls to the domain services, with their answers passed through faithfully.
+
+Each call carries the gateway's signature for that one service, naming who acts (itsm_kit.internal_auth):
+the services take no other calls, and no header a caller sends here reaches them.
+"""
 
 from __future__ import annotations
 
@@ -11,25 +15,33 @@ from fastapi import Request, Response
 from pydantic import BaseModel
 
 from itsm_kit import context
+from itsm_kit.domain import SYSTEM
 from itsm_kit.errors import Problem
+from itsm_kit.internal_auth import Signer, require_key
 from itsm_kit.runtime import Runtime
 
 PASSED_HEADERS = ("etag", "location")
+SIGNER = "internal_signer"
 
 
 @contextlib.asynccontextmanager
 async def http_client(runtime: Runtime) -> AsyncIterator[None]:
-    """Lifespan hook: one pooled HTTP client for all upstream calls."""
+    """Lifespan hook: one pooled HTTP client for all upstream calls, and the key that signs them."""
+    runtime.extras[SIGNER] = Signer(require_key(runtime.settings))
     timeout = httpx.Timeout(runtime.settings.upstream_timeout_seconds)
     async with httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=200)) as client:
         runtime.extras["http"] = client
         yield
 
 
-async def call(runtime: Runtime, service: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    """The upstream's response if it succeeded; its problem (or a 502/503 of ours) raised if not."""
+async def call(runtime: Runtime, service: str, method: str, path: str, *, actor: str = SYSTEM,
+               **kwargs: Any) -> httpx.Response:
+    """The upstream's response if it succeeded; its problem (or a 502/503 of ours) raised if not.
+    `actor`: who acts, as the service will record it (the caller's token's subject)."""
     base = getattr(runtime.settings, f"{service}_url")
-    headers = {"x-correlation-id": context.current_correlation_id(), **kwargs.pop("headers", {})}
+    signer: Signer = runtime.extras[SIGNER]
+    headers = {"x-correlation-id": context.current_correlation_id(), **kwargs.pop("headers", {}),
+               **signer.headers(service, actor)}
     try:
         response = await runtime.extras["http"].request(method, f"{base}{path}", headers=headers, **kwargs)
     except httpx.HTTPError as exc:
@@ -58,7 +70,7 @@ def passed_headers(response: httpx.Response) -> dict[str, str]:
 
 
 class Passage:
-    """One service's resources re-exposed under `prefix`: writes name who acts (`X-Actor`) and pass
+    """One service's resources re-exposed under `prefix`: writes name who acts (in the signature) and pass
     If-Match on; answers come back with their ETag, and a Location under the public prefix."""
 
     def __init__(self, service: str, prefix: str):
@@ -72,10 +84,10 @@ class Passage:
 
     async def send(self, runtime: Runtime, response: Response, method: str, path: str, body: BaseModel | None, *,
                    actor: str, if_match: str | None = None) -> Any:
-        headers = {"x-actor": actor, **({"if-match": if_match} if if_match else {})}
+        headers = {"if-match": if_match} if if_match else {}
         # exclude_unset: a PATCH must not turn the fields it left out into nulls.
         json = body.model_dump(mode="json", exclude_unset=True, by_alias=True) if body is not None else None
-        upstream = await call(runtime, self.service, method, path, json=json, headers=headers)
+        upstream = await call(runtime, self.service, method, path, actor=actor, json=json, headers=headers)
         return self.relay(upstream, response)
 
     async def read(self, runtime: Runtime, request: Request, path: str, response: Response | None = None) -> Any:

@@ -1,7 +1,7 @@
 """The incidents HTTP API (internal; clients reach it through the gateway).
 
-Who acts comes in `X-Actor`: the gateway, the only entry, sets it from the caller's JWT
-subject, and services inside trust it.
+Only calls the gateway signed get in (itsm_kit.internal_auth); who acts is the signature's subject,
+the caller's JWT subject.
 """
 
 from __future__ import annotations

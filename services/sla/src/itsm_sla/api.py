@@ -1,5 +1,5 @@
 """The sla HTTP API (internal; the gateway re-exposes it under /api/v1/sla and composes timers
-into incidents). Who acts comes in `X-Actor`, set by the gateway from the caller's JWT.
+into incidents). Only calls the gateway signed get in; who acts is the signature's subject.
 
 No `from __future__ import annotations` here: the versioned routes' body types are
 variables that FastAPI must see as classes.

@@ -1,9 +1,10 @@
 """Use cases: incident events in, timers moved; alarms fired; definitions, calendars, repair.
 
-Incident events come a run at a time, `(cause, data)` pairs in the order they happened,
+Incident events come a run at a time, `(cause, data)` pairs in the order they arrived,
 with exactly the effects of taking them one at a time: whatever the run's length, its
 reads and writes are a few statements (history, timers locked, the catalog; then one
-write per table and one outbox insert).
+write per table and one outbox insert). Each event takes its place in its incident's
+history by its sequence, whenever it arrives (see domain.history.arrive).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from itsm_kit.domain import Conflict, InvalidValue
 from itsm_kit.errors import check_version, found
 from itsm_kit.unit_of_work import UnitOfWork
 from itsm_sla.catalog import Catalog, body_of, calendar_body, calendar_of, definition_of
-from itsm_sla.domain import Clock, Engine, Fact, Timer, fact_of, steps
+from itsm_sla.domain import Clock, Engine, Fact, Timer, arrive, fact_of, ordered, steps
 from itsm_sla.store import CatalogRepository, HistoryRepository, TimerRepository, Versions
 
 Run = Sequence[tuple[CloudEvent, EventData]]
@@ -37,7 +38,7 @@ def _facts(rows: Iterable[dict]) -> list[Fact]:
     for row in rows:
         model = REGISTRY.get(row["dataschema"])
         data = model.model_validate(row["data"]) if model is not None else row["data"]
-        if (fact := fact_of(row["event_id"], row["type"], data)) is not None:
+        if (fact := fact_of(row["event_id"], row["type"], data, row["sequence"])) is not None:
             found.append(fact)
     return found
 
@@ -53,7 +54,7 @@ async def take_incident_events(uow: UnitOfWork, catalog: Catalog, run: Run) -> l
             continue
         rows.append({"incident_id": data.incident_id, "event_id": cause.id, "type": cause.type,
                      "dataschema": cause.dataschema, "sequence": cause.sequence, "data": data.model_dump(mode="json")})
-        if (fact := fact_of(cause.id, cause.type, data)) is not None:
+        if (fact := fact_of(cause.id, cause.type, data, cause.sequence)) is not None:
             new.setdefault(data.incident_id, []).append((cause, fact))
     if not rows:
         return []
@@ -71,19 +72,19 @@ async def take_incident_events(uow: UnitOfWork, catalog: Catalog, run: Run) -> l
         library = await catalog.library(uow.session, timers=[t for listed in timers.values() for t in listed],
                                         affected_cis=affected)
         engine = Engine(library)
-        histories, at_step = {}, {}  # each incident's steps; the step of each new fact
-        for incident_id, pairs in new.items():
-            fresh = [fact for _, fact in pairs if fact.event_id not in seen]
-            histories[incident_id] = steps([*known_facts[incident_id], *fresh])
-            fresh_ids = {fact.event_id for fact in fresh}
-            at_step |= {s.fact.event_id: i for i, s in enumerate(histories[incident_id])
-                        if s.fact.event_id in fresh_ids}
+        so_far = {i: (ordered(known), None) for i, known in known_facts.items()}  # each incident's facts and steps
+        fresh = {fact.event_id: fact for pairs in new.values() for _, fact in pairs if fact.event_id not in seen}
+        now = utcnow()
         for cause, data in run:  # in the run's order, as one event at a time would have done
-            if (i := at_step.pop(cause.id, None)) is not None:
-                listed = timers.setdefault(data.incident_id, [])
-                engine.advance(data.incident_id, listed, histories[data.incident_id], i)
-                uow.add(*listed)
-                uow.caused_by(cause)
+            if (fact := fresh.pop(cause.id, None)) is None:
+                continue
+            facts, known_steps = so_far[data.incident_id]
+            arrival = arrive(facts, fact, known_steps)
+            so_far[data.incident_id] = (arrival.facts, arrival.history)
+            listed = timers.setdefault(data.incident_id, [])
+            engine.take(data.incident_id, listed, arrival, now)
+            uow.add(*listed)
+            uow.caused_by(cause)
         written = [t for listed in timers.values() for t in listed if loaded.get(t.id) != t.version]
         await repo.add_many([t for t in written if t.id not in loaded])
         await repo.save_many([t for t in written if t.id in loaded])
@@ -319,9 +320,7 @@ async def repair_incidents(uow: UnitOfWork, catalog: Catalog, incident_ids: list
         new, updated = [], []
         for incident_id in incident_ids:
             stored = timers.get(incident_id, [])
-            attachable = {*library.current} & ({i for i in library.current if library.latest(i).active}
-                                                | {t.definition_id for t in stored if t.is_open})
-            outcome = Engine(library, sorted(attachable)).rebuild(incident_id, stored, steps(facts[incident_id]), now)
+            outcome = Engine(library).replay(incident_id, stored, steps(ordered(facts[incident_id])), now)
             new += outcome.started
             updated += [*outcome.changed, *outcome.cancelled]
             uow.add(*outcome.timers)

@@ -2,8 +2,8 @@
 
 - `sla_definitions` and `sla_calendars` keep every version (immutable rows); the latest is
   the one in force, and timers name the version they run by.
-- `incident_events` is every incident event sla received, in arrival order per incident:
-  what repair and retroactive starts replay.
+- `incident_events` is every incident event sla received (`id`: arrival order), read back in
+  the order they happened (`sequence`): what repair and retroactive starts replay.
 - `cis` maps CMDB ids and names to classes, for definitions that apply by CI class.
 - `timers` carry their segments (JSONB) and, for the scheduler, the next alarm instant.
 """
@@ -232,7 +232,8 @@ class TimerRepository:
 
 
 class HistoryRepository:
-    """The incident events sla received, per incident, in arrival order."""
+    """The incident events sla received, per incident, in the order they happened (by sequence;
+    events of one sequence, as a migration's baseline, in arrival order)."""
 
     def __init__(self, session: AsyncSession):
         self.session = session
@@ -240,9 +241,9 @@ class HistoryRepository:
     async def of(self, incident_ids: Iterable[str]) -> dict[str, list[dict]]:
         rows = await self.session.execute(
             select(incident_events.c.incident_id, incident_events.c.event_id, incident_events.c.type,
-                   incident_events.c.dataschema, incident_events.c.data)
+                   incident_events.c.dataschema, incident_events.c.sequence, incident_events.c.data)
             .where(incident_events.c.incident_id == any_(bindparam("ids", type_=ARRAY(String))))
-            .order_by(incident_events.c.incident_id, incident_events.c.id),
+            .order_by(incident_events.c.incident_id, incident_events.c.sequence, incident_events.c.id),
             {"ids": sorted(set(incident_ids))},
         )
         found: dict[str, list[dict]] = {}

@@ -1,6 +1,6 @@
 """The CMDB for frontends and discovery tools: the cmdb service's resources, typed.
 
-Every write upstream names who acts (`X-Actor`, the JWT subject). Ranking sources is
+Every write upstream names who acts (the JWT subject, in the gateway's signature). Ranking sources is
 for admins; reading, registering, relating and importing for any signed-in user (a
 discovery tool signs in as a service account).
 """
@@ -120,7 +120,7 @@ async def import_batch(request: Request, runtime: RuntimeDep, user: CurrentUser)
     # service validates them (its 422 comes back as it is); parsing them here too would cost a
     # third of what the import itself does.
     upstream = await call(runtime, "cmdb", "POST", "/imports", content=await request.body(),
-                          headers={"content-type": "application/json", "x-actor": user.id}, timeout=IMPORT_TIMEOUT)
+                          headers={"content-type": "application/json"}, actor=user.id, timeout=IMPORT_TIMEOUT)
     return Response(upstream.content, media_type="application/json")
 
 

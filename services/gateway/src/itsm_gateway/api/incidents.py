@@ -1,7 +1,7 @@
 """Incidents for frontends: the incidents service's records, with their SLA timers composed in.
 
-Every call upstream names who acts (`X-Actor`, the JWT subject): the incidents service
-writes it on the timeline and trusts it because only the gateway reaches it.
+Every write upstream names who acts (the JWT subject) in the gateway's signature: the incidents
+service writes it on the timeline, and takes no call the gateway did not sign.
 """
 
 from __future__ import annotations

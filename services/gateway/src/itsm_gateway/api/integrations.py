@@ -1,7 +1,9 @@
 """Monitoring integrations: keys and policies for admins to manage, webhooks for monitoring systems.
 
 Every webhook answers 202 only once its alerts are durably in Kafka (acks=all); a 503
-means retry the whole request (alerts already stored are deduplicated downstream).
+means retry the whole request (alerts already stored are deduplicated downstream). Bad or
+oversize input (422, 413) is refused whole before anything is written: senders do not retry
+a 4xx (Alertmanager never does), so a 5xx is only for overload and outages.
 Errors are problem+json, except on the PagerDuty endpoint, which answers in PagerDuty's
 own shapes so that PagerDuty clients point at it unchanged (see PagerDutyRoute).
 """
@@ -22,13 +24,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from itsm_contracts.events.alerts import AlertReceived
 from itsm_kit.api import IfMatch, tag
 from itsm_kit.clock import utcnow
+from itsm_kit.domain import InvalidValue
 from itsm_kit.errors import Problem
 from itsm_kit.runtime import RuntimeDep, UnitOfWorkDep
 from itsm_gateway import handlers
-from itsm_gateway.auth import AdminUser, integration_of
+from itsm_gateway.auth import AdminUser, forget_integration, identify, integration_of, limits
 from itsm_gateway.domain import (
-    AlertmanagerWebhook, GenericBody, GrafanaWebhook, IntegrationPolicy, Kind, PagerDutyEvent, apply_policy,
-    from_alertmanager, from_generic, from_grafana, from_pagerduty,
+    AlertmanagerWebhook, GenericBody, GrafanaWebhook, IntegrationPolicy, Kind, PagerDutyEvent, SizeLimits, TooLarge,
+    apply_policy, check_sizes, from_alertmanager, from_generic, from_grafana, from_pagerduty,
 )
 from itsm_gateway.domain.pagerduty import ACTION_STATUS
 from itsm_gateway.domain.policy import RoutingRule
@@ -81,7 +84,9 @@ class IntegrationCreated(IntegrationPublic):
 
 
 def _public(integration: dict) -> dict:
-    return {**integration, **integration["policy"].model_dump()}
+    # The policy's members as the models they are, not dumped to be checked again: a pattern stored
+    # before RE2 that RE2 refuses is still shown to the admin who has to rewrite it.
+    return {**integration, **dict(integration["policy"])}
 
 
 def _tagged(integration: dict, response: Response) -> dict:
@@ -112,16 +117,18 @@ async def get_integration(integration_id: str, uow: UnitOfWorkDep, user: AdminUs
 @router.patch("/{integration_id}", response_model=IntegrationPublic,
               summary="Rename an integration or change its policy (its key and kind stay)")
 async def change_integration(integration_id: str, body: IntegrationUpdate, uow: UnitOfWorkDep, user: AdminUser,
-                             response: Response, if_match: IfMatch = None) -> dict:
+                             response: Response, runtime: RuntimeDep, if_match: IfMatch = None) -> dict:
     changes = body.model_dump(exclude_unset=True, exclude={"name"})
     integration = await handlers.change_integration(uow, integration_id, name=body.name, policy_changes=changes,
                                                     if_match=if_match, changed_by=user.id)
+    forget_integration(runtime, integration_id)  # its webhooks take the new policy at once
     return _tagged(integration, response)
 
 
 @router.delete("/{integration_id}", status_code=204, summary="Revoke an integration's key")
-async def revoke_integration(integration_id: str, uow: UnitOfWorkDep, user: AdminUser) -> None:
+async def revoke_integration(integration_id: str, uow: UnitOfWorkDep, user: AdminUser, runtime: RuntimeDep) -> None:
     await handlers.revoke_integration(uow, integration_id)
+    forget_integration(runtime, integration_id)  # refused here at once, on other replicas within the key cache TTL
 
 
 # --- webhooks ----------------------------------------------------------------------------
@@ -133,14 +140,21 @@ class AlertsAccepted(BaseModel):
 
 
 async def _accept(runtime, integration: dict, alerts: list[AlertReceived]) -> list[AlertReceived]:
-    """The integration's policy applied, then every alert durably in Kafka."""
+    """Sizes checked (TooLarge refuses the request whole), the integration's policy applied, then every
+    alert durably in Kafka."""
+    settings = runtime.settings
+    check_sizes(alerts, SizeLimits(settings.webhook_alert_max_bytes, settings.webhook_batch_max_bytes))
+    limits(runtime).admit_alerts(integration, len(alerts))
     routed = apply_policy(alerts, integration["policy"])
-    await handlers.publish_alerts(runtime.producer, routed, runtime.settings.source)
+    await handlers.publish_alerts(runtime.producer, routed, settings.source, timeout=settings.publish_timeout_seconds)
     return routed
 
 
 async def _accepted(runtime, integration: dict, alerts: list[AlertReceived]) -> AlertsAccepted:
-    routed = await _accept(runtime, integration, alerts)
+    try:
+        routed = await _accept(runtime, integration, alerts)
+    except TooLarge as exc:
+        raise Problem(413, "Content Too Large", str(exc), **exc.details) from None
     return AlertsAccepted(accepted=len(routed), dedup_keys=[a.dedup_key for a in routed])
 
 
@@ -241,15 +255,19 @@ pagerduty = APIRouter(route_class=PagerDutyRoute, tags=["monitoring webhooks"])
     description="The body PagerDuty's /v2/enqueue takes; `routing_key` is the integration key. A trigger "
                 "without dedup_key gets one, returned in the answer. Errors answer in PagerDuty's shape.",
     responses={400: {"model": PagerDutyRejected, "description": "invalid event, JSON or routing_key"},
+               429: {"model": PagerDutyRejected, "description": "too many events; retry after Retry-After"},
                503: {"model": PagerDutyRejected, "description": "not stored; retry"}},
 )
-async def pagerduty_enqueue(event: Annotated[PagerDutyEvent, Body()], runtime: RuntimeDep,
-                            uow: UnitOfWorkDep) -> PagerDutyAccepted:
-    integration = await handlers.integration_for_key(uow, event.routing_key)
+async def pagerduty_enqueue(event: Annotated[PagerDutyEvent, Body()], request: Request,
+                            runtime: RuntimeDep) -> PagerDutyAccepted:
+    integration = await identify(request, runtime, event.routing_key, throttled=429)  # 429, as PagerDuty
     if integration is None:
         raise _invalid_event(["Invalid routing key"])
     if integration["kind"] != "pagerduty":
         raise _invalid_event([f"Invalid routing key: it belongs to a {integration['kind']} integration"])
     alert = from_pagerduty(event, integration["id"], utcnow(), generated_dedup_key=uuid.uuid4().hex)
-    [routed] = await _accept(runtime, integration, [alert])
+    try:
+        [routed] = await _accept(runtime, integration, [alert])
+    except InvalidValue as exc:  # over the size budget (PagerDuty's own: 512 KB), or not Unicode
+        raise _invalid_event([str(exc)]) from None
     return PagerDutyAccepted(dedup_key=routed.dedup_key)

@@ -6,7 +6,9 @@ its integration's dedup key, storm group, routing decision and incident flags.
 """
 
 from itsm_gateway.domain.alertmanager import AlertmanagerWebhook, from_alertmanager
-from itsm_gateway.domain.common import labels_fingerprint, severity_of
+from itsm_gateway.domain.common import (
+    SizeLimits, TooLarge, alertmanager_fingerprint, check_sizes, labels_fingerprint, severity_of,
+)
 from itsm_gateway.domain.generic import GenericAlert, GenericBatch, GenericBody, from_generic
 from itsm_gateway.domain.grafana import GrafanaWebhook, from_grafana
 from itsm_gateway.domain.pagerduty import PagerDutyEvent, PagerDutyTrigger, PagerDutyUpdate, from_pagerduty
@@ -17,6 +19,7 @@ from itsm_gateway.domain.policy import (
 __all__ = [
     "KINDS", "AlertmanagerWebhook", "GenericAlert", "GenericBatch", "GenericBody", "GrafanaWebhook",
     "IntegrationPolicy", "Kind", "PagerDutyEvent", "PagerDutyTrigger", "PagerDutyUpdate", "RoutingRule",
-    "RoutingSet", "apply_policy", "check_policy", "from_alertmanager", "from_generic", "from_grafana",
-    "from_pagerduty", "labels_fingerprint", "route", "severity_of",
+    "RoutingSet", "SizeLimits", "TooLarge", "alertmanager_fingerprint", "apply_policy", "check_policy",
+    "check_sizes", "from_alertmanager", "from_generic", "from_grafana", "from_pagerduty", "labels_fingerprint",
+    "route", "severity_of",
 ]

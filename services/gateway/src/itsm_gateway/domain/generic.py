@@ -20,7 +20,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field,
 from itsm_contracts.events.alerts import AlertReceived, AlertStatus
 from itsm_gateway.domain.alertmanager import MAX_BATCH
 from itsm_gateway.domain.common import (
-    DEFAULT_SEVERITY, MAX_DEDUP_KEY, SEVERITY_ALIASES, is_known_severity, labels_fingerprint, severity_of,
+    DEFAULT_SEVERITY, MAX_DEDUP_KEY, SEVERITY_ALIASES, Annotations, Labels, is_known_severity, labels_fingerprint,
+    severity_of,
 )
 
 
@@ -35,8 +36,8 @@ class GenericAlert(BaseModel):
     summary: str = Field(min_length=1, max_length=1024)
     description: str = Field(default="", max_length=32_000)
     source: str = Field(default="", max_length=255, description="the affected host or system")
-    labels: dict[str, str] = {}
-    annotations: dict[str, str] = {}
+    labels: Labels = {}
+    annotations: Annotations = {}
     occurred_at: AwareDatetime | None = None
     url: str | None = Field(default=None, max_length=2048, description="where the sender shows this alert")
 

@@ -12,31 +12,30 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from itsm_contracts.events.alerts import AlertReceived, AlertStatus, Severity
-from itsm_gateway.domain.common import DEFAULT_SEVERITY, MAX_DEDUP_KEY, real_time
+from itsm_gateway.domain.common import (
+    DEFAULT_SEVERITY, MAX_ANNOTATIONS, MAX_DEDUP_KEY, MAX_NAME, LabelValue, real_time,
+)
 
 ACTION_STATUS: dict[str, AlertStatus] = {"trigger": "firing", "acknowledge": "acknowledged", "resolve": "resolved"}
-MAX_SUMMARY = 1024  # PagerDuty truncates longer summaries rather than refusing them; so do we
+# PagerDuty's documented limit: a longer summary is an invalid event there (400), and senders rely on that.
+MAX_SUMMARY = 1024
 
 
 class PagerDutyPayload(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
-    summary: str = Field(min_length=1)
+    summary: str = Field(min_length=1, max_length=MAX_SUMMARY)
     source: str = Field(min_length=1, max_length=255)
     severity: Severity
     timestamp: datetime | None = None
-    component: str | None = None
-    group: str | None = None
-    class_: str | None = Field(default=None, alias="class")
+    # These become labels, which routing rules read: bounded as labels are.
+    component: LabelValue | None = None
+    group: LabelValue | None = None
+    class_: LabelValue | None = Field(default=None, alias="class")
     custom_details: Any = None
-
-    @field_validator("summary")
-    @classmethod
-    def _truncate(cls, value: str) -> str:
-        return value[:MAX_SUMMARY]
 
 
 class PagerDutyLink(BaseModel):
@@ -82,6 +81,11 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
 
 
+def _few_short_names(details: dict[str, Any]) -> bool:
+    """Details that fit as annotations of their own (client, links and images may join them)."""
+    return len(details) <= MAX_ANNOTATIONS - 3 and all(len(str(name)) <= MAX_NAME for name in details)
+
+
 def from_pagerduty(event: PagerDutyTrigger | PagerDutyUpdate, integration_id: str, received_at: datetime,
                    generated_dedup_key: str) -> AlertReceived:
     """`generated_dedup_key` names a trigger that came without one (and is returned to the sender)."""
@@ -94,9 +98,9 @@ def from_pagerduty(event: PagerDutyTrigger | PagerDutyUpdate, integration_id: st
         labels = {name: value for name, value in (("source", payload.source), ("component", payload.component),
                                                   ("group", payload.group), ("class", payload.class_)) if value}
         details = payload.custom_details
-        if isinstance(details, dict):
+        if isinstance(details, dict) and _few_short_names(details):
             annotations.update({str(name): _text(value) for name, value in details.items()})
-        elif details is not None:
+        elif details is not None:  # PagerDuty takes any JSON here: kept whole, as one annotation
             annotations["details"] = _text(details)
     if event.client:
         annotations["client"] = event.client

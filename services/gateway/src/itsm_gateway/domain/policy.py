@@ -9,22 +9,27 @@ Routing: the first rule whose `match` (exact values) and `match_re` (fully ancho
 regular expressions) all hold decides; its `set` values may name context values in
 braces, like "{instance}". A value whose placeholders are not all there (or empty) is
 left unset rather than half filled. No rule matching leaves the routing empty.
+
+Admins write the expressions and every alert runs them on the event loop, so they run in
+RE2, whose time is linear in the input (Python's `re` backtracks: `(a+)+b` against a few
+dozen "a"s would freeze the gateway, health probes included). RE2 has no look-around or
+back-references; the rest of the common syntax is the same.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+import re2
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from itsm_contracts.events.alerts import AlertReceived, AlertRouting
 from itsm_kit.domain import InvalidValue
-from itsm_gateway.domain.common import MAX_DEDUP_KEY, labels_fingerprint
+from itsm_gateway.domain.common import MAX_DEDUP_KEY, MAX_GROUP_KEY, MAX_LABEL_VALUE, bounded, labels_fingerprint
 
 Kind = Literal["alertmanager", "grafana", "pagerduty", "generic"]
 KINDS: tuple[str, ...] = ("alertmanager", "grafana", "pagerduty", "generic")
@@ -57,9 +62,33 @@ def render(template: str, context: Mapping[str, str]) -> str | None:
     return PLACEHOLDER.sub(lambda m: context[m.group(1)], template)
 
 
+# Validation context of a policy read back from the database: what was valid when written stays
+# readable (a pattern from before RE2 that RE2 refuses matches nothing), while writes are checked.
+STORED = {"stored": True}
+MAX_PATTERN = 1000
+MAX_CONDITIONS = 32  # per rule, in match and in match_re each
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a refused pattern is the admin's 422, not a line on stderr
+_RE2_OPTIONS.never_capture = True  # rules only ask whether a value matches
+
+
 @functools.lru_cache(maxsize=4096)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def _regex(pattern: str) -> re2._Regexp:
+    """Compiled once per pattern (RE2: linear time in the value matched); re2.error when RE2 refuses it."""
+    return re2.compile(pattern, _RE2_OPTIONS)
+
+
+def _compiled(pattern: str) -> re2._Regexp | None:
+    """None for a pattern RE2 refuses, which only a policy stored before RE2 can hold: it matches nothing."""
+    try:
+        return _regex(pattern)
+    except re2.error:
+        return None
+
+
+def _re2_error(exc: Exception) -> str:
+    reason = exc.args[0] if exc.args else exc
+    return reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
 
 
 class RoutingSet(BaseModel):
@@ -86,27 +115,31 @@ class RoutingRule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, max_length=120)
-    match: dict[str, str] = Field(default={}, description="label or field -> exact value")
-    match_re: dict[str, str] = Field(default={}, description=(
-        "label or field -> regular expression (Python syntax) the whole value must match"))
+    match: dict[Annotated[str, Field(max_length=100)], Annotated[str, Field(max_length=MAX_LABEL_VALUE)]] = Field(
+        default={}, max_length=MAX_CONDITIONS, description="label or field -> exact value")
+    match_re: dict[Annotated[str, Field(max_length=100)], Annotated[str, Field(max_length=MAX_PATTERN)]] = Field(
+        default={}, max_length=MAX_CONDITIONS, description=(
+            "label or field -> regular expression the whole value must match, in RE2 syntax (linear time: "
+            "no look-around or back-references)"))
     set: RoutingSet
 
     @field_validator("match_re")
     @classmethod
-    def _compiles(cls, patterns: dict[str, str]) -> dict[str, str]:
+    def _compiles(cls, patterns: dict[str, str], info: ValidationInfo) -> dict[str, str]:
         for name, pattern in patterns.items():
-            if len(pattern) > 1000:
-                raise ValueError(f"match_re.{name}: a pattern is at most 1000 characters")
             try:
                 _regex(pattern)
-            except re.error as exc:
-                raise ValueError(f"match_re.{name}: {pattern!r} is not a valid regular expression: {exc}") from None
+            except re2.error as exc:
+                if info.context and info.context.get("stored"):
+                    continue  # stored before RE2: the condition never holds until an admin rewrites it
+                raise ValueError(f"match_re.{name}: {pattern!r} is not a valid regular expression in RE2 syntax: "
+                                 f"{_re2_error(exc)}") from None
         return patterns
 
     @functools.cached_property
-    def _conditions(self) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, re.Pattern[str]], ...]]:
+    def _conditions(self) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, re2._Regexp], ...]]:
         # Once per rule: every alert of the integration is checked against every rule before the match.
-        return tuple(self.match.items()), tuple((name, _regex(pattern)) for name, pattern in self.match_re.items())
+        return tuple(self.match.items()), tuple((name, _compiled(pattern)) for name, pattern in self.match_re.items())
 
     def matches(self, context: Mapping[str, str]) -> bool:
         exact, patterns = self._conditions
@@ -114,7 +147,7 @@ class RoutingRule(BaseModel):
             if context.get(name, "") != value:
                 return False
         for name, regex in patterns:
-            if regex.fullmatch(context.get(name, "")) is None:
+            if regex is None or regex.fullmatch(context.get(name, "")) is None:
                 return False
         return True
 
@@ -211,8 +244,8 @@ def _dedup_key(policy: IntegrationPolicy, context: Mapping[str, str], own: str) 
     elif policy.dedup_fields is not None:
         key = labels_fingerprint({name: context.get(name, "") for name in policy.dedup_fields})
     else:
-        return own
-    return key if len(key) <= MAX_DEDUP_KEY else hashlib.sha256(key.encode()).hexdigest()
+        key = own
+    return bounded(key, MAX_DEDUP_KEY)
 
 
 def _group_key(policy: IntegrationPolicy, context: Mapping[str, str], integration_id: str,
@@ -225,7 +258,7 @@ def _group_key(policy: IntegrationPolicy, context: Mapping[str, str], integratio
         group = sender_group
     else:
         return None
-    return f"{integration_id}:{group}"
+    return f"{integration_id}:{bounded(group, MAX_GROUP_KEY)}"
 
 
 def apply_policy(alerts: Sequence[AlertReceived], policy: IntegrationPolicy) -> list[AlertReceived]:

@@ -9,11 +9,11 @@
 
 from itsm_sla.domain.calendar import ALWAYS, Calendar, Clock, NoWorkingTime
 from itsm_sla.domain.definitions import AppliesTo, Definition, Goal, default_definitions
-from itsm_sla.domain.history import Fact, Record, Step, fact_of, steps
+from itsm_sla.domain.history import Arrival, Fact, Record, Step, arrive, fact_of, ordered, steps
 from itsm_sla.domain.timers import Engine, Library, RepairOutcome, Segment, Stage, Timer, timer_id
 
 __all__ = [
-    "ALWAYS", "AppliesTo", "Calendar", "Clock", "Definition", "Engine", "Fact", "Goal", "Library", "NoWorkingTime",
-    "Record", "RepairOutcome", "Segment", "Stage", "Step", "Timer", "default_definitions", "fact_of", "steps",
-    "timer_id",
+    "ALWAYS", "AppliesTo", "Arrival", "Calendar", "Clock", "Definition", "Engine", "Fact", "Goal", "Library",
+    "NoWorkingTime", "Record", "RepairOutcome", "Segment", "Stage", "Step", "Timer", "arrive", "default_definitions",
+    "fact_of", "ordered", "steps", "timer_id",
 ]

@@ -3,12 +3,16 @@
 Each incident event becomes a Fact (what changed, when, which event); folding the facts in
 order gives the incident's Record after each of them. Timers are a function of those
 steps, so replaying them gives the same timers again (repair, retroactive start).
+
+The order is the incidents service's: each event's `sequence` (the incident's version after
+it), not the order sla received them in, which another replica's relay or a replay may
+shuffle. A fact that arrives late finds its place, and `arrive` says what that changes.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -53,30 +57,38 @@ class Fact:
     at: datetime
     changes: Mapping[str, Any]
     opens: bool = False
+    sequence: int = 0  # the incident's version after the event: where the fact belongs in its history
 
 
-def fact_of(event_id: str, event_type: str, data: EventData | Mapping[str, Any]) -> Fact | None:
+def fact_of(event_id: str, event_type: str, data: EventData | Mapping[str, Any], sequence: int = 0) -> Fact | None:
     """The fact an incident event states, or None when it changes nothing SLA conditions read."""
     if isinstance(data, IncidentOpened):
         return Fact(event_id, data.opened_at, {name: getattr(data, name) for name in RECORD_FIELDS
-                                               if name != "hold_reason"}, opens=True)
+                                               if name != "hold_reason"}, opens=True, sequence=sequence)
     if isinstance(data, IncidentStateChanged):
-        return Fact(event_id, data.changed_at, {"state": data.to_state, "hold_reason": data.hold_reason})
+        return Fact(event_id, data.changed_at, {"state": data.to_state, "hold_reason": data.hold_reason},
+                    sequence=sequence)
     if isinstance(data, IncidentPriorityChanged):
-        return Fact(event_id, data.changed_at, {"priority": data.to_priority})
+        return Fact(event_id, data.changed_at, {"priority": data.to_priority}, sequence=sequence)
     if isinstance(data, IncidentAssigned):
         return Fact(event_id, data.assigned_at, {"assignee": data.assignee,
-                                                 "assignment_group": data.assignment_group})
+                                                 "assignment_group": data.assignment_group}, sequence=sequence)
     if isinstance(data, IncidentUpdated):
         changes = {k: v for k, v in data.changes.items() if k in UPDATED_FIELDS}
-        return Fact(event_id, data.updated_at, changes) if changes else None
+        return Fact(event_id, data.updated_at, changes, sequence=sequence) if changes else None
     if event_type == BASELINE and isinstance(data, Mapping):
         return Fact(event_id, datetime.fromisoformat(data["opened_at"]),
                     {"state": data["state"], "priority": data["priority"],
-                     "opened_at": datetime.fromisoformat(data["opened_at"])}, opens=True)
+                     "opened_at": datetime.fromisoformat(data["opened_at"])}, opens=True, sequence=sequence)
     if event_type == BASELINE_STATE and isinstance(data, Mapping):
-        return Fact(event_id, datetime.fromisoformat(data["at"]), {"state": data["state"]})
+        return Fact(event_id, datetime.fromisoformat(data["at"]), {"state": data["state"]}, sequence=sequence)
     return None
+
+
+def ordered(facts: Iterable[Fact]) -> list[Fact]:
+    """Facts in the order they happened, by sequence; facts of one sequence (a migration's baseline,
+    a replayed history) in the order given."""
+    return sorted(facts, key=lambda f: f.sequence)
 
 
 @dataclass(frozen=True)
@@ -93,9 +105,9 @@ class Step:
 
 
 def steps(facts: Iterable[Fact]) -> list[Step]:
-    """Fold facts into records. Facts before the opening are dropped (sla missed the start), and
-    so is a second opening (a replayed history). Times never run backwards: a fact stamped
-    earlier than the one before it counts as happening with it."""
+    """Fold facts, in order, into records. Facts before the opening are dropped (sla missed the
+    start), and so is a second opening (a replayed history). Times never run backwards: a fact
+    stamped earlier than the one before it counts as happening with it."""
     found: list[Step] = []
     record: Record | None = None
     for fact in facts:
@@ -112,3 +124,26 @@ def steps(facts: Iterable[Fact]) -> list[Step]:
         found.append(Step(fact, record, after))
         record = after
     return found
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """What one more fact does to an incident's history, whose steps so far the timers reflect."""
+
+    facts: list[Fact]  # the known ones and the new one, in order
+    history: list[Step]
+    apply: list[int]  # steps to apply to the timers now, in order: the new fact's and those it let in
+    replay: bool  # the fact belongs before steps already applied: the timers must be rebuilt from history
+
+
+def arrive(known: Sequence[Fact], fact: Fact, known_steps: Sequence[Step] | None = None) -> Arrival:
+    """Place `fact` among the `known` facts (in order; `known_steps` their steps, if at hand). Mostly
+    it comes last and its step is the one to apply. An opening that arrives after later facts lets
+    them in behind it (they were dropped while it was missing); a fact older than steps already
+    applied means a replay."""
+    applied = {s.fact.event_id for s in (steps(known) if known_steps is None else known_steps)}
+    facts = ordered([*known, fact])
+    history = steps(facts)
+    waiting = [i for i, s in enumerate(history) if s.fact.event_id not in applied]
+    replay = bool(waiting) and waiting != list(range(waiting[0], len(history)))
+    return Arrival(facts, history, [] if replay else waiting, replay)

@@ -29,7 +29,7 @@ from itsm_contracts.events.sla import (
 from itsm_kit.domain import RaisesEvents
 from itsm_sla.domain.calendar import ALWAYS, Calendar, Clock, NoWorkingTime
 from itsm_sla.domain.definitions import ANYTHING, KINDS, Definition, Goal
-from itsm_sla.domain.history import Step
+from itsm_sla.domain.history import Arrival, Step
 
 BREACH = 100
 _IDS = uuid.UUID("6f1f3f0e-5a4b-4c1e-9d0a-1b7c2e3d4f50")
@@ -442,7 +442,24 @@ class Engine:
         timer.record(timer.started_event(clock))
         return timer
 
+    def take(self, incident_id: str, timers: list[Timer], arrival: Arrival, now: datetime) -> None:
+        """Apply to `timers` (in place) what one more fact of the incident's history changes: its step
+        and those it let in; or, for a fact older than steps already applied, a replay (as a repair)."""
+        if arrival.replay:
+            outcome = self.replay(incident_id, timers, arrival.history, now)
+            changed = {t.id: t for t in outcome.changed}
+            timers[:] = [changed.get(t.id, t) for t in timers] + outcome.started
+        for i in arrival.apply:
+            self.advance(incident_id, timers, arrival.history, i)
+
     # -- repair ------------------------------------------------------------------------------
+
+    def replay(self, incident_id: str, stored: Sequence[Timer], history: Sequence[Step],
+               now: datetime) -> RepairOutcome:
+        """`rebuild`, where the definitions of the open timers may attach too: a timer of a definition
+        made inactive since runs on, as it does step by step."""
+        running = {t.definition_id for t in stored if t.is_open} & set(self.library.current)
+        return Engine(self.library, sorted({*self.attachable, *running})).rebuild(incident_id, stored, history, now)
 
     def rebuild(self, incident_id: str, stored: Sequence[Timer], history: Sequence[Step],
                 now: datetime) -> RepairOutcome:
