@@ -107,3 +107,15 @@ async def integration_key(gateway) -> str:
     response = await gateway.post("/api/v1/integrations", json={"name": "prometheus-test", "kind": "alertmanager"})
     assert response.status_code == 201, response.text
     return response.json()["key"]
+
+
+@pytest.fixture
+async def nothing_written(infra):
+    """Asserts, after the test, that no record reached the alerts topic (a refused webhook wrote nothing)."""
+    from itsm_contracts import topics
+    from tests.helpers import topic_end_offsets
+
+    before = await topic_end_offsets(infra["ITSM_KAFKA_BOOTSTRAP"], topics.ALERTS)
+    assert before, "the alerts topic should exist once the gateway is up"
+    yield
+    assert await topic_end_offsets(infra["ITSM_KAFKA_BOOTSTRAP"], topics.ALERTS) == before

@@ -30,88 +30,80 @@ WORKLOADS = ("Deployment", "StatefulSet", "Job")
 # Each object's schema is read once per version, not once per object.
 kubernetes_validate.utils.schema_contents = functools.lru_cache(maxsize=None)(kubernetes_validate.utils.schema_contents)
 
-# The KafkaTopic spec as the Strimzi CRD (kafka.strimzi.io/v1) declares it, status left out.
-KAFKA_TOPIC_SCHEMA = {
-    "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "properties": {
-        "apiVersion": {"const": "kafka.strimzi.io/v1"},
-        "kind": {"const": "KafkaTopic"},
-        "metadata": {
-            "type": "object",
-            "required": ["name", "namespace", "labels"],
-            "properties": {"labels": {"type": "object", "required": ["strimzi.io/cluster"]}},
-        },
-        "spec": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["topicName", "partitions", "replicas"],
-            "properties": {
-                "partitions": {"type": "integer", "minimum": 1},
-                "replicas": {"type": "integer", "minimum": 1, "maximum": 32767},
-                "config": {"type": "object", "additionalProperties": {"type": ["string", "integer", "boolean"]}},
-                "topicName": {"type": "string"},
+def strimzi_schema(kind: str, spec: dict) -> dict:
+    """A Strimzi custom resource (kafka.strimzi.io/v1) of `kind`, its spec as the CRD declares it."""
+    return {
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "apiVersion": {"const": "kafka.strimzi.io/v1"},
+            "kind": {"const": kind},
+            "metadata": {
+                "type": "object",
+                "required": ["name", "namespace", "labels"],
+                "properties": {"labels": {"type": "object", "required": ["strimzi.io/cluster"]}},
             },
+            "spec": spec,
         },
-    },
-}
-# The KafkaUser spec as the Strimzi CRD (kafka.strimzi.io/v1) declares it, quotas and template left out.
-KAFKA_USER_SCHEMA = {
+    }
+
+
+# The KafkaTopic spec as the Strimzi CRD declares it, status left out.
+KAFKA_TOPIC_SCHEMA = strimzi_schema("KafkaTopic", {
     "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "additionalProperties": False,
+    "required": ["topicName", "partitions", "replicas"],
     "properties": {
-        "apiVersion": {"const": "kafka.strimzi.io/v1"},
-        "kind": {"const": "KafkaUser"},
-        "metadata": {
-            "type": "object",
-            "required": ["name", "namespace", "labels"],
-            "properties": {"labels": {"type": "object", "required": ["strimzi.io/cluster"]}},
-        },
-        "spec": {
+        "partitions": {"type": "integer", "minimum": 1},
+        "replicas": {"type": "integer", "minimum": 1, "maximum": 32767},
+        "config": {"type": "object", "additionalProperties": {"type": ["string", "integer", "boolean"]}},
+        "topicName": {"type": "string"},
+    },
+})
+# The KafkaUser spec as the Strimzi CRD declares it, quotas and template left out.
+KAFKA_USER_SCHEMA = strimzi_schema("KafkaUser", {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "userName": {"type": "string"},
+        "authentication": {
             "type": "object",
             "additionalProperties": False,
+            "required": ["type"],
+            "properties": {"type": {"enum": ["tls", "tls-external", "scram-sha-512"]}},
+        },
+        "authorization": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["type", "acls"],
             "properties": {
-                "userName": {"type": "string"},
-                "authentication": {
+                "type": {"const": "simple"},
+                "acls": {"type": "array", "items": {
                     "type": "object",
                     "additionalProperties": False,
-                    "required": ["type"],
-                    "properties": {"type": {"enum": ["tls", "tls-external", "scram-sha-512"]}},
-                },
-                "authorization": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["type", "acls"],
+                    "required": ["resource", "operations"],
                     "properties": {
-                        "type": {"const": "simple"},
-                        "acls": {"type": "array", "items": {
+                        "type": {"enum": ["allow", "deny"]},
+                        "host": {"type": "string"},
+                        "resource": {
                             "type": "object",
                             "additionalProperties": False,
-                            "required": ["resource", "operations"],
+                            "required": ["type"],
                             "properties": {
-                                "type": {"enum": ["allow", "deny"]},
-                                "host": {"type": "string"},
-                                "resource": {
-                                    "type": "object",
-                                    "additionalProperties": False,
-                                    "required": ["type"],
-                                    "properties": {
-                                        "type": {"enum": ["topic", "group", "cluster", "transactionalId"]},
-                                        "name": {"type": "string"},
-                                        "patternType": {"enum": ["literal", "prefix"]},
-                                    },
-                                },
-                                "operations": {"type": "array", "minItems": 1, "items": {"enum": [
-                                    "Read", "Write", "Create", "Delete", "Alter", "Describe", "ClusterAction",
-                                    "AlterConfigs", "DescribeConfigs", "IdempotentWrite", "All"]}},
+                                "type": {"enum": ["topic", "group", "cluster", "transactionalId"]},
+                                "name": {"type": "string"},
+                                "patternType": {"enum": ["literal", "prefix"]},
                             },
-                        }},
+                        },
+                        "operations": {"type": "array", "minItems": 1, "items": {"enum": [
+                            "Read", "Write", "Create", "Delete", "Alter", "Describe", "ClusterAction",
+                            "AlterConfigs", "DescribeConfigs", "IdempotentWrite", "All"]}},
                     },
-                },
+                }},
             },
         },
     },
-}
+})
 CUSTOM_SCHEMAS = {"KafkaTopic": KAFKA_TOPIC_SCHEMA, "KafkaUser": KAFKA_USER_SCHEMA}
 
 

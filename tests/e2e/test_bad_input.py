@@ -8,11 +8,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from itsm_contracts import topics
 from tests.alerts import (
     alert, alertmanager_batch, fingerprints, generic_alert, grafana_alert, grafana_batch, pagerduty_event,
 )
-from tests.helpers import token, topic_end_offsets
+from tests.helpers import token
 
 pytestmark = pytest.mark.e2e
 
@@ -25,14 +24,6 @@ def assert_problem(response: httpx.Response, status: int) -> dict:
     problem = response.json()
     assert problem["status"] == status and problem["title"]
     return problem
-
-
-@pytest.fixture
-async def nothing_written(infra):
-    before = await topic_end_offsets(infra["ITSM_KAFKA_BOOTSTRAP"], topics.ALERTS)
-    assert before, "the alerts topic should exist once the gateway is up"
-    yield
-    assert await topic_end_offsets(infra["ITSM_KAFKA_BOOTSTRAP"], topics.ALERTS) == before
 
 
 async def test_invalid_json_is_400(gateway, integration_key, nothing_written):

@@ -15,9 +15,8 @@ import uuid
 import httpx
 import pytest
 
-from itsm_contracts import topics
 from tests.alerts import alert, alertmanager_batch, fingerprints, generic_alert, pagerduty_event
-from tests.helpers import database_scalar, eventually, topic_end_offsets
+from tests.helpers import database_scalar, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -30,14 +29,6 @@ def assert_problem(response: httpx.Response, status: int) -> dict:
     assert response.status_code == status, response.text[:500]
     assert response.headers["content-type"] == "application/problem+json"
     return response.json()
-
-
-@pytest.fixture
-async def nothing_written(infra):
-    before = await topic_end_offsets(infra["ITSM_KAFKA_BOOTSTRAP"], topics.ALERTS)
-    assert before, "the alerts topic should exist once the gateway is up"
-    yield
-    assert await topic_end_offsets(infra["ITSM_KAFKA_BOOTSTRAP"], topics.ALERTS) == before
 
 
 async def key_of(gateway, kind: str, **policy) -> str:

@@ -59,3 +59,33 @@ async def test_numbers_for_dates_booleans_for_numbers_and_overflowing_durations_
         assert response.status_code == 422, (method, path, response.text)
         assert response.headers["content-type"] == "application/problem+json"
     assert (await gateway.get(f"/api/v1/incidents/{incident['id']}")).json()["version"] == incident["version"]
+
+
+async def test_an_alert_with_a_nul_character_is_refused_before_anything_is_accepted(gateway, integration_key,
+                                                                                   nothing_written):
+    from tests.alerts import alert, alertmanager_batch, fingerprints
+
+    [fp] = fingerprints(1)
+    poisoned = alert(fp)
+    poisoned["labels"]["instance"] = "web\u00001"
+    response = await gateway.post("/api/v1/integrations/alertmanager", json=alertmanager_batch([poisoned]),
+                                  headers={"x-integration-key": integration_key})
+    assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+
+
+async def test_an_alert_whose_summary_is_only_whitespace_still_becomes_an_incident(gateway, integration_key):
+    from tests.alerts import alert, alertmanager_batch, fingerprints
+    from tests.helpers import eventually
+
+    [fp] = fingerprints(1)
+    blank = alert(fp)
+    blank["annotations"]["summary"] = "\u2003 \u00a0"
+    response = await gateway.post("/api/v1/integrations/alertmanager", json=alertmanager_batch([blank]),
+                                  headers={"x-integration-key": integration_key})
+    assert response.status_code == 202
+
+    async def opened():
+        items = (await gateway.get("/api/v1/incidents", params={"dedup_key": fp})).json()["items"]
+        assert len(items) == 1 and items[0]["short_description"] == fp
+
+    await eventually(opened)

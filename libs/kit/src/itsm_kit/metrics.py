@@ -7,7 +7,9 @@ import time
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
+
+from itsm_kit.middleware import HttpMiddleware
 
 HTTP_LATENCY = Histogram(
     "itsm_http_request_duration_seconds", "HTTP request latency", ["method", "route", "status"],
@@ -44,14 +46,8 @@ def _route_template(scope: Scope) -> str:
     return prefix + route.path
 
 
-class HttpMetricsMiddleware:
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class HttpMetricsMiddleware(HttpMiddleware):
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500
 

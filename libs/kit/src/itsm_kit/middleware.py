@@ -15,8 +15,8 @@ from itsm_kit.errors import problem_response
 CORRELATION_HEADER = b"x-correlation-id"
 
 
-class CorrelationIdMiddleware:
-    """Takes the caller's X-Correlation-ID (or makes one) and echoes it back."""
+class HttpMiddleware:
+    """ASGI middleware that acts on HTTP requests (`handle`); lifespan and other events pass by."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -25,6 +25,16 @@ class CorrelationIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class CorrelationIdMiddleware(HttpMiddleware):
+    """Takes the caller's X-Correlation-ID (or makes one) and echoes it back."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         incoming = dict(scope["headers"]).get(CORRELATION_HEADER)
         value = incoming.decode("latin-1")[:128] if incoming else str(uuid.uuid4())
         token = context.correlation_id.set(value)
@@ -102,18 +112,12 @@ def has_nul(chunk: bytes) -> bool:
     return any(len(m.group(1)) % 2 == 0 for m in NUL_ESCAPE.finditer(chunk))
 
 
-class TextGuardMiddleware:
+class TextGuardMiddleware(HttpMiddleware):
     """Refuses with 422, before any handler runs, what PostgreSQL's text cannot hold (NUL) and what
     no id or path segment has (control characters): such input would otherwise fail deep in a
     write with a 500, or be accepted and fail later where nobody sees it."""
 
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if CONTROL.search(scope["path"]):
             await self._refuse(scope, receive, send, "the path holds a control character")
             return
