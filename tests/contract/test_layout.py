@@ -13,7 +13,7 @@ INFRASTRUCTURE = ("sqlalchemy", "asyncpg", "aiokafka", "fastapi", "starlette", "
 
 
 def modules(service: Path) -> dict[str, Path]:
-    [package] = [p for p in (service / "src").iterdir() if p.name.startswith("itsm_")]
+    [package] = [p for p in (service / "src").iterdir() if p.name.startswith("itsm_") and (p / "__init__.py").exists()]
     found = {}
     for path in package.rglob("*.py"):
         parts = path.relative_to(package.parent).with_suffix("").parts

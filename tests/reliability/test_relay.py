@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from aiokafka.partitioner import DefaultPartitioner
+
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 
@@ -39,6 +41,18 @@ class Caught:
         await asyncio.Event().wait()  # until the pass is cancelled
 
 
+def spread_over_two_partitions(n: int) -> list[str]:
+    """Subjects half of which the producer's partitioner puts on each partition: both consumers get work."""
+    placer, subjects, per_partition = DefaultPartitioner(), [], {0: 0, 1: 0}
+    while len(subjects) < n:
+        subject = f"inc-{len(subjects)}-{uuid.uuid4().hex[:6]}"
+        partition = placer(subject.encode(), [0, 1], [0, 1])
+        if per_partition[partition] < n // 2:
+            subjects.append(subject)
+            per_partition[partition] += 1
+    return subjects
+
+
 async def test_two_relays_keep_each_aggregates_order_and_two_consumers_apply_it(kit_scratch):
     s = kit_scratch
     topic = await s.topic(partitions=2)
@@ -50,7 +64,7 @@ async def test_two_relays_keep_each_aggregates_order_and_two_consumers_apply_it(
         assert all(c.assigned for c in consumers) and len(consumers[0].assigned | consumers[1].assigned) == 2
 
     await eventually(both_consume)
-    subjects = [f"inc-{n}-{uuid.uuid4().hex[:6]}" for n in range(8)]
+    subjects = spread_over_two_partitions(8)
     await stage(s, topic, [(subject, sequence, None) for sequence in range(1, 11) for subject in subjects])
 
     # One replica's relay takes the oldest rows and is caught before it sends them; the other's tries

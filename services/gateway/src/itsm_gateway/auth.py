@@ -1,15 +1,17 @@
-"""Who is calling: users by bearer JWT (HS256), monitoring systems by integration key."""
+"""Who is calling: users by bearer JWT (the organisation's OpenID Connect provider's, or HS256 signed with
+the gateway's own key for local use), monitoring systems by integration key."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
+import httpx
 import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -18,17 +20,20 @@ from itsm_kit import health
 from itsm_kit.clock import utcnow
 from itsm_kit.errors import Problem
 from itsm_kit.runtime import Runtime, RuntimeDep
-from itsm_gateway import handlers
+from itsm_gateway import handlers, oidc
 from itsm_gateway.keys import IntegrationKeys
 from itsm_gateway.limits import Limits
 
-bearer = HTTPBearer(auto_error=False, description="a JWT signed with the gateway's HS256 key")
+bearer = HTTPBearer(auto_error=False, description="a JWT of the organisation's OpenID Connect provider "
+                                                  "(RS256/ES256), or one signed with the gateway's HS256 key")
+OIDC, OIDC_SCHEME = "oidc", "OpenIdConnect"
 
 
 @dataclass(frozen=True)
 class User:
     id: str
     roles: frozenset[str]
+    groups: frozenset[str] = frozenset()
 
 
 def unauthorized(detail: str) -> Problem:
@@ -48,16 +53,31 @@ async def current_user(request: Request, runtime: RuntimeDep,
                        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> User:
     if credentials is None:
         raise unauthorized("a bearer token is required")
+    settings, token = runtime.settings, credentials.credentials
     try:
-        claims = jwt.decode(credentials.credentials, runtime.settings.jwt_secret.get_secret_value(),
-                            algorithms=["HS256"], audience=runtime.settings.jwt_audience,
-                            options={"require": ["sub", "exp"]})
+        # The header only picks the way; each way fixes its own algorithms, so a token cannot choose
+        # HMAC with the provider's public key as the secret.
+        header = jwt.get_unverified_header(token)
+        if header.get("alg") == "HS256":
+            claims = jwt.decode(token, settings.jwt_secret.get_secret_value(), algorithms=["HS256"],
+                                audience=settings.jwt_audience, options={"require": ["sub", "exp"]})
+            roles = frozenset(claims.get("roles") or ())  # minted here, with our role names
+        elif header.get("alg") in oidc.ALGORITHMS and OIDC in runtime.extras:
+            claims = await runtime.extras[OIDC].claims(token, header)
+            roles = oidc.roles_of(claims, settings.roles_claim, settings.role_map)
+        else:
+            raise jwt.InvalidAlgorithmError("the token's algorithm is not accepted here")
     except jwt.InvalidTokenError as exc:
         source = source_of(request)
         limits(runtime).check_source(source, 429)  # a person reads a 429, and its Retry-After
         limits(runtime).failed(source)
         raise unauthorized(f"the bearer token is not valid: {exc}") from exc
-    return User(id=str(claims["sub"]), roles=frozenset(claims.get("roles") or ()))
+    except oidc.KeysUnavailable as exc:
+        problem = Problem(503, "Service Unavailable", str(exc))
+        problem.headers["Retry-After"] = str(int(settings.oidc_refresh_seconds))
+        raise problem from exc
+    groups = oidc.names(oidc.claim(claims, settings.groups_claim))
+    return User(id=str(claims["sub"]), roles=roles, groups=groups)
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
@@ -113,7 +133,35 @@ async def guard(runtime: Runtime) -> AsyncIterator[None]:
         size=settings.key_cache_size)
     runtime.extras[LIMITS] = Limits.of(settings)
     runtime.extras[health.OPTIONAL] = {"database"}
-    yield
+    if settings.oidc_issuer is None:
+        yield
+        return
+    # Its own client: the upstream one carries the services' timeouts, and redirects are not followed.
+    async with httpx.AsyncClient(timeout=settings.oidc_timeout_seconds) as client:
+        keys = oidc.ProviderKeys(settings.oidc_issuer, client, min_interval=settings.oidc_refresh_seconds,
+                                 max_age=settings.oidc_keys_max_age_seconds)
+        runtime.extras[OIDC] = oidc.Verifier(keys, settings.oidc_audience, settings.oidc_leeway_seconds)
+        yield
+
+
+def with_sign_in(openapi: Callable[[], dict[str, Any]], settings) -> Callable[[], dict[str, Any]]:
+    """With a provider configured, the document names it (openIdConnect) as another way to call each secured
+    operation, so Swagger UI and generated clients can sign in there."""
+    if settings.oidc_issuer is None:
+        return openapi
+
+    def documented() -> dict[str, Any]:
+        spec = openapi()
+        schemes = spec.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes[OIDC_SCHEME] = {"type": "openIdConnect", "openIdConnectUrl": oidc.discovery_url(settings.oidc_issuer)}
+        for item in spec.get("paths", {}).values():
+            for operation in item.values():
+                security = operation.get("security") if isinstance(operation, dict) else None
+                if security and any("HTTPBearer" in way for way in security) and {OIDC_SCHEME: []} not in security:
+                    security.append({OIDC_SCHEME: []})
+        return spec
+
+    return documented
 
 
 def limits(runtime: Runtime) -> Limits:

@@ -32,7 +32,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     for error in (OSError, SQLAlchemyError, asyncpg.PostgresError):
         app.add_exception_handler(error, _database_down)
-    app.openapi = _with_throttling(app.openapi)
+    app.openapi = auth.with_sign_in(_with_throttling(app.openapi), settings)
     return app
 
 

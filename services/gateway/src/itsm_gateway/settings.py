@@ -1,8 +1,10 @@
 from typing import Literal
+from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from itsm_kit.settings import ServiceSettings, service_config
+from itsm_gateway.oidc import Role
 
 # Keys committed to this repository for throwaway setups (deploy/k8s/overlays/dev, docker-compose.yml
 # before it required one): anyone can sign tokens with them, so only ITSM_ENVIRONMENT=dev accepts them.
@@ -21,6 +23,19 @@ class GatewaySettings(ServiceSettings):
     # `dev` (a throwaway cluster or laptop) accepts the repository's well-known dev key; nothing else does.
     environment: Literal["production", "dev"] = "production"
     jwt_audience: str = "itsm"
+    # The organisation's OpenID Connect provider (none: only the HS256 tokens above). Its RS256/ES256 tokens
+    # are checked against the keys its discovery document names; both kinds of token are accepted.
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None  # this API's client id at the provider (required with an issuer)
+    oidc_leeway_seconds: float = Field(default=60.0, ge=0, le=300)  # clock skew allowed on exp and nbf
+    oidc_refresh_seconds: float = Field(default=30.0, gt=0)  # at most one key fetch per this long
+    oidc_keys_max_age_seconds: float = Field(default=300.0, gt=0)  # known keys fetched again after this long
+    oidc_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Where the provider's tokens carry roles and groups (a claim, or a dotted path such as
+    # realm_access.roles), and its role names mapped to ours, e.g. {"itsm-admins": "admin"}.
+    roles_claim: str = "roles"
+    groups_claim: str = "groups"
+    role_map: dict[str, Role] = {}
     incidents_url: str = "http://127.0.0.1:8001"
     changes_url: str = "http://127.0.0.1:8002"
     problems_url: str = "http://127.0.0.1:8003"
@@ -65,4 +80,22 @@ class GatewaySettings(ServiceSettings):
         if self.environment != "dev" and self.jwt_secret.get_secret_value() in DEV_ONLY_JWT_SECRETS:
             raise ValueError("ITSM_GATEWAY_JWT_SECRET is the repository's well-known dev-only key, accepted only "
                              "with ITSM_ENVIRONMENT=dev: set a random one (e.g. `openssl rand -base64 48`)")
+        return self
+
+    @field_validator("oidc_issuer", "oidc_audience")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> "GatewaySettings":
+        if self.oidc_issuer is None:
+            return self
+        url = urlparse(self.oidc_issuer)
+        # Keys fetched over plain HTTP could be swapped on the way: only a provider on this machine may use it.
+        if not (url.scheme == "https" or (url.scheme == "http" and url.hostname in {"127.0.0.1", "localhost", "::1"})):
+            raise ValueError("ITSM_GATEWAY_OIDC_ISSUER must be an https:// URL")
+        if not self.oidc_audience:
+            raise ValueError("ITSM_GATEWAY_OIDC_AUDIENCE is required with ITSM_GATEWAY_OIDC_ISSUER "
+                             "(this API's client id at the provider)")
         return self

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from itsm_gateway.api import cmdb, incidents, integrations, sla
+from itsm_gateway.api import changes, cmdb, incidents, integrations, problems, sla
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(integrations.router)
@@ -10,6 +10,8 @@ router.include_router(integrations.webhooks)
 router.include_router(integrations.pagerduty, prefix="/integrations/pagerduty")
 router.include_router(incidents.router)
 router.include_router(cmdb.router)
+router.include_router(problems.router)
+router.include_router(changes.router)
 router.include_router(sla.router)
 
 # PagerDuty senders whose base URL is swapped for ours post to /v2/enqueue, as at PagerDuty.
