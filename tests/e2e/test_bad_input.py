@@ -72,7 +72,7 @@ async def test_user_endpoints_need_a_valid_bearer_token(gateway):
         assert_problem(await client.get("/api/v1/incidents"), 401)
         forged = token()[:-4] + "AAAA"
         assert_problem(await client.get("/api/v1/incidents", headers={"authorization": f"Bearer {forged}"}), 401)
-        agent = {"authorization": f"Bearer {token('agent-7', roles=[])}"}
+        agent = {"authorization": f"Bearer {token('agent-7', roles=['agent'])}"}
         assert (await client.get("/api/v1/incidents", headers=agent)).status_code == 200
         assert_problem(await client.post("/api/v1/integrations", json={"name": "x"}, headers=agent), 403)
 

@@ -237,7 +237,7 @@ async def test_a_lower_priority_source_never_overwrites_a_higher_ones_fields(gat
     assert (ci["provenance"]["owner_group"], ci["provenance"]["os"]) == ("cmdb-admin", "vmware")
 
     async with httpx.AsyncClient(base_url=platform.url("gateway"), timeout=30,
-                                 headers={"authorization": f"Bearer {token('viewer', roles=[])}"}) as viewer:
+                                 headers={"authorization": f"Bearer {token('viewer', roles=['requester'])}"}) as viewer:
         problem(await viewer.put(f"{CMDB}/sources/vmware", json={"priority": 1}), 403)
     await gateway.put(f"{CMDB}/sources/vmware", json={"priority": 100})  # as it was, for the other tests
 

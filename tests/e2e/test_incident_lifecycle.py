@@ -46,12 +46,12 @@ def field_lines(lines: list[dict], name: str) -> list[tuple]:
 
 @pytest.fixture
 async def as_user(platform):
-    """A gateway client signed in as someone else (no roles)."""
+    """A gateway client signed in as someone else (an agent, not an admin)."""
     clients = []
 
     async def make(subject: str) -> httpx.AsyncClient:
         client = httpx.AsyncClient(base_url=platform.url("gateway"), timeout=30,
-                                   headers={"authorization": f"Bearer {token(subject, roles=[])}"})
+                                   headers={"authorization": f"Bearer {token(subject, roles=['agent'])}"})
         clients.append(client)
         return client
 

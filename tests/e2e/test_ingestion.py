@@ -161,7 +161,7 @@ async def test_integrations_are_for_admins_only(gateway, platform):
     from tests.helpers import token
 
     integration, _ = await create(gateway, "generic")
-    agent = {"authorization": f"Bearer {token('agent-7', roles=[])}"}
+    agent = {"authorization": f"Bearer {token('agent-7', roles=['agent'])}"}
     async with httpx.AsyncClient(base_url=platform.url("gateway"), headers=agent) as client:
         for response in (await client.get(INTEGRATIONS), await client.get(f"{INTEGRATIONS}/{integration['id']}"),
                          await client.patch(f"{INTEGRATIONS}/{integration['id']}", json={"name": "mine"})):

@@ -91,7 +91,7 @@ async def test_a_signed_call_acts_as_its_subject_whatever_x_actor_says(platform,
 
 async def test_through_the_gateway_the_actor_is_the_tokens_subject_not_a_forged_header(platform):
     async with httpx.AsyncClient(base_url=platform.url("gateway"), timeout=30, headers={
-            "authorization": f"Bearer {token('agent-7', roles=[])}", "x-actor": "mallory"}) as agent:
+            "authorization": f"Bearer {token('agent-7', roles=['agent'])}", "x-actor": "mallory"}) as agent:
         response = await agent.post("/api/v1/incidents", json={"short_description": f"via {uuid.uuid4().hex[:8]}"})
         assert response.status_code == 201, response.text
         incident = response.json()

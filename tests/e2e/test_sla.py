@@ -118,7 +118,7 @@ async def test_a_definition_is_created_read_replaced_with_if_match_and_deleted_b
     replaced = await gateway.put(path, json=replacement, headers={"if-match": '"1"'})
     assert replaced.status_code == 200 and replaced.json()["version"] == 2 and replaced.json()["response"] is None
 
-    agent = {"authorization": f"Bearer {token('agent-2', roles=[])}"}
+    agent = {"authorization": f"Bearer {token('agent-2', roles=['agent'])}"}
     async with httpx.AsyncClient(base_url=platform.url("gateway"), headers=agent) as as_agent:
         assert (await as_agent.get(path)).status_code == 200
         assert_problem(await as_agent.put(path, json=replacement), 403)

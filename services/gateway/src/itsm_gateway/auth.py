@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,6 +15,7 @@ from typing import Annotated, Any
 import httpx
 import jwt
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from itsm_kit import health
@@ -82,14 +84,71 @@ async def current_user(request: Request, runtime: RuntimeDep,
 
 CurrentUser = Annotated[User, Depends(current_user)]
 
-
-async def admin_user(user: CurrentUser) -> User:
-    if "admin" not in user.roles:
-        raise Problem(403, "Forbidden", "this needs the admin role")
-    return user
+# Each role may do what the ones before it may: an agent works what a requester reads and opens, a change
+# manager is an agent who also approves changes, an admin may do everything.
+ROLES = ("requester", "agent", "change_manager", "admin")
 
 
-AdminUser = Annotated[User, Depends(admin_user)]
+def roles_allowed(least: str) -> list[str]:
+    """The roles that may call an operation whose least role is `least`."""
+    return list(ROLES[ROLES.index(least):])
+
+
+def works(user: User) -> bool:
+    """Whether the user works records (agent or above), so may see what is internal to the desk: work notes."""
+    return bool(user.roles & frozenset(roles_allowed("agent")))
+
+
+@functools.cache
+def _allowed(least: str) -> Callable[..., Any]:
+    allowed = frozenset(roles_allowed(least))
+
+    async def with_role(user: CurrentUser) -> User:
+        if not user.roles & allowed:
+            raise Problem(403, "Forbidden", f"this needs the {least} role (or {', '.join(sorted(allowed - {least}))})"
+                          if len(allowed) > 1 else f"this needs the {least} role", role=least)
+        return user
+
+    with_role.least_role = least  # read back by RoleRoute for the OpenAPI document
+    return with_role
+
+
+def Allowed(least: str) -> Any:  # noqa: N802 - reads as a type in route signatures
+    """The calling user, who must hold `least` or a role above it: 401 without credentials, 403 naming the role."""
+    if least not in ROLES:
+        raise ValueError(f"unknown role {least!r}")
+    return Annotated[User, Depends(_allowed(least))]
+
+
+RequesterUser, AgentUser, ChangeManagerUser, AdminUser = (Allowed(role) for role in ROLES)
+
+
+def least_role(route: APIRoute) -> str | None:
+    """The role a route's dependencies (at any depth) declare, if any."""
+    pending = list(route.dependant.dependencies)
+    while pending:
+        dependant = pending.pop()
+        role = getattr(dependant.call, "least_role", None)
+        if role is not None:
+            return role
+        pending.extend(dependant.dependencies)
+    return None
+
+
+class RoleRoute(APIRoute):
+    """A route that names, in the OpenAPI document, the roles that may call it (`x-roles`, and a line in its
+    description), read from the very dependency (Allowed) that enforces them."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        role = least_role(self)
+        if role is None:
+            return
+        roles = roles_allowed(role)
+        self.openapi_extra = {**(self.openapi_extra or {}), "x-roles": roles}
+        line = f"Roles: {', '.join(roles)}."
+        if line not in (self.description or ""):
+            self.description = f"{self.description}\n\n{line}" if self.description else line
 
 
 KEY_HEADERS = "Authorization: Bearer <key>, X-Integration-Key, or the password of HTTP basic auth"

@@ -19,27 +19,27 @@ from itsm_contracts.api.incidents import (
 from itsm_kit.api import Ident, IfMatchHeader
 from itsm_kit.errors import Problem
 from itsm_kit.runtime import RuntimeDep
-from itsm_gateway.auth import AdminUser, CurrentUser
+from itsm_gateway.auth import AdminUser, AgentUser, RequesterUser, RoleRoute, works
 from itsm_gateway.upstream import Passage, call
 
-router = APIRouter(prefix="/incidents", tags=["incidents"])
+router = APIRouter(prefix="/incidents", tags=["incidents"], route_class=RoleRoute)
 incidents = Passage("incidents", "/api/v1")
 
 
 @router.get("", response_model=IncidentPage, summary="List and search incidents (filters, sort, cursor pagination)")
-async def list_incidents(request: Request, runtime: RuntimeDep, user: CurrentUser,
+async def list_incidents(request: Request, runtime: RuntimeDep, user: RequesterUser,
                          query: Annotated[IncidentQuery, Query()]) -> dict:
     return await incidents.read(runtime, request, "/incidents")
 
 
 @router.get("/counts", response_model=IncidentCounts, summary="How many incidents match, by state and priority")
-async def count_incidents(request: Request, runtime: RuntimeDep, user: CurrentUser,
+async def count_incidents(request: Request, runtime: RuntimeDep, user: RequesterUser,
                           where: Annotated[IncidentFilter, Query()]) -> dict:
     return await incidents.read(runtime, request, "/incidents/counts")
 
 
 @router.get("/priority-matrix", response_model=PriorityMatrixPublic, summary="Impact x urgency -> priority")
-async def get_priority_matrix(runtime: RuntimeDep, user: CurrentUser) -> dict:
+async def get_priority_matrix(runtime: RuntimeDep, user: RequesterUser) -> dict:
     return (await call(runtime, "incidents", "GET", "/priority-matrix")).json()
 
 
@@ -51,7 +51,7 @@ async def put_priority_matrix(body: PriorityMatrixUpdate, runtime: RuntimeDep, u
 
 
 @router.get("/{incident_id}", response_model=IncidentView, summary="An incident with its SLA timers")
-async def get_incident(incident_id: Ident, runtime: RuntimeDep, user: CurrentUser, response: Response) -> dict:
+async def get_incident(incident_id: Ident, runtime: RuntimeDep, user: RequesterUser, response: Response) -> dict:
     incident, timers = await asyncio.gather(
         call(runtime, "incidents", "GET", f"/incidents/{incident_id}"),
         call(runtime, "sla", "GET", "/timers", params={"incident_id": incident_id}),
@@ -71,13 +71,13 @@ async def get_incident(incident_id: Ident, runtime: RuntimeDep, user: CurrentUse
 
 
 @router.post("", response_model=IncidentPublic, status_code=201, summary="Open an incident")
-async def create_incident(body: IncidentCreate, runtime: RuntimeDep, user: CurrentUser, response: Response) -> dict:
+async def create_incident(body: IncidentCreate, runtime: RuntimeDep, user: RequesterUser, response: Response) -> dict:
     return await incidents.send(runtime, response, "POST", "/incidents", body, actor=user.id)
 
 
 @router.patch("/{incident_id}", response_model=IncidentPublic,
               summary="Change fields: assignment, category, impact/urgency, priority override, parent, ...")
-async def update_incident(incident_id: Ident, body: IncidentUpdate, runtime: RuntimeDep, user: CurrentUser,
+async def update_incident(incident_id: Ident, body: IncidentUpdate, runtime: RuntimeDep, user: AgentUser,
                           response: Response, if_match: IfMatchHeader = None) -> dict:
     return await incidents.send(runtime, response, "PATCH", f"/incidents/{incident_id}", body,
                                 actor=user.id, if_match=if_match)
@@ -85,7 +85,7 @@ async def update_incident(incident_id: Ident, body: IncidentUpdate, runtime: Run
 
 @router.post("/{incident_id}/resolve", response_model=IncidentPublic,
              summary="Resolve an incident (its open children with it)")
-async def resolve_incident(incident_id: Ident, body: IncidentResolve, runtime: RuntimeDep, user: CurrentUser,
+async def resolve_incident(incident_id: Ident, body: IncidentResolve, runtime: RuntimeDep, user: AgentUser,
                            response: Response, if_match: IfMatchHeader = None) -> dict:
     return await incidents.send(runtime, response, "POST", f"/incidents/{incident_id}/resolve", body,
                                 actor=user.id, if_match=if_match)
@@ -93,7 +93,7 @@ async def resolve_incident(incident_id: Ident, body: IncidentResolve, runtime: R
 
 @router.post("/{incident_id}/state", response_model=IncidentPublic,
              summary="Move an incident to another state; in_progress from resolved reopens it")
-async def change_state(incident_id: Ident, body: StateChange, runtime: RuntimeDep, user: CurrentUser,
+async def change_state(incident_id: Ident, body: StateChange, runtime: RuntimeDep, user: AgentUser,
                        response: Response, if_match: IfMatchHeader = None) -> dict:
     return await incidents.send(runtime, response, "POST", f"/incidents/{incident_id}/state", body,
                                 actor=user.id, if_match=if_match)
@@ -101,25 +101,29 @@ async def change_state(incident_id: Ident, body: StateChange, runtime: RuntimeDe
 
 @router.post("/{incident_id}/comments", response_model=IncidentPublic,
              summary="Add a comment the caller sees (the caller's own comment ends awaiting caller)")
-async def add_comment(incident_id: Ident, body: NoteCreate, runtime: RuntimeDep, user: CurrentUser,
+async def add_comment(incident_id: Ident, body: NoteCreate, runtime: RuntimeDep, user: RequesterUser,
                       response: Response) -> dict:
     return await incidents.send(runtime, response, "POST", f"/incidents/{incident_id}/comments", body, actor=user.id)
 
 
 @router.post("/{incident_id}/work-notes", response_model=IncidentPublic, summary="Add an internal work note")
-async def add_work_note(incident_id: Ident, body: NoteCreate, runtime: RuntimeDep, user: CurrentUser,
+async def add_work_note(incident_id: Ident, body: NoteCreate, runtime: RuntimeDep, user: AgentUser,
                         response: Response) -> dict:
     return await incidents.send(runtime, response, "POST", f"/incidents/{incident_id}/work-notes", body, actor=user.id)
 
 
 @router.get("/{incident_id}/alerts", response_model=IncidentAlertList,
             summary="The monitoring alerts attached to the incident: its opener, repeats, its storm")
-async def alerts(incident_id: Ident, request: Request, runtime: RuntimeDep, user: CurrentUser) -> dict:
+async def alerts(incident_id: Ident, request: Request, runtime: RuntimeDep, user: AgentUser) -> dict:
     return await incidents.read(runtime, request, f"/incidents/{incident_id}/alerts")
 
 
 @router.get("/{incident_id}/activity", response_model=ActivityPage,
-            summary="The incident's timeline, newest first: changes, comments, work notes")
-async def activity(incident_id: Ident, request: Request, runtime: RuntimeDep, user: CurrentUser,
+            summary="The incident's timeline, newest first: changes, comments, work notes (not for requesters)")
+async def activity(incident_id: Ident, request: Request, runtime: RuntimeDep, user: RequesterUser,
                    cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict:
-    return await incidents.read(runtime, request, f"/incidents/{incident_id}/activity")
+    page = await incidents.read(runtime, request, f"/incidents/{incident_id}/activity")
+    if not works(user):
+        # Work notes are internal: a requester's page leaves them out (it may be shorter; its cursor still holds).
+        page["items"] = [entry for entry in page["items"] if entry.get("kind") != "work_note"]
+    return page

@@ -28,7 +28,7 @@ from itsm_kit.domain import InvalidValue
 from itsm_kit.errors import Problem
 from itsm_kit.runtime import RuntimeDep, UnitOfWorkDep
 from itsm_gateway import handlers
-from itsm_gateway.auth import AdminUser, forget_integration, identify, integration_of, limits
+from itsm_gateway.auth import AdminUser, RoleRoute, forget_integration, identify, integration_of, limits
 from itsm_gateway.domain import (
     AlertmanagerWebhook, GenericBody, GrafanaWebhook, IntegrationPolicy, Kind, PagerDutyEvent, SizeLimits, TooLarge,
     apply_policy, check_sizes, from_alertmanager, from_generic, from_grafana, from_pagerduty,
@@ -36,7 +36,7 @@ from itsm_gateway.domain import (
 from itsm_gateway.domain.pagerduty import ACTION_STATUS
 from itsm_gateway.domain.policy import RoutingRule
 
-router = APIRouter(prefix="/integrations", tags=["integrations"])
+router = APIRouter(prefix="/integrations", tags=["integrations"], route_class=RoleRoute)
 webhooks = APIRouter(prefix="/integrations", tags=["monitoring webhooks"])
 
 

@@ -13,26 +13,26 @@ from fastapi import APIRouter, Query, Request, Response
 from itsm_contracts.api.problems import ProblemCreate, ProblemPage, ProblemPublic
 from itsm_kit.api import Ident, PageSize
 from itsm_kit.runtime import RuntimeDep
-from itsm_gateway.auth import CurrentUser
+from itsm_gateway.auth import AgentUser, RoleRoute
 from itsm_gateway.upstream import Passage
 
-router = APIRouter(prefix="/problems", tags=["problems"])
+router = APIRouter(prefix="/problems", tags=["problems"], route_class=RoleRoute)
 problems = Passage("problems", "/api/v1")
 
 
 @router.post("", response_model=ProblemPublic, status_code=201, summary="Open a problem")
-async def open_problem(body: ProblemCreate, runtime: RuntimeDep, user: CurrentUser, response: Response) -> dict:
+async def open_problem(body: ProblemCreate, runtime: RuntimeDep, user: AgentUser, response: Response) -> dict:
     return await problems.send(runtime, response, "POST", "/problems", body, actor=user.id)
 
 
 @router.get("", response_model=ProblemPage, summary="List problems, newest first (cursor pagination)")
-async def list_problems(request: Request, runtime: RuntimeDep, user: CurrentUser,
+async def list_problems(request: Request, runtime: RuntimeDep, user: AgentUser,
                         cursor: Annotated[str | None, Query(description="`next_cursor` of the page before")] = None,
                         limit: PageSize = 50) -> dict:
     return await problems.read(runtime, request, "/problems")
 
 
 @router.get("/{problem_id}", response_model=ProblemPublic, summary="A problem (its version is the ETag)")
-async def get_problem(problem_id: Ident, request: Request, runtime: RuntimeDep, user: CurrentUser,
+async def get_problem(problem_id: Ident, request: Request, runtime: RuntimeDep, user: AgentUser,
                       response: Response) -> dict:
     return await problems.read(runtime, request, f"/problems/{problem_id}", response)

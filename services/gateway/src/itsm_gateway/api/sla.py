@@ -16,10 +16,10 @@ from itsm_contracts.api.sla import (
 )
 from itsm_kit.api import Ident, IfMatchHeader
 from itsm_kit.runtime import RuntimeDep
-from itsm_gateway.auth import AdminUser, CurrentUser
+from itsm_gateway.auth import AdminUser, AgentUser, RoleRoute
 from itsm_gateway.upstream import Passage
 
-router = APIRouter(prefix="/sla", tags=["sla"])
+router = APIRouter(prefix="/sla", tags=["sla"], route_class=RoleRoute)
 sla = Passage("sla", "/api/v1/sla")
 
 
@@ -31,7 +31,7 @@ def versioned(path: str, noun: str, body: type[BaseModel], public_model: type[Ba
     """Routes for one kind of versioned record: anyone signed in reads, admins change."""
 
     @router.get(path, response_model=listing, summary=f"{noun}s (latest versions)")
-    async def list_all(request: Request, runtime: RuntimeDep, user: CurrentUser) -> dict:
+    async def list_all(request: Request, runtime: RuntimeDep, user: AgentUser) -> dict:
         return await sla.read(runtime, request, path)
 
     @router.post(path, response_model=public_model, status_code=201, summary=create_summary)
@@ -39,7 +39,7 @@ def versioned(path: str, noun: str, body: type[BaseModel], public_model: type[Ba
         return await sla.send(runtime, response, "POST", path, item, actor=user.id)
 
     @router.get(path + "/{ident}", response_model=public_model, summary=f"A {noun}, latest version")
-    async def read(ident: Ident, request: Request, runtime: RuntimeDep, user: CurrentUser, response: Response) -> dict:
+    async def read(ident: Ident, request: Request, runtime: RuntimeDep, user: AgentUser, response: Response) -> dict:
         return await sla.read(runtime, request, f"{path}/{ident}", response)
 
     @router.put(path + "/{ident}", response_model=public_model,
@@ -66,12 +66,12 @@ versioned("/calendars", "calendar", CalendarBody, CalendarPublic, CalendarList,
 
 @router.get("/timers", response_model=TimerList,
             summary="An incident's SLA timers: elapsed, remaining, percent, due, and the segments behind them")
-async def list_timers(incident_id: str, request: Request, runtime: RuntimeDep, user: CurrentUser) -> dict:
+async def list_timers(incident_id: str, request: Request, runtime: RuntimeDep, user: AgentUser) -> dict:
     return await sla.read(runtime, request, "/timers")
 
 
 @router.get("/timers/{timer_id}", response_model=TimerPublic)
-async def get_timer(timer_id: Ident, request: Request, runtime: RuntimeDep, user: CurrentUser) -> dict:
+async def get_timer(timer_id: Ident, request: Request, runtime: RuntimeDep, user: AgentUser) -> dict:
     return await sla.read(runtime, request, f"/timers/{timer_id}")
 
 
@@ -84,13 +84,13 @@ async def repair(body: RepairRequest, runtime: RuntimeDep, user: AdminUser, resp
 
 @router.get("/reports/compliance", response_model=ComplianceReport,
             summary="% of timers completed in [from, before) that met their target, by priority, service, period...")
-async def compliance(request: Request, runtime: RuntimeDep, user: CurrentUser,
+async def compliance(request: Request, runtime: RuntimeDep, user: AgentUser,
                      query: Annotated[ComplianceQuery, Query()]) -> dict:
     return await sla.read(runtime, request, "/reports/compliance")
 
 
 @router.get("/reports/at-risk", response_model=AtRiskList,
             summary="Open timers past a warning threshold or breached, furthest along first")
-async def at_risk(request: Request, runtime: RuntimeDep, user: CurrentUser,
+async def at_risk(request: Request, runtime: RuntimeDep, user: AgentUser,
                   query: Annotated[AtRiskQuery, Query()]) -> dict:
     return await sla.read(runtime, request, "/reports/at-risk")
