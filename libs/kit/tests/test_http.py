@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import httpx
+from sqlalchemy import exc as sa_exc
 import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel
@@ -42,6 +43,14 @@ def make_app() -> FastAPI:
     @app.delete("/things/{name}", status_code=204)
     async def remove(name: str) -> None:
         return None
+
+    @app.get("/database-down")
+    async def database_down() -> None:
+        raise sa_exc.OperationalError("SELECT 1", None, ConnectionRefusedError("refused"))
+
+    @app.get("/database-refuses")
+    async def database_refuses() -> None:
+        raise sa_exc.IntegrityError("INSERT", None, ValueError("duplicate key"))
 
     @app.get("/conflict")
     async def conflict() -> None:
@@ -249,3 +258,10 @@ async def test_a_method_no_route_takes_is_a_405_naming_every_method_the_path_tak
     response = await client.put("/things/x", json={})
     assert response.status_code == 405 and response.headers["content-type"] == "application/problem+json"
     assert response.headers["allow"] == "DELETE, GET"  # Starlette alone names the first route's only
+
+
+async def test_an_unreachable_database_is_a_503_to_retry_and_a_refused_query_stays_a_500(client):
+    down = await client.get("/database-down")
+    assert down.status_code == 503 and down.headers["retry-after"] == "5"
+    assert down.headers["content-type"] == "application/problem+json" and "database" in down.json()["detail"]
+    assert (await client.get("/database-refuses")).status_code == 500

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from pydantic import ValidationError
 from sqlalchemy import String, cast, func, insert, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from itsm_contracts import CloudEvent, EventData, UnknownEventType, parse_data
@@ -35,6 +35,7 @@ from itsm_contracts.topics import dead_letter
 from itsm_kit import context
 from itsm_kit.db import inbox, insert_rows
 from itsm_kit.kafka import PLAINTEXT, KafkaSecurity, leave_group, start_with_retry
+from itsm_kit.outages import is_outage
 from itsm_kit.metrics import CONSUMER_ASSIGNMENTS, CONSUMER_LAG, CONSUMER_OVERLAPS, EVENTS_CONSUMED
 
 log = logging.getLogger(__name__)
@@ -72,15 +73,6 @@ class InboxClash(Exception):
 # Clashes in a row on one partition's records before giving up: each one means another member
 # committed some of them, so the next read finds fewer to apply; this many means something else.
 MAX_CLASHES = 10
-
-
-def is_outage(exc: BaseException) -> bool:
-    """Infrastructure trouble, as opposed to an event its handler cannot process."""
-    if isinstance(exc, (OperationalError, InterfaceError)):
-        return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, (OSError, ConnectionError, TimeoutError, KafkaError))
 
 
 @dataclass

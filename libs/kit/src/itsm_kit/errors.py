@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 from typing import Any, TypeVar
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from itsm_kit.domain import Conflict, DomainError
+from itsm_kit.outages import database_unavailable
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -30,6 +33,17 @@ class Problem(Exception):
 
 
 T = TypeVar("T")
+
+
+# How long a caller is asked to wait when PostgreSQL or Kafka cannot take its request.
+RETRY_AFTER_SECONDS = 5
+
+
+def unavailable(detail: str) -> Problem:
+    """A 503 the caller retries after a while (Alertmanager retries 5xx, never 4xx)."""
+    problem = Problem(503, "Service Unavailable", detail)
+    problem.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return problem
 
 
 def not_found(what: str, ident: object) -> Problem:
@@ -121,6 +135,17 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 405:
             headers["Allow"] = ", ".join(allowed_methods(request))
         return problem_response(exc.status_code, title, detail, instance=request.url.path, headers=headers)
+
+    async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+        """PostgreSQL unreachable or restarting is a 503 to retry; any other such error stays a 500."""
+        if not database_unavailable(exc):
+            raise exc
+        problem = unavailable(f"the database is unavailable ({type(exc).__name__}); retry")
+        return problem_response(problem.status, problem.title, problem.detail, instance=request.url.path,
+                                headers=problem.headers)
+
+    for error in (OSError, SQLAlchemyError, asyncpg.PostgresError):
+        app.add_exception_handler(error, _database_down)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

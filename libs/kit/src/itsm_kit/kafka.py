@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 # The largest record a producer sends (aiokafka's default max_request_size); brokers take a little more.
 MAX_RECORD_BYTES = 1_048_576
+# The largest event (key and value) a service hands Kafka whole: room left for the record batch around it.
+MAX_EVENT_BYTES = 1_000_000
 
 
 @dataclass(frozen=True)

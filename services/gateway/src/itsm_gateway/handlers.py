@@ -13,15 +13,14 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from cachetools import LRUCache, cached
-from sqlalchemy import exc as sa_exc
 
 from itsm_contracts import envelope, topics
 from itsm_contracts.events.alerts import AlertReceived
 from itsm_kit import context
 from itsm_kit.clock import utcnow
-from itsm_kit.consumer import is_outage
 from itsm_kit.domain import Conflict
-from itsm_kit.errors import Problem, check_version, found
+from itsm_kit.errors import Problem, check_version, found, unavailable
+from itsm_kit.kafka import MAX_EVENT_BYTES
 from itsm_kit.metrics import EVENTS_PUBLISHED
 from itsm_kit.unit_of_work import UnitOfWork
 from itsm_gateway.domain import IntegrationPolicy, check_policy
@@ -117,25 +116,6 @@ async def integration_for_key_hash(uow: UnitOfWork, key_hash: str) -> dict | Non
     return _with_policy(row) if row else None
 
 
-# How long a sender is asked to wait when PostgreSQL or Kafka cannot take its request.
-RETRY_AFTER_SECONDS = 5
-
-
-def unavailable(detail: str) -> Problem:
-    """A 503 the sender retries after a while (Alertmanager retries 5xx, never 4xx)."""
-    problem = Problem(503, "Service Unavailable", detail)
-    problem.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    return problem
-
-
-def database_unavailable(exc: BaseException) -> bool:
-    """PostgreSQL cannot be reached or is restarting, as opposed to a query that is wrong."""
-    import asyncpg
-
-    return is_outage(exc) or isinstance(exc, (asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError,
-                                              sa_exc.TimeoutError))
-
-
 def partition_key(alert: AlertReceived) -> str:
     """An alert's own events stay in order on one partition; under storm control, its whole group's do.
 
@@ -147,9 +127,6 @@ def partition_key(alert: AlertReceived) -> str:
     return alert.dedup_key
 
 
-# The largest alert event we send: under the producer's max_request_size and the brokers'
-# message.max.bytes (both 1 MiB by default), with room for the record batch around it.
-MAX_RECORD_BYTES = 1_000_000
 
 
 async def publish_alerts(producer: AIOKafkaProducer, alerts: list[AlertReceived], source: str, *,
@@ -166,9 +143,9 @@ async def publish_alerts(producer: AIOKafkaProducer, alerts: list[AlertReceived]
                 envelope(alert, source=source, subject=alert.dedup_key, correlationid=correlation).to_json())
                for alert in alerts]
     for n, (key, value) in enumerate(records):
-        if len(key) + len(value) > MAX_RECORD_BYTES:
+        if len(key) + len(value) > MAX_EVENT_BYTES:
             raise Problem(413, "Content Too Large", f"alert {n} is {len(key) + len(value)} bytes as an event; "
-                          f"Kafka takes at most {MAX_RECORD_BYTES}", alert=n, limit=MAX_RECORD_BYTES)
+                          f"Kafka takes at most {MAX_EVENT_BYTES}", alert=n, limit=MAX_EVENT_BYTES)
     try:
         async with asyncio.timeout(timeout):
             acks = [await producer.send(topics.ALERTS, value, key=key) for key, value in records]

@@ -22,7 +22,8 @@ from functools import partial
 
 from cachetools import LRUCache
 
-from itsm_gateway.handlers import database_unavailable, unavailable
+from itsm_kit.errors import unavailable
+from itsm_kit.outages import database_unavailable
 
 log = logging.getLogger(__name__)
 

@@ -3,15 +3,11 @@
 from collections.abc import Callable
 from typing import Any
 
-import asyncpg
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from sqlalchemy.exc import SQLAlchemyError
+from fastapi import FastAPI
 
 from itsm_contracts import topics
-from itsm_kit.errors import problem_response
 from itsm_kit.runtime import create_service_app
-from itsm_gateway import api, auth, handlers, upstream
+from itsm_gateway import api, auth, upstream
 from itsm_gateway.settings import GatewaySettings
 
 
@@ -30,8 +26,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         body_limits={"/api/v1/cmdb/imports": settings.cmdb_import_max_body_bytes},
         front_door=True,  # callers authenticate here; the services behind take only calls it signs
     )
-    for error in (OSError, SQLAlchemyError, asyncpg.PostgresError):
-        app.add_exception_handler(error, _database_down)
     app.openapi = auth.with_sign_in(_with_throttling(app.openapi), settings)
     return app
 
@@ -53,12 +47,3 @@ THROTTLED_ANSWER = {
     "description": "too many failed authentications from this address: retry after Retry-After",
     "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
 }
-
-
-async def _database_down(request: Request, exc: Exception) -> JSONResponse:
-    """PostgreSQL unreachable or restarting is a 503 to retry, not a 500 (anything else stays a 500)."""
-    if not handlers.database_unavailable(exc):
-        raise exc
-    problem = handlers.unavailable(f"the gateway's database is unavailable ({type(exc).__name__}); retry")
-    return problem_response(problem.status, problem.title, problem.detail, instance=request.url.path,
-                            headers=problem.headers)
