@@ -7,6 +7,9 @@ Measures:
 - CMDB bulk import rate and impact analysis latency on a 100,000-CI estate (bench/cmdb.py).
 - SLA: 100,000 active timers, then how late after the due moment breaches are announced
   (p50, p99) and the sla service's memory (bench/sla.py).
+- composed incident detail p50/p99 at a steady 200 requests/s through the gateway (bench/screens.py).
+- live updates: delay from an incident change to its SSE event at each of 500 clients, gateway memory
+  (bench/stream.py).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "deploy" / "local"))
 
-from bench import cmdb, ingest, sla  # noqa: E402
+from bench import cmdb, ingest, screens, sla, stream  # noqa: E402
 from devstack import Stack  # noqa: E402
 from processes import Platform  # noqa: E402
 
@@ -76,23 +79,26 @@ async def measure(platform: Platform, secret: str, incidents_db: str) -> dict:
                                 incidents_db, platform.internal_key)
         timers = await sla.run(gateway, platform.infra_env["ITSM_KAFKA_BOOTSTRAP"],
                                incidents_db.rsplit("/", 1)[0] + "/itsm_sla", platform.processes["sla"].pid)
+        detail = await screens.run(gateway, secret)
+        live = await stream.run(gateway, secret, platform.processes["gateway"].pid)
     return {"webhook_to_incident_visible": flow, "ingest_throughput": batches, "ingest_latency_at_rate": steady,
-            **estate, **timers}
+            **estate, **timers, **detail, **live}
 
 
-def main() -> int:
+def main(measuring=measure) -> int:  # measuring: one benchmark alone, e.g. bench.screens.alone
     stack = Stack("bench", pg_port=25530, kafka_port=29530)  # its own, so a test run may go on beside it
     infra = stack.up()
     stack.reset_databases()
     secret = secrets.token_urlsafe(48)
     base_port = int(os.environ.get("ITSM_BENCH_BASE_PORT", "18900"))
     platform = Platform(infra, REPO / ".devstack" / "bench" / "logs", base_port=base_port,
-                        extra_env={"ITSM_GATEWAY_JWT_SECRET": secret, "ITSM_LOG_LEVEL": "WARNING"})
+                        extra_env={"ITSM_GATEWAY_JWT_SECRET": secret, "ITSM_LOG_LEVEL": "WARNING",
+                                   "ITSM_GATEWAY_USER_RATE_PER_SECOND": "0"})  # one user drives it all
     try:
         platform.migrate()
         platform.start()
         server = infra["ITSM_DATABASE_URL"].rsplit("/", 1)[0]
-        results = asyncio.run(measure(platform, secret, f"{server}/itsm_incidents"))
+        results = asyncio.run(measuring(platform, secret, f"{server}/itsm_incidents"))
     finally:
         platform.stop()
         if stack.started_by_us():

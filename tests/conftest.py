@@ -85,7 +85,11 @@ def platform(infra, stack_slot) -> Platform:
     platform = Platform(infra, REPO / ".devstack" / f"test{stack_slot or ''}" / "logs", base_port=base_port,
                         extra_env={"ITSM_GATEWAY_JWT_SECRET": secret, "ITSM_INTERNAL_KEY": internal_key,
                                    "ITSM_LOG_LEVEL": "INFO",
-                                   "ITSM_CMDB_MISSING_SWEEP_SECONDS": "0.5"})  # a test waits seconds, not a minute
+                                   "ITSM_CMDB_MISSING_SWEEP_SECONDS": "0.5",  # a test waits seconds, not a minute
+                                   "ITSM_GATEWAY_STREAM_HEARTBEAT_SECONDS": "1",
+                                   # The suite is a few users polling hard; tests/e2e/test_user_rate_limit.py tests
+                                   # the per-user limit on a gateway of its own.
+                                   "ITSM_GATEWAY_USER_RATE_PER_SECOND": "500", "ITSM_GATEWAY_USER_BURST": "5000"})
     platform.migrate()
     try:
         platform.start()

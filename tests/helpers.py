@@ -116,9 +116,11 @@ def gateway_replica(platform, name: str, offset: int, **settings: object):
     """Another gateway process beside the platform's (same database and broker), as a second replica
     would run, with settings of its own (`key_cache_seconds=1` is ITSM_GATEWAY_KEY_CACHE_SECONDS); its URL.
     `offset` (10, 20, ... up to 90) keeps its port apart from the platform's and another replica's."""
-    from processes import Platform
+    from processes import UPSTREAMS, Platform
 
-    env = {**platform.extra_env, **{f"ITSM_GATEWAY_{k.upper()}": str(v) for k, v in settings.items()}}
+    env = {**platform.extra_env, **{f"ITSM_GATEWAY_{k.upper()}": str(v) for k, v in settings.items()},
+           # In front of the platform's services, as a second replica is.
+           **{f"ITSM_GATEWAY_{service.upper()}_URL": platform.url(service) for service in UPSTREAMS}}
     replica = Platform(platform.infra_env, platform.log_dir / name, base_port=platform.base_port + offset,
                        extra_env=env)
     replica.start(["gateway"])

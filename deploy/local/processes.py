@@ -67,8 +67,9 @@ class Platform:
             env[f"ITSM_{name.upper()}_METRICS_PORT"] = str(self.base_port + METRICS_OFFSET + offset)
             # Static group membership: a service killed and started again takes its partitions straight back.
             env[f"ITSM_{name.upper()}_CONSUMER_GROUP_INSTANCE_ID"] = f"{name}-{self.base_port + offset}"
-        for name in UPSTREAMS:
-            env[f"ITSM_GATEWAY_{name.upper()}_URL"] = self.url(name)
+        for name in UPSTREAMS:  # unless named (a second gateway in front of another stack's services)
+            key = f"ITSM_GATEWAY_{name.upper()}_URL"
+            env[key] = self.extra_env.get(key, self.url(name))
         return env
 
     def migrate(self) -> None:

@@ -67,6 +67,13 @@ def test_admin_work_is_for_admins_and_work_notes_for_agents(secured):
     assert declared[("post", "/api/v1/sla/definitions")] == ["admin"]
     assert declared[("post", "/api/v1/incidents/{incident_id}/work-notes")] == ["agent", "change_manager", "admin"]
     assert declared[("get", "/api/v1/incidents")] == ["requester", "agent", "change_manager", "admin"]
+    # Problems and changes are worked by agents; only a change manager decides on a change.
+    agents = ["agent", "change_manager", "admin"]
+    for method, path in [("get", "/api/v1/changes"), ("patch", "/api/v1/changes/{change_id}"),
+                         ("post", "/api/v1/changes/{change_id}/state"), ("get", "/api/v1/problems"),
+                         ("patch", "/api/v1/problems/{problem_id}"), ("post", "/api/v1/problems/{problem_id}/state")]:
+        assert declared[(method, path)] == agents, (method, path)
+    assert declared[("post", "/api/v1/changes/{change_id}/approvals")] == ["change_manager", "admin"]
 
 
 async def test_no_operation_answers_without_credentials(client, secured):

@@ -4,7 +4,8 @@ compiled under --strict and run with Node.js.
 
 What a frontend team finds out first is checked here: the document generates types, code
 using them compiles (and code that misnames a field does not), and the calls do what the
-types say against real services.
+types say against real services; then a screen's whole day: signed in with the organisation's
+provider, a live list over Server-Sent Events, a change approved by a change manager.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import token
+from tests.helpers import gateway_replica, token
+from tests.oidc_issuer import serving
 
 pytestmark = pytest.mark.e2e
 
@@ -42,7 +44,7 @@ async def workdir(gateway):
         spec = await gateway.get("/openapi.json")
         assert spec.status_code == 200
         (work / "openapi.json").write_bytes(spec.content)
-        for name in ("client.ts", "tsconfig.json"):
+        for name in ("client.ts", "workflow.ts", "tsconfig.json"):
             shutil.copy(HERE / name, work / name)
         # Fields with a default are optional to send: --default-non-nullable would make them required.
         generated = node("../node_modules/openapi-typescript/bin/cli.js", "openapi.json", "-o", "api.d.ts",
@@ -78,3 +80,29 @@ async def test_code_that_misnames_a_field_does_not_compile(workdir):
     compiled = tsc(workdir)
     assert compiled.returncode != 0
     assert "short_descriptio" in compiled.stdout
+
+
+async def test_a_desk_signs_in_with_its_provider_follows_a_live_list_and_a_manager_approves_a_change(workdir, platform):
+    compiled = tsc(workdir)
+    assert compiled.returncode == 0, compiled.stdout + compiled.stderr
+    tag = uuid.uuid4().hex[:8]
+    # A provider as Keycloak issues them: roles in realm_access.roles, groups in their own claim.
+    with serving() as issuer, gateway_replica(
+            platform, "gateway-frontend-oidc", 60, oidc_issuer=issuer.url,
+            oidc_audience=issuer.audience, roles_claim="realm_access.roles",
+            role_map=json.dumps({"desk": "agent", "cab": "change_manager"})) as url:
+        agent = issuer.token(issuer.key("ES256"), sub=f"ana-{tag}", realm_access={"roles": ["desk"]})
+        manager = issuer.token(issuer.key("RS256"), sub=f"max-{tag}", realm_access={"roles": ["cab"]},
+                               groups=["cab", f"payments-{tag}"])
+        ran = node("out/workflow.js", cwd=workdir,
+                   env={"GATEWAY": url, "AGENT_TOKEN": agent, "MANAGER_TOKEN": manager, "TAG": tag})
+    assert ran.returncode == 0, ran.stderr
+    result = json.loads(ran.stdout.strip().splitlines()[-1])
+    assert result["me"] == {"id": f"max-{tag}", "roles": ["requester", "agent", "change_manager"],
+                            "groups": ["cab", f"payments-{tag}"]}
+    # The list learnt of the incident and of its assignment from the stream alone, in order.
+    live = result["live"]
+    assert live["assignment_group"] == f"payments-{tag}"
+    assert live["events"][0] == "itsm.incident.opened" and "itsm.incident.assigned" in live["events"]
+    assert result["agent_approval"] == {"status": 403, "role": "change_manager"}
+    assert result["approved"] == {"state": "scheduled", "approvals": [[f"max-{tag}", "approve"]]}

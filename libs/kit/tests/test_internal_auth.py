@@ -11,8 +11,10 @@ from fastapi import APIRouter, FastAPI
 from pydantic import ValidationError
 
 from itsm_kit import errors, health
-from itsm_kit.api import Actor
-from itsm_kit.internal_auth import DEV_ONLY_INTERNAL_KEYS, ISSUER, SignedCallsOnly, Signer, require_key
+from itsm_kit.api import Actor, ActorGroups
+from itsm_kit.internal_auth import (
+    DEV_ONLY_INTERNAL_KEYS, ISSUER, MAX_GROUP_LENGTH, MAX_GROUPS, SignedCallsOnly, Signer, bounded_groups, require_key,
+)
 from itsm_kit.settings import ServiceSettings, service_config
 
 KEY = "k" * 64
@@ -131,3 +133,48 @@ def test_metrics_listen_on_their_own_port_by_default_or_where_told(monkeypatch):
     assert WidgetsSettings().metrics_port == 8109
     monkeypatch.setenv("ITSM_WIDGETS_METRICS_PORT", "9464")
     assert WidgetsSettings().metrics_port == 9464
+
+
+def groups_service(settings: ServiceSettings) -> FastAPI:
+    """A route that reads who acts and their groups, as `assigned to me and my groups` does."""
+    app = FastAPI()
+    errors.install(app)
+    app.add_middleware(SignedCallsOnly, settings=settings)
+
+    @app.get("/mine")
+    async def mine(actor: Actor, groups: ActorGroups) -> dict:
+        return {"actor": actor, "groups": sorted(groups), "frozen": isinstance(groups, frozenset)}
+
+    return app
+
+
+async def get_mine(app: FastAPI, headers: dict[str, str]) -> httpx.Response:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://widgets") as client:
+        return await client.get("/mine", headers=headers)
+
+
+async def test_the_signature_carries_the_actors_groups_to_the_route():
+    app = groups_service(WidgetsSettings(internal_key=KEY))
+    response = await get_mine(app, Signer(KEY).headers("widgets", "alice", frozenset({"network", "service-desk"})))
+    assert response.json() == {"actor": "alice", "groups": ["network", "service-desk"], "frozen": True}
+    system = await get_mine(app, Signer(KEY).headers("widgets", "system"))
+    assert system.json() == {"actor": "system", "groups": [], "frozen": True}
+
+
+def test_a_signature_carries_at_most_the_bounded_groups():
+    many = {f"group-{n:03}" for n in range(MAX_GROUPS + 50)} | {"x" * (MAX_GROUP_LENGTH + 1)}
+    kept = bounded_groups(many)
+    assert len(kept) == MAX_GROUPS and all(len(name) <= MAX_GROUP_LENGTH for name in kept)
+    assert kept == frozenset(sorted(many - {"x" * (MAX_GROUP_LENGTH + 1)})[:MAX_GROUPS])  # the same every time
+    claims = jwt.decode(Signer(KEY).token("widgets", "alice", many), KEY, algorithms=["HS256"], audience="widgets")
+    assert len(claims["groups"]) == MAX_GROUPS
+
+
+@pytest.mark.parametrize("groups", [[f"g{n}" for n in range(MAX_GROUPS + 1)], ["x" * (MAX_GROUP_LENGTH + 1)], "ops",
+                                    [""], [7]], ids=["too-many", "too-long", "not-a-list", "empty-name", "not-a-name"])
+async def test_a_signature_with_groups_out_of_bounds_is_a_401(groups):
+    now = int(time.time())
+    token = jwt.encode({"iss": ISSUER, "aud": "widgets", "sub": "alice", "iat": now, "exp": now + 60,
+                        "groups": groups}, KEY, algorithm="HS256")
+    response = await get_mine(groups_service(WidgetsSettings(internal_key=KEY)), {"authorization": f"Bearer {token}"})
+    assert response.status_code == 401 and "groups" in response.json()["detail"]

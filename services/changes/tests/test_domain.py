@@ -6,10 +6,13 @@ from typing import get_args
 import pytest
 
 from itsm_contracts.api.changes import ChangeState as ContractState, ChangeType as ContractType
-from itsm_contracts.events.changes import ChangeRequested
-from itsm_kit.domain import InvalidTransition, InvalidValue
+from itsm_contracts.events.changes import (
+    ChangeApproved, ChangeRejected, ChangeRequested, ChangeStateChanged, ChangeUpdated,
+)
+from itsm_kit.domain import Conflict, InvalidTransition, InvalidValue
 from itsm_changes.domain import (
-    FINAL_STATES, PATHS, TRANSITIONS, ChangeRequest, ChangeType, State,
+    DECISION_ONLY, DECISIONS, FINAL_STATES, MOVES, PATHS, TRANSITIONS, AwaitsApproval, ChangeRequest, ChangeType,
+    State,
 )
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -23,8 +26,12 @@ def new_change(**overrides) -> ChangeRequest:
 
 
 def walk(change: ChangeRequest, *states: State) -> None:
+    """Moves along the path; out of authorize forward, as only an approval moves it."""
     for state in states:
-        change.move_to(state, T0)
+        if (change.state, state) == (State.AUTHORIZE, State.SCHEDULED):
+            change.decide("approve", None, T0, actor="cab-1")
+        else:
+            change.move_to(state, T0)
 
 
 def test_requesting_raises_requested_with_version_1_in_state_new():
@@ -136,3 +143,150 @@ def test_scheduling_needs_a_planned_window():
 def test_domain_and_contract_agree_on_types_and_states():
     assert set(get_args(ContractType)) == set(ChangeType)
     assert set(get_args(ContractState)) == set(State)
+
+
+# -- issue 13: who requested, assignment, affected CIs; edits; moves by request; approvals ------------------------
+
+
+def awaiting_approval(**overrides) -> ChangeRequest:
+    change = new_change(**WINDOW | overrides)
+    walk(change, State.ASSESS, State.AUTHORIZE)
+    change.events.clear()
+    return change
+
+
+def test_requesting_keeps_who_asked_its_assignment_and_its_cis_once_each():
+    change = new_change(requested_by="alice", assignee="bob", assignment_group="dba",
+                        affected_cis=["ci-2", "ci-1", "ci-2"])
+    assert (change.requested_by, change.assignee, change.assignment_group) == ("alice", "bob", "dba")
+    assert change.affected_cis == ["ci-2", "ci-1"] and change.approvals == []
+    [(_, requested)] = change.events
+    assert (requested.actor, requested.assignee, requested.affected_cis) == ("alice", "bob", ["ci-2", "ci-1"])
+
+
+def test_the_approval_is_the_only_way_from_authorize_to_scheduled():
+    assert DECISION_ONLY == {(State.AUTHORIZE, State.SCHEDULED)}
+    for kind in (ChangeType.NORMAL, ChangeType.EMERGENCY):
+        assert State.SCHEDULED in TRANSITIONS[kind][State.AUTHORIZE]
+        assert MOVES[kind][State.AUTHORIZE] == {State.NEW, State.CANCELED}
+    # A standard change is pre-authorized: it is scheduled by a move, no approval asked.
+    assert State.SCHEDULED in MOVES[ChangeType.STANDARD][State.NEW]
+
+
+def test_moving_from_authorize_to_scheduled_by_hand_is_refused_naming_the_allowed_moves():
+    change = awaiting_approval()
+    with pytest.raises(AwaitsApproval) as caught:
+        change.move_to(State.SCHEDULED, T0, actor="agent-1")
+    assert caught.value.allowed == [State.CANCELED, State.NEW]
+    assert caught.value.details["allowed_states"] == ["canceled", "new"]
+    assert "only with an approval" in str(caught.value)
+    assert change.state is State.AUTHORIZE and change.events == []
+
+
+def test_a_move_raises_state_changed_with_who_and_why_and_a_version_each():
+    change = new_change(change_type="standard", **WINDOW)
+    change.move_to(State.SCHEDULED, T0 + timedelta(minutes=1), actor="agent-1")
+    change.move_to(State.CANCELED, T0 + timedelta(minutes=2), actor="agent-1", reason="vendor postponed")
+    assert change.version == 3
+    assert [sequence for sequence, _ in change.events] == [1, 2, 3]
+    [(_, scheduled), (_, canceled)] = change.events[1:]
+    assert isinstance(canceled, ChangeStateChanged)
+    assert (scheduled.from_state, scheduled.to_state, scheduled.reason) == ("new", "scheduled", None)
+    assert (canceled.from_state, canceled.to_state, canceled.reason, canceled.actor) == (
+        "scheduled", "canceled", "vendor postponed", "agent-1")
+    assert change.updated_at == T0 + timedelta(minutes=2)
+
+
+def test_an_approval_schedules_the_change_and_is_kept_on_it():
+    change = awaiting_approval()
+    change.decide("approve", " fine by the CAB ", T0 + timedelta(hours=1), actor="cab-1")
+    assert change.state is State.SCHEDULED
+    [approval] = change.approvals
+    assert (approval.approver, approval.decision, approval.comment, approval.at) == (
+        "cab-1", "approve", "fine by the CAB", T0 + timedelta(hours=1))
+    [(_, approved), (_, moved)] = change.events
+    assert isinstance(approved, ChangeApproved) and approved.actor == "cab-1"
+    assert (moved.from_state, moved.to_state) == ("authorize", "scheduled")
+
+
+def test_a_rejection_returns_the_change_to_new_with_its_comment_and_it_may_be_submitted_again():
+    change = awaiting_approval()
+    change.decide("reject", "no rollback plan", T0, actor="cab-1")
+    assert change.state is State.NEW
+    [(_, rejected), (_, moved)] = change.events
+    assert isinstance(rejected, ChangeRejected) and rejected.comment == "no rollback plan"
+    assert (moved.to_state, moved.reason) == ("new", "no rollback plan")
+    walk(change, State.ASSESS, State.AUTHORIZE, State.SCHEDULED)
+    assert [a.decision for a in change.approvals] == ["reject", "approve"]
+
+
+@pytest.mark.parametrize("comment", [None, "  "])
+def test_a_rejection_must_say_why(comment):
+    change = awaiting_approval()
+    with pytest.raises(InvalidValue, match="comment"):
+        change.decide("reject", comment, T0, actor="cab-1")
+    assert change.state is State.AUTHORIZE and change.approvals == []
+
+
+@pytest.mark.parametrize("state", [State.NEW, State.ASSESS])
+def test_a_decision_needs_a_change_awaiting_one(state):
+    change = new_change(**WINDOW)
+    walk(change, *PATHS[ChangeType.NORMAL][1:PATHS[ChangeType.NORMAL].index(state) + 1])
+    with pytest.raises(Conflict, match="not awaiting approval"):
+        change.decide("approve", None, T0, actor="cab-1")
+    assert change.approvals == []
+
+
+def test_an_approval_needs_the_planned_window():
+    change = new_change(planned_start=T0)
+    walk(change, State.ASSESS, State.AUTHORIZE)
+    with pytest.raises(InvalidValue, match="planned start and end"):
+        change.decide("approve", None, T0, actor="cab-1")
+    assert change.state is State.AUTHORIZE and change.approvals == []
+
+
+def test_decisions_are_a_table_from_the_awaiting_state():
+    assert DECISIONS == {"approve": (State.AUTHORIZE, State.SCHEDULED), "reject": (State.AUTHORIZE, State.NEW)}
+    for awaiting, outcome in DECISIONS.values():
+        assert outcome in TRANSITIONS[ChangeType.NORMAL][awaiting]
+
+
+def test_an_edit_changes_only_what_it_names_and_publishes_what_really_changed():
+    change = new_change(assignee="bob")
+    change.events.clear()
+    change.update({"assignee": "bob", "assignment_group": "dba", "affected_cis": ["a", "b", "a"],
+                   "short_description": " Upgrade PG "}, T0 + timedelta(minutes=5), actor="agent-1")
+    [(sequence, updated)] = change.events
+    assert sequence == 2 == change.version
+    assert isinstance(updated, ChangeUpdated) and updated.actor == "agent-1"
+    assert updated.changes == {"assignment_group": "dba", "affected_cis": ["a", "b"], "short_description": "Upgrade PG"}
+    assert (change.assignee, change.assignment_group, change.affected_cis) == ("bob", "dba", ["a", "b"])
+
+
+def test_an_edit_that_changes_nothing_raises_nothing():
+    change = new_change(assignee="bob")
+    change.update({"assignee": "bob"}, T0, actor="agent-1")
+    assert change.version == 1 and len(change.events) == 1
+
+
+@pytest.mark.parametrize("changes", [
+    {}, {"state": "closed"}, {"short_description": " "}, {"description": None}, {"affected_cis": None},
+    {"planned_start": T0 + timedelta(days=2)},  # after the planned end
+])
+def test_a_bad_edit_is_refused_and_changes_nothing(changes):
+    change = new_change(**WINDOW)
+    before = (change.short_description, change.planned_start, change.version)
+    with pytest.raises(InvalidValue):
+        change.update(changes, T0, actor="agent-1")
+    assert (change.short_description, change.planned_start, change.version) == before
+
+
+def test_a_scheduled_change_keeps_a_window_and_a_final_one_is_not_edited():
+    change = new_change(change_type="standard", **WINDOW)
+    change.move_to(State.SCHEDULED, T0)
+    with pytest.raises(InvalidValue, match="keeps a planned start and end"):
+        change.update({"planned_end": None}, T0)
+    change.update({"planned_end": WINDOW["planned_end"] + timedelta(hours=1)}, T0)
+    change.move_to(State.CANCELED, T0)
+    with pytest.raises(Conflict):
+        change.update({"assignee": "bob"}, T0)

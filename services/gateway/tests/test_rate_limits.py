@@ -66,6 +66,7 @@ def test_zero_turns_a_limit_off():
 class Settings:
     alert_rate_per_second, alert_burst = 1.0, 3
     failed_auth_rate_per_second, failed_auth_burst = 0.5, 2
+    user_rate_per_second, user_burst = 2.0, 3
     rate_limit_size = 100
 
 
@@ -91,3 +92,22 @@ def test_failed_authentications_are_counted_per_source_and_refused_when_used_up(
         limits.check_source("192.0.2.7", 429)
     assert refused.value.status == 429 and refused.value.headers["Retry-After"] == "2"
     limits.check_source("192.0.2.8", 429)  # another source is not affected
+
+
+def test_a_user_past_their_rate_gets_429_with_retry_after_and_others_are_not_held_back():
+    limits = Limits.of(Settings())
+    for _ in range(3):
+        limits.admit_user("alice")
+    with pytest.raises(Problem) as refused:
+        limits.admit_user("alice")
+    assert refused.value.status == 429 and refused.value.headers["Retry-After"] == "1"
+    assert "requests/s" in refused.value.detail
+    limits.admit_user("bob")
+
+
+def test_per_user_buckets_are_bounded_least_recently_used_first():
+    now = [0.0]
+    buckets = TokenBuckets(rate=1, burst=5, size=3, clock=lambda: now[0])
+    for user in ("a", "b", "c", "d", "e"):
+        buckets.take(user)
+    assert len(buckets) == 3

@@ -5,9 +5,12 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
+from fastapi import Request, Response
+
 from itsm_kit.errors import Problem
-from itsm_kit.internal_auth import Signer
-from itsm_gateway.upstream import SIGNER, call
+from itsm_kit.internal_auth import Signed, Signer, verify_signed
+from itsm_gateway.auth import User
+from itsm_gateway.upstream import SIGNER, USER_STATE, Passage, call
 
 
 def runtime_answering(status: int, **kwargs) -> SimpleNamespace:
@@ -26,3 +29,39 @@ async def test_a_redirect_from_a_service_is_a_502_not_a_success(status):
 
 async def test_a_2xx_answer_is_passed_on():
     assert (await call(runtime_answering(204), "sla", "DELETE", "/calendars/x")).status_code == 204
+
+
+def runtime_recording(seen: list[httpx.Request]) -> SimpleNamespace:
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"items": []})
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    return SimpleNamespace(settings=SimpleNamespace(incidents_url="http://incidents"),
+                           extras={"http": client, SIGNER: Signer("k" * 32)})
+
+
+def signed(request: httpx.Request) -> Signed:
+    return verify_signed("k" * 32, "incidents", request.headers["authorization"].removeprefix("Bearer "))
+
+
+async def test_calls_and_reads_name_the_signed_in_user_and_their_groups():
+    seen: list[httpx.Request] = []
+    runtime = runtime_recording(seen)
+    alice = User("alice", frozenset({"agent"}), frozenset({"network", "service-desk"}))
+    await call(runtime, "incidents", "GET", "/incidents", actor=alice)
+    await Passage("incidents", "/api/v1").send(runtime, Response(), "POST", "/incidents", None, actor=alice)
+    await call(runtime, "incidents", "GET", "/incidents", actor="bob", groups=["ops"])  # as other routes still call it
+    request = Request({"type": "http", "method": "GET", "path": "/api/v1/incidents", "query_string": b"q=x",
+                       "headers": [], "state": {USER_STATE: alice}})
+    await Passage("incidents", "/api/v1").read(runtime, request, "/incidents")
+    assert [signed(r) for r in seen] == [Signed("alice", frozenset({"network", "service-desk"}))] * 2 + [
+        Signed("bob", frozenset({"ops"})), Signed("alice", frozenset({"network", "service-desk"}))]
+    assert seen[-1].url.params["q"] == "x"
+
+
+async def test_a_read_without_a_signed_in_user_acts_as_the_system():
+    seen: list[httpx.Request] = []
+    request = Request({"type": "http", "method": "GET", "path": "/x", "query_string": b"", "headers": []})
+    await Passage("incidents", "/api/v1").read(runtime_recording(seen), request, "/incidents")
+    assert signed(seen[0]) == Signed("system", frozenset())

@@ -6,8 +6,8 @@ from typing import get_args
 import pytest
 
 from itsm_contracts.api.problems import ProblemState as ContractState
-from itsm_contracts.events.problems import ProblemOpened
-from itsm_kit.domain import InvalidTransition, InvalidValue, priority_of
+from itsm_contracts.events.problems import ProblemOpened, ProblemStateChanged, ProblemUpdated
+from itsm_kit.domain import Conflict, InvalidTransition, InvalidValue, priority_of
 from itsm_problems.domain import (
     TRANSITIONS, Problem, State,
 )
@@ -108,3 +108,64 @@ def test_illegal_transition_names_the_allowed_ones():
 
 def test_domain_and_contract_agree_on_states():
     assert set(get_args(ContractState)) == set(State)
+
+
+# -- issue 13: who opened it, assignment, related incidents; edits; moves raise events -----------------------------
+
+def test_opening_keeps_who_opened_it_its_assignment_and_its_incidents_once_each():
+    problem = new_problem(opened_by="alice", assignee="bob", assignment_group="sre",
+                          related_incidents=["i-2", "i-1", "i-2"])
+    assert (problem.opened_by, problem.assignee, problem.assignment_group) == ("alice", "bob", "sre")
+    assert problem.related_incidents == ["i-2", "i-1"]
+    [(_, opened)] = problem.events
+    assert (opened.actor, opened.priority, opened.related_incidents) == ("alice", 3, ["i-2", "i-1"])
+
+
+def test_each_move_raises_state_changed_and_a_version():
+    problem = in_state(State.FIX_IN_PROGRESS)
+    assert problem.version == 4
+    moves = [(e.from_state, e.to_state) for _, e in problem.events if isinstance(e, ProblemStateChanged)]
+    assert moves == [("new", "assess"), ("assess", "root_cause_analysis"), ("root_cause_analysis", "fix_in_progress")]
+    problem.move_to(State.RESOLVED, T0 + timedelta(hours=1), actor="agent-1")
+    sequence, resolved = problem.events[-1]
+    assert (sequence, resolved.actor, problem.updated_at) == (5, "agent-1", T0 + timedelta(hours=1))
+
+
+def test_a_refused_move_raises_nothing():
+    problem = new_problem()
+    with pytest.raises(InvalidTransition) as caught:
+        problem.move_to(State.RESOLVED, T0)
+    assert caught.value.details["allowed_states"] == ["assess", "closed"]
+    assert problem.version == 1 and len(problem.events) == 1
+
+
+def test_an_edit_publishes_what_really_changed_and_impact_or_urgency_reprioritises():
+    problem = new_problem(assignee="bob")
+    problem.update({"assignee": "bob", "impact": 1, "urgency": 1, "related_incidents": ["i-1", "i-1", "i-2"]},
+                   T0 + timedelta(minutes=1), actor="agent-1")
+    [(sequence, updated)] = problem.events[1:]
+    assert sequence == 2 and isinstance(updated, ProblemUpdated) and updated.actor == "agent-1"
+    assert updated.changes == {"impact": 1, "urgency": 1, "priority": 1, "related_incidents": ["i-1", "i-2"]}
+    assert (problem.priority, problem.related_incidents) == (1, ["i-1", "i-2"])
+
+
+def test_an_edit_that_changes_nothing_raises_nothing():
+    problem = new_problem(assignee="bob")
+    problem.update({"assignee": "bob", "impact": 2}, T0, actor="agent-1")
+    assert problem.version == 1
+
+
+@pytest.mark.parametrize("changes", [{}, {"state": "closed"}, {"short_description": " "}, {"impact": None},
+                                     {"related_incidents": None}, {"impact": 4}])
+def test_a_bad_edit_is_refused_and_changes_nothing(changes):
+    problem = new_problem()
+    with pytest.raises(InvalidValue):
+        problem.update(changes, T0, actor="agent-1")
+    assert (problem.version, problem.impact, problem.short_description) == (
+        1, 2, "Checkout pods run out of memory weekly")
+
+
+def test_a_closed_problem_is_not_edited():
+    problem = in_state(State.CLOSED)
+    with pytest.raises(Conflict):
+        problem.update({"assignee": "bob"}, T0)

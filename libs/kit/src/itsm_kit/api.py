@@ -1,7 +1,7 @@
 """What every service's routes share: who acts, which version the caller last read, the ETag back.
 
-Who acts is what the gateway's signature names (itsm_kit.internal_auth verified it before any
-route runs): the gateway sets it from the caller's token; no header a caller sends can. Writes
+Who acts (and the groups they are in) is what the gateway's signature names (itsm_kit.internal_auth verified
+it before any route runs): the gateway sets it from the caller's token; no header a caller sends can. Writes
 take `If-Match` as the version (ETag) the caller last read; a stale one is a 412.
 """
 
@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from itsm_kit.domain import SYSTEM
 from itsm_kit.errors import if_match_version
-from itsm_kit.internal_auth import signed_actor
+from itsm_kit.internal_auth import signed_actor, signed_groups
 
 # The header as sent: the gateway passes it on to the service that owns the record.
 IfMatchHeader = Annotated[str | None, Header(alias="if-match",
@@ -30,6 +30,11 @@ def _actor(request: Request) -> str:
     return signed_actor(request) or SYSTEM
 
 
+def _actor_groups(request: Request) -> frozenset[str]:
+    """The groups of who acts, as the gateway's signature names them: none for the system."""
+    return signed_groups(request)
+
+
 IfMatch = Annotated[int | None, Depends(_if_match)]
 
 # A record's id in a path: what ids are made of (UUIDs, names), never a dot, slash, `?`, `#` or a
@@ -37,6 +42,8 @@ IfMatch = Annotated[int | None, Depends(_if_match)]
 Ident = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
                             description="a record's id")]
 Actor = Annotated[str, Depends(_actor)]
+# e.g. "assigned to my groups": the caller's groups from their token (at most internal_auth.MAX_GROUPS).
+ActorGroups = Annotated[frozenset[str], Depends(_actor_groups)]
 
 
 def tag(response: Response, version: int) -> None:

@@ -15,12 +15,12 @@ router = APIRouter(tags=["operations"])
 OPTIONAL = "readiness_optional"
 
 
-@router.get("/healthz", summary="Liveness: the process is up")
+@router.get("/healthz", name="check_liveness", summary="Liveness: the process is up")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: PostgreSQL and Kafka answer")
+@router.get("/readyz", name="check_readiness", summary="Readiness: PostgreSQL and Kafka answer")
 async def readyz(request: Request) -> JSONResponse:
     runtime = request.app.state.runtime
     checks = {"database": "ok", "kafka": "ok"}

@@ -2,16 +2,18 @@
 
 The gateway checks who a user is (their bearer token) and what they may do; the services behind
 it can trust that only because the call carries the gateway's signature: a JWT (HS256 with the
-platform's internal key, ITSM_INTERNAL_KEY) for one service (`aud`), naming who acts (`sub`),
-good for a minute. Without one, or with one for another service, expired, or signed with another
-key, a call is a 401 and changes nothing: reaching a service's port is not enough to act in it,
-and a bare `X-Actor` header names nobody. Probes and scrapes carry no token: /healthz, /readyz
-and /metrics stay open.
+platform's internal key, ITSM_INTERNAL_KEY) for one service (`aud`), naming who acts (`sub`) and
+the groups they are in (`groups`: at most MAX_GROUPS names of 1 to MAX_GROUP_LENGTH characters), good
+for a minute. Without one, or with one for another service, expired, or signed with another key, a
+call is a 401 and changes nothing: reaching a service's port is not enough to act in it, and a bare
+`X-Actor` header names nobody. Probes and scrapes carry no token: /healthz, /readyz and /metrics
+stay open.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -32,6 +34,11 @@ OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "iat", "exp"]
 # Where the verified actor waits for `itsm_kit.api.Actor`: the request's state.
 ACTOR_STATE = "signed_actor"
+GROUPS_STATE = "signed_groups"
+# A token with hundreds of groups would make every call heavy: the gateway passes on at most this many
+# (see bounded_groups), and a signature naming more, or a longer name, is refused.
+MAX_GROUPS = 100
+MAX_GROUP_LENGTH = 255
 MIN_KEY_LENGTH = 32
 WEAK_KEYS = frozenset({"changeme", "change-me", "secret"})
 # Committed to this repository for throwaway clusters (deploy/k8s/overlays/dev): anyone can sign
@@ -56,29 +63,57 @@ def require_key(settings: ServiceSettings) -> str:
     return settings.internal_key.get_secret_value()
 
 
+def bounded_groups(groups: Iterable[str]) -> frozenset[str]:
+    """The groups a signature can carry: names of 1 to MAX_GROUP_LENGTH characters (longer ones cannot name an
+    assignment group anyway), and of those the first MAX_GROUPS in sorted order (deterministic: the same user
+    always reaches the services with the same groups)."""
+    fitting = sorted({name for name in groups if isinstance(name, str) and 0 < len(name) <= MAX_GROUP_LENGTH})
+    return frozenset(fitting[:MAX_GROUPS])
+
+
+@dataclass(frozen=True)
+class Signed:
+    """What a verified signature says: who acts, and their groups (none for the system)."""
+
+    actor: str
+    groups: frozenset[str] = frozenset()
+
+
 class Signer:
     """What the gateway (or a benchmark standing in for it) sends with each call to a service."""
 
     def __init__(self, key: str, *, ttl: timedelta = TTL):
         self.key, self.ttl = key, ttl
 
-    def token(self, audience: str, actor: str) -> str:
+    def token(self, audience: str, actor: str, groups: Iterable[str] = ()) -> str:
         now = utcnow()
         claims = {"iss": ISSUER, "aud": audience, "sub": actor, "iat": now, "exp": now + self.ttl}
+        if groups:
+            claims["groups"] = sorted(bounded_groups(groups))
         return jwt.encode(claims, self.key, algorithm="HS256")
 
-    def headers(self, audience: str, actor: str) -> dict[str, str]:
-        return {"authorization": f"Bearer {self.token(audience, actor)}"}
+    def headers(self, audience: str, actor: str, groups: Iterable[str] = ()) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.token(audience, actor, groups)}"}
 
 
-def verify(key: str, audience: str, token: str) -> str:
-    """The actor a token names, if the gateway signed it for `audience` within its minute; else jwt's error."""
+def verify_signed(key: str, audience: str, token: str) -> Signed:
+    """Who acts and their groups, if the gateway signed the token for `audience` within its minute; else
+    jwt's error."""
     claims = jwt.decode(token, key, algorithms=["HS256"], audience=audience, issuer=ISSUER,
                         leeway=LEEWAY_SECONDS, options={"require": REQUIRED_CLAIMS})
     actor = claims["sub"]
     if not isinstance(actor, str) or not 0 < len(actor) <= 255:
         raise jwt.InvalidTokenError("the subject must be a name of 1 to 255 characters")
-    return actor
+    groups = claims.get("groups", [])
+    if (not isinstance(groups, list) or len(groups) > MAX_GROUPS
+            or not all(isinstance(g, str) and 0 < len(g) <= MAX_GROUP_LENGTH for g in groups)):
+        raise jwt.InvalidTokenError(f"groups must be at most {MAX_GROUPS} names of 1 to {MAX_GROUP_LENGTH} characters")
+    return Signed(actor, frozenset(groups))
+
+
+def verify(key: str, audience: str, token: str) -> str:
+    """The actor a token names, if the gateway signed it for `audience` within its minute; else jwt's error."""
+    return verify_signed(key, audience, token).actor
 
 
 def _bearer(headers: Mapping[bytes, bytes]) -> str | None:
@@ -110,11 +145,12 @@ class SignedCallsOnly:
             await self._refuse(scope, receive, send, "this service has no internal key to check signatures with")
             return
         try:
-            actor = verify(self.key, self.audience, token)
+            signed = verify_signed(self.key, self.audience, token)
         except jwt.InvalidTokenError as exc:
             await self._refuse(scope, receive, send, f"the gateway's signature is not valid here: {exc}")
             return
-        scope.setdefault("state", {})[ACTOR_STATE] = actor
+        state = scope.setdefault("state", {})
+        state[ACTOR_STATE], state[GROUPS_STATE] = signed.actor, signed.groups
         await self.app(scope, receive, send)
 
     @staticmethod
@@ -127,3 +163,8 @@ class SignedCallsOnly:
 def signed_actor(request: Request) -> str | None:
     """Who the gateway said acts, once SignedCallsOnly verified it (None where no call is verified)."""
     return getattr(request.state, ACTOR_STATE, None)
+
+
+def signed_groups(request: Request) -> frozenset[str]:
+    """The groups of who acts, as the gateway's signature names them (none for the system or where unverified)."""
+    return getattr(request.state, GROUPS_STATE, frozenset())

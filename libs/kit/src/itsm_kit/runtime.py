@@ -96,11 +96,13 @@ def create_service_app(
     body_limits: Mapping[str, int] | None = None,
     timeline: TimelineWriter | None = None,
     front_door: bool = False,
+    operation_ids: Callable[[Any], str] | None = None,
 ) -> FastAPI:
     """`body_limits`: paths whose requests may be larger (or must be smaller) than settings.max_body_bytes.
     `timeline`: writes the timeline lines aggregates keep (see UnitOfWork).
     `front_door`: the gateway, which authenticates callers itself; every other service takes only the
-    calls the gateway signed (itsm_kit.internal_auth)."""
+    calls the gateway signed (itsm_kit.internal_auth).
+    `operation_ids`: each route's OpenAPI operationId (FastAPI's default joins name, path and method)."""
     kit_logging.configure(settings.service, settings.log_level)
 
     @contextlib.asynccontextmanager
@@ -158,7 +160,8 @@ def create_service_app(
         await producer.stop()
         await engine.dispose()
 
-    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
+    extra = {"generate_unique_id_function": operation_ids} if operation_ids is not None else {}
+    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan, **extra)
     app.openapi = document(app)
     errors.install(app)
     app.add_middleware(TextGuardMiddleware)

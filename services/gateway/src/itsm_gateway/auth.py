@@ -21,8 +21,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from itsm_kit import health
 from itsm_kit.clock import utcnow
 from itsm_kit.errors import Problem
+from itsm_kit.internal_auth import bounded_groups
 from itsm_kit.runtime import Runtime, RuntimeDep
 from itsm_gateway import handlers, oidc
+from itsm_gateway.upstream import USER_STATE
 from itsm_gateway.keys import IntegrationKeys
 from itsm_gateway.limits import Limits
 
@@ -78,8 +80,13 @@ async def current_user(request: Request, runtime: RuntimeDep,
         problem = Problem(503, "Service Unavailable", str(exc))
         problem.headers["Retry-After"] = str(int(settings.oidc_refresh_seconds))
         raise problem from exc
-    groups = oidc.names(oidc.claim(claims, settings.groups_claim))
-    return User(id=str(claims["sub"]), roles=roles, groups=groups)
+    # Groups travel to the services in the gateway's signature: at most internal_auth.MAX_GROUPS names of at most
+    # MAX_GROUP_LENGTH characters (the first in sorted order); a user in more still signs in, with those.
+    groups = bounded_groups(oidc.names(oidc.claim(claims, settings.groups_claim)))
+    user = User(id=str(claims["sub"]), roles=roles, groups=groups)
+    limits(runtime).admit_user(user.id)  # 429 with Retry-After past the user's rate
+    setattr(request.state, USER_STATE, user)  # reads upstream name who acts (upstream.acting)
+    return user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

@@ -1,4 +1,5 @@
-"""Rate limits of the gateway: alerts per integration, and failed authentications per source address.
+"""Rate limits of the gateway: requests per signed-in user, alerts per integration, and failed
+authentications per source address.
 
 Both are token buckets in bounded memory. A refusal names how long to wait (Retry-After) and is
 answered as each kind of sender understands it: Alertmanager, Grafana and generic senders retry a
@@ -83,6 +84,7 @@ def status_for(kind: str) -> int:
 class Limits:
     alerts: TokenBuckets       # per integration id, one token an alert
     failed_auth: TokenBuckets  # per source address, one token a key or token that failed
+    users: TokenBuckets        # per signed-in user id, one token a request
 
     @classmethod
     def of(cls, settings) -> Limits:
@@ -90,7 +92,16 @@ class Limits:
             TokenBuckets(settings.alert_rate_per_second, settings.alert_burst, settings.rate_limit_size),
             TokenBuckets(settings.failed_auth_rate_per_second, settings.failed_auth_burst,
                          settings.rate_limit_size),
+            TokenBuckets(settings.user_rate_per_second, settings.user_burst, settings.rate_limit_size),
         )
+
+    def admit_user(self, user_id: str) -> None:
+        """Takes one request from the user's bucket, or refuses it with 429 (a person, or their frontend,
+        reads Retry-After). At most rate_limit_size users' buckets are kept (the least recently used go)."""
+        wait = self.users.take(user_id)
+        if wait:
+            raise throttled(429, f"more than {self.users.rate:g} requests/s (bursts of {self.users.burst:g}) "
+                                 f"from this user: retry after Retry-After", wait, "user")
 
     def admit_alerts(self, integration: dict, count: int) -> None:
         """Takes `count` alerts from the integration's bucket, or refuses the whole request."""

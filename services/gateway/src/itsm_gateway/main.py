@@ -4,10 +4,12 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from itsm_contracts import topics
+from itsm_kit.middleware import CORRELATION_HEADER
 from itsm_kit.runtime import create_service_app
-from itsm_gateway import api, auth, upstream
+from itsm_gateway import api, auth, stream, upstream
 from itsm_gateway.settings import GatewaySettings
 
 
@@ -22,16 +24,37 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         ),
         routers=[api.router, api.root],
         produces_directly=[topics.ALERTS],
-        hooks=[upstream.http_client, auth.guard],
+        hooks=[upstream.http_client, auth.guard, stream.feed],
         body_limits={"/api/v1/cmdb/imports": settings.cmdb_import_max_body_bytes},
         front_door=True,  # callers authenticate here; the services behind take only calls it signs
+        operation_ids=operation_id,
     )
+    if settings.cors_origins:
+        # Outermost: a preflight (OPTIONS, never with credentials) is answered here, before any limit or
+        # authentication; an origin not listed gets no Access-Control-Allow-Origin, so browsers refuse it.
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
+                           allow_methods=CORS_METHODS, allow_headers=CORS_HEADERS, expose_headers=CORS_EXPOSED,
+                           max_age=600)
     app.openapi = auth.with_sign_in(_with_throttling(app.openapi), settings)
     return app
 
 
+def operation_id(route: Any) -> str:
+    """A route's operationId is its function's (or its declared) name, e.g. `list_incidents`: what client
+    generators turn into method names. tests/contract/test_operation_ids.py keeps them unique verb phrases."""
+    return route.name
+
+
+CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+# Bearer tokens, versions, resumed streams, and the correlation id a frontend may set to trace its calls.
+REQUEST_ID = CORRELATION_HEADER.decode()  # the request id every answer echoes
+CORS_HEADERS = ["Authorization", "Content-Type", "If-Match", "Last-Event-ID", REQUEST_ID]
+CORS_EXPOSED = ["ETag", "Location", "Retry-After", REQUEST_ID]
+
+
 def _with_throttling(openapi: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
-    """People get 429 once their address used up its failed authentications (limits.py): say so."""
+    """People get 429 past their rate of requests, or once their address used up its failed authentications
+    (limits.py): say so."""
     def documented() -> dict[str, Any]:
         spec = openapi()
         for item in spec.get("paths", {}).values():
@@ -44,6 +67,8 @@ def _with_throttling(openapi: Callable[[], dict[str, Any]]) -> Callable[[], dict
 
 
 THROTTLED_ANSWER = {
-    "description": "too many failed authentications from this address: retry after Retry-After",
+    "description": "too many requests from this user, or too many failed authentications from this address: "
+                   "retry after Retry-After",
+    "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
     "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
 }

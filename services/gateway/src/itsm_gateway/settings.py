@@ -1,7 +1,9 @@
-from typing import Literal
+import json
+from typing import Annotated, Literal
 from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode
 
 from itsm_kit.settings import ServiceSettings, service_config
 from itsm_gateway.oidc import Role
@@ -42,6 +44,8 @@ class GatewaySettings(ServiceSettings):
     cmdb_url: str = "http://127.0.0.1:8004"
     sla_url: str = "http://127.0.0.1:8005"
     upstream_timeout_seconds: float = 10.0
+    # A composed screen waits this long for each of its parts; a part later than that is left out (`unavailable`).
+    screen_part_timeout_seconds: float = Field(default=2.0, gt=0)
     # A discovery import carries thousands of CIs and relationships in one body.
     cmdb_import_max_body_bytes: int = 32 * 1024 * 1024
     # Webhooks' budgets in bytes of alert text once normalised (common labels and annotations copied
@@ -66,6 +70,25 @@ class GatewaySettings(ServiceSettings):
     failed_auth_rate_per_second: float = Field(default=1.0, ge=0)
     failed_auth_burst: int = Field(default=30, ge=0)
     rate_limit_size: int = Field(default=10_000, ge=1)  # buckets kept per limit
+    # Live updates (GET /api/v1/stream, stream.py): heartbeat comments this often; each client's buffer of events
+    # (a client further behind is told to reconnect); streams per process and per user; how many events a
+    # reconnect with Last-Event-ID may replay (more, or past the topics' retention: `event: reset`), how many
+    # replays run at once; a send stuck this long ends the stream; incident callers cached for requesters' streams.
+    stream_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    stream_queue_size: int = Field(default=1_000, ge=1)
+    stream_max_clients: int = Field(default=2_000, ge=1)
+    stream_max_per_user: int = Field(default=10, ge=1)
+    stream_replay_max_events: int = Field(default=100_000, ge=0)
+    stream_replay_concurrency: int = Field(default=4, ge=1)
+    stream_send_timeout_seconds: float = Field(default=30.0, gt=0)
+    stream_topic_refresh_seconds: float = Field(default=10.0, gt=0)  # new topics and partitions followed within
+    stream_caller_cache_size: int = Field(default=10_000, ge=1)
+    # Requests per signed-in user (token bucket by user id; 0 turns it off): past it, 429 with Retry-After.
+    user_rate_per_second: float = Field(default=20.0, ge=0)
+    user_burst: int = Field(default=400, ge=0)
+    # Browser origins allowed to call the API (CORS), e.g. ["https://desk.example.com"]: JSON or comma-separated;
+    # none (the default) sends no CORS headers, so browsers allow only same-origin calls.
+    cors_origins: Annotated[list[str], NoDecode] = []
 
     @field_validator("jwt_secret")
     @classmethod
@@ -81,6 +104,16 @@ class GatewaySettings(ServiceSettings):
             raise ValueError("ITSM_GATEWAY_JWT_SECRET is the repository's well-known dev-only key, accepted only "
                              "with ITSM_ENVIRONMENT=dev: set a random one (e.g. `openssl rand -base64 48`)")
         return self
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = json.loads(value) if value.strip().startswith("[") else value.split(",")
+        if isinstance(value, list):
+            value = [origin.strip().rstrip("/") if isinstance(origin, str) else origin for origin in value]
+            value = [origin for origin in value if origin != ""]
+        return value
 
     @field_validator("oidc_issuer", "oidc_audience")
     @classmethod

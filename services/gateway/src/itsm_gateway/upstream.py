@@ -1,14 +1,15 @@
 """Calls to the domain services, with their answers passed through faithfully.
 
-Each call carries the gateway's signature for that one service, naming who acts (itsm_kit.internal_auth):
+Each call carries the gateway's signature for that one service, naming who acts and their groups
+(itsm_kit.internal_auth): pass the signed-in User as `actor` (a bare name acts with no groups).
 the services take no other calls, and no header a caller sends here reaches them.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterable
+from typing import Any, Protocol
 
 import httpx
 from fastapi import Request, Response
@@ -22,6 +23,24 @@ from itsm_kit.runtime import Runtime
 
 PASSED_HEADERS = ("etag", "location")
 SIGNER = "internal_signer"
+# Where current_user (auth.py) leaves the signed-in user, so that reads name who acts too.
+USER_STATE = "user"
+
+
+class Acting(Protocol):
+    """Who acts: the signed-in user (auth.User), as a call names them."""
+
+    id: str
+    groups: frozenset[str]
+
+
+def acting(request: Request) -> Acting | str:
+    """The signed-in user of this request, or the system where nobody signed in (webhooks, probes)."""
+    return getattr(request.state, USER_STATE, None) or SYSTEM
+
+
+def _who(actor: Acting | str, groups: Iterable[str]) -> tuple[str, Iterable[str]]:
+    return (actor, groups) if isinstance(actor, str) else (actor.id, actor.groups)
 
 
 @contextlib.asynccontextmanager
@@ -34,14 +53,15 @@ async def http_client(runtime: Runtime) -> AsyncIterator[None]:
         yield
 
 
-async def call(runtime: Runtime, service: str, method: str, path: str, *, actor: str = SYSTEM,
-               **kwargs: Any) -> httpx.Response:
+async def call(runtime: Runtime, service: str, method: str, path: str, *, actor: Acting | str = SYSTEM,
+               groups: Iterable[str] = (), **kwargs: Any) -> httpx.Response:
     """The upstream's response if it succeeded; its problem (or a 502/503 of ours) raised if not.
-    `actor`: who acts, as the service will record it (the caller's token's subject)."""
+    `actor`: who acts, as the service will record it: the signed-in User (its id and groups), or a name
+    (the caller's token's subject) with `groups`."""
     base = getattr(runtime.settings, f"{service}_url")
     signer: Signer = runtime.extras[SIGNER]
     headers = {"x-correlation-id": context.current_correlation_id(), **kwargs.pop("headers", {}),
-               **signer.headers(service, actor)}
+               **signer.headers(service, *_who(actor, groups))}
     try:
         response = await runtime.extras["http"].request(method, f"{base}{path}", headers=headers, **kwargs)
     except httpx.HTTPError as exc:
@@ -83,14 +103,18 @@ class Passage:
         return upstream.json() if upstream.content else None
 
     async def send(self, runtime: Runtime, response: Response, method: str, path: str, body: BaseModel | None, *,
-                   actor: str, if_match: str | None = None) -> Any:
+                   actor: Acting | str, if_match: str | None = None, groups: Iterable[str] = ()) -> Any:
         headers = {"if-match": if_match} if if_match else {}
         # exclude_unset: a PATCH must not turn the fields it left out into nulls.
         json = body.model_dump(mode="json", exclude_unset=True, by_alias=True) if body is not None else None
-        upstream = await call(runtime, self.service, method, path, actor=actor, json=json, headers=headers)
+        upstream = await call(runtime, self.service, method, path, actor=actor, groups=groups, json=json,
+                              headers=headers)
         return self.relay(upstream, response)
 
-    async def read(self, runtime: Runtime, request: Request, path: str, response: Response | None = None) -> Any:
-        """A read passed on as sent, repeated keys included; the route validated it first (early 422s, OpenAPI)."""
-        upstream = await call(runtime, self.service, "GET", path, params=request.query_params.multi_items())
+    async def read(self, runtime: Runtime, request: Request, path: str, response: Response | None = None, *,
+                   actor: Acting | str | None = None, params: list[tuple[str, str]] | None = None) -> Any:
+        """A read passed on as sent, repeated keys included; the route validated it first (early 422s, OpenAPI).
+        It names who acts: `actor`, else the request's signed-in user. `params` replaces the query as sent."""
+        upstream = await call(runtime, self.service, "GET", path, actor=actor or acting(request),
+                              params=request.query_params.multi_items() if params is None else params)
         return self.relay(upstream, response) if response is not None else upstream.json()

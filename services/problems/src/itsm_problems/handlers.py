@@ -1,23 +1,28 @@
-"""Use cases: open a problem (stored with its events), and read problems."""
+"""Use cases: open a problem, edit it, move it (each stored with its events); read problems."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from itsm_kit.clock import utcnow
-from itsm_kit.errors import found
+from itsm_kit.domain import SYSTEM
+from itsm_kit.errors import check_version, found
 from itsm_kit.unit_of_work import UnitOfWork
-from itsm_problems.domain import Problem
+from itsm_problems.domain import Problem, State
 from itsm_problems.store import ProblemRepository
 
 
 async def open_problem(uow: UnitOfWork, *, short_description: str, description: str, impact: int,
-                       urgency: int) -> Problem:
+                       urgency: int, opened_by: str = SYSTEM, assignee: str | None = None,
+                       assignment_group: str | None = None, related_incidents: list[str] | None = None) -> Problem:
     async with uow:
         repo = ProblemRepository(uow.session)
         problem = Problem.open(
             id=str(uuid.uuid4()), number=await repo.next_number(), short_description=short_description,
-            description=description, impact=impact, urgency=urgency, at=utcnow(),
+            description=description, impact=impact, urgency=urgency, at=utcnow(), opened_by=opened_by,
+            assignee=assignee, assignment_group=assignment_group, related_incidents=related_incidents or [],
         )
         await repo.add(problem)
         uow.add(problem)
@@ -25,12 +30,39 @@ async def open_problem(uow: UnitOfWork, *, short_description: str, description: 
     return problem
 
 
+async def _change(uow: UnitOfWork, problem_id: str, if_match: int | None,
+                  command: Callable[[Problem], None]) -> Problem:
+    """Load and lock the problem, check If-Match (412 when stale), apply `command`, save what it did."""
+    async with uow:
+        repo = ProblemRepository(uow.session)
+        problem = found(await repo.get(problem_id, for_update=True), "problem", problem_id)
+        check_version("problem", problem_id, problem.version, if_match)
+        loaded = problem.version
+        command(problem)
+        if problem.version != loaded:
+            await repo.save(problem, loaded)
+            uow.add(problem)
+            await uow.commit()
+    return problem
+
+
+async def update_problem(uow: UnitOfWork, problem_id: str, changes: dict[str, Any], *, actor: str = SYSTEM,
+                         if_match: int | None = None) -> Problem:
+    return await _change(uow, problem_id, if_match, lambda problem: problem.update(changes, utcnow(), actor=actor))
+
+
+async def move_problem(uow: UnitOfWork, problem_id: str, *, state: State, actor: str = SYSTEM,
+                       if_match: int | None = None) -> Problem:
+    return await _change(uow, problem_id, if_match, lambda problem: problem.move_to(state, utcnow(), actor=actor))
+
+
 async def get_problem(uow: UnitOfWork, problem_id: str) -> Problem:
     async with uow:
         return found(await ProblemRepository(uow.session).get(problem_id), "problem", problem_id)
 
 
-async def list_problems(uow: UnitOfWork, *, limit: int, cursor: str | None) -> tuple[list[Problem], str | None]:
-    """Newest first; the page and the next page's cursor."""
+async def list_problems(uow: UnitOfWork, *, limit: int, cursor: str | None,
+                        **where: Any) -> tuple[list[Problem], str | None]:
+    """Newest first, filtered by `where` (ProblemRepository.page's filters); the page and the next page's cursor."""
     async with uow:
-        return await ProblemRepository(uow.session).page(limit=limit, cursor=cursor)
+        return await ProblemRepository(uow.session).page(limit=limit, cursor=cursor, **where)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from itsm_contracts.api.incidents import Level
+from itsm_contracts.api.incidents import Level, Name
+from itsm_contracts.api.values import RecordId
+from itsm_contracts.events.problems import ProblemState
 
-ProblemState = Literal["new", "assess", "root_cause_analysis", "fix_in_progress", "resolved", "closed"]
+IncidentRef = Annotated[RecordId, Field(description="an incident id")]
+MAX_RELATED_INCIDENTS = 200
+RelatedIncidents = Annotated[list[IncidentRef], Field(
+    max_length=MAX_RELATED_INCIDENTS, description="the incidents this problem causes (ids; repeats count once)")]
 
 
 class ProblemCreate(BaseModel):
@@ -17,6 +22,39 @@ class ProblemCreate(BaseModel):
     description: str = Field(default="", max_length=32_000)
     impact: Level = 3
     urgency: Level = 3
+    assignee: Name | None = None
+    assignment_group: Name | None = None
+    related_incidents: RelatedIncidents = []
+
+
+class ProblemUpdate(BaseModel):
+    """PATCH: only the fields sent change; null empties an optional field. Impact or urgency takes the
+    priority from the matrix again; related_incidents replaces the whole list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    short_description: str | None = Field(default=None, min_length=1, max_length=160)
+    description: str | None = Field(default=None, max_length=32_000)
+    impact: Level | None = None
+    urgency: Level | None = None
+    assignee: Name | None = None
+    assignment_group: Name | None = None
+    related_incidents: RelatedIncidents | None = None
+
+    @model_validator(mode="after")
+    def _something_sent(self) -> ProblemUpdate:
+        if not self.model_fields_set:
+            raise ValueError("name at least one field to change")
+        return self
+
+    def changes(self) -> dict:
+        return self.model_dump(exclude_unset=True)
+
+
+class ProblemMove(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    state: ProblemState
 
 
 class ProblemPublic(BaseModel):
@@ -30,9 +68,24 @@ class ProblemPublic(BaseModel):
     priority: int = Field(description="1 Critical .. 5 Planning, from impact and urgency")
     opened_at: datetime
     updated_at: datetime
-    version: int = Field(description="also the ETag")
+    version: int = Field(description="also the ETag; send it as If-Match when changing the problem")
+    opened_by: str = Field(description='the user who opened it ("system" for problems from before it was kept)')
+    assignee: str | None
+    assignment_group: str | None
+    related_incidents: list[str]
 
 
 class ProblemPage(BaseModel):
     items: list[ProblemPublic]
     next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
+
+
+class ProblemQuery(BaseModel):
+    """Which problems, newest first: every filter given must hold."""
+
+    state: list[ProblemState] = []
+    assignee: Name | None = None
+    assignment_group: Name | None = None
+    incident_id: IncidentRef | None = Field(default=None, description="problems whose related_incidents include it")
+    cursor: str | None = Field(default=None, description="`next_cursor` of the page before")
+    limit: int = Field(default=50, ge=1, le=200)

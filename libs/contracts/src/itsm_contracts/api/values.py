@@ -46,3 +46,5 @@ WholeNumber = Annotated[int, BeforeValidator(_not_a_boolean)]
 Span = Annotated[timedelta, PlainSerializer(iso_duration, return_type=str, when_used="json")]
 # At most a century: enough for any rule, and far from where date arithmetic overflows.
 Duration = Annotated[Span, Field(gt=timedelta(0), le=timedelta(days=36_525))]
+# Another record's id inside a body or a query (a CI, an incident): what ids are made of, as in a path.
+RecordId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from itsm_gateway.api import changes, cmdb, incidents, integrations, problems, sla
+from itsm_gateway.api import changes, cmdb, incidents, integrations, problems, screens, session, sla, stream
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(integrations.router)
@@ -13,7 +13,11 @@ router.include_router(cmdb.router)
 router.include_router(problems.router)
 router.include_router(changes.router)
 router.include_router(sla.router)
+router.include_router(stream.router)
+router.include_router(screens.router)
+router.include_router(session.router)
 
 # PagerDuty senders whose base URL is swapped for ours post to /v2/enqueue, as at PagerDuty.
 root = APIRouter()
-root.include_router(integrations.pagerduty)
+# Its own operationId: the same route under /api/v1 is enqueue_pagerduty_event.
+root.include_router(integrations.pagerduty, generate_unique_id_function=lambda route: f"{route.name}_at_root")

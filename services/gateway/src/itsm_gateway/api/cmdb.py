@@ -33,7 +33,7 @@ cmdb = Passage("cmdb", PREFIX)
 
 @router.get("/model", response_model=CmdbModel,
             summary="CI classes with their attributes and identification rules; relationship types both ways")
-async def model(request: Request, runtime: RuntimeDep, user: RequesterUser) -> dict:
+async def get_cmdb_model(request: Request, runtime: RuntimeDep, user: RequesterUser) -> dict:
     return await cmdb.read(runtime, request, "/model")
 
 
@@ -64,28 +64,28 @@ async def update_ci(ci_id: Ident, body: CiUpdate, runtime: RuntimeDep, user: Age
 
 @router.post("/cis/{ci_id}/status", response_model=CiPublic,
              summary="Change the operational status; retired is for good and removes the CI's relationships")
-async def change_status(ci_id: Ident, body: StatusChange, runtime: RuntimeDep, user: AgentUser, response: Response,
+async def change_ci_status(ci_id: Ident, body: StatusChange, runtime: RuntimeDep, user: AgentUser, response: Response,
                         if_match: IfMatchHeader = None) -> dict:
     return await cmdb.send(runtime, response, "POST", f"/cis/{ci_id}/status", body, actor=user.id, if_match=if_match)
 
 
 @router.get("/cis/{ci_id}/relationships", response_model=CiRelationshipList,
             summary="The CI's relationships both ways, each named as read from this CI; now or at a time")
-async def ci_relationships(ci_id: Ident, request: Request, runtime: RuntimeDep, user: RequesterUser,
+async def list_ci_relationships(ci_id: Ident, request: Request, runtime: RuntimeDep, user: RequesterUser,
                            as_of: Annotated[Instant | None, Query()] = None) -> dict:
     return await cmdb.read(runtime, request, f"/cis/{ci_id}/relationships")
 
 
 @router.get("/cis/{ci_id}/history", response_model=HistoryPage,
             summary="Every change of the CI's fields and relationships, newest first, with source and time")
-async def ci_history(ci_id: Ident, request: Request, runtime: RuntimeDep, user: AgentUser, cursor: str | None = None,
-                     limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict:
+async def list_ci_history(ci_id: Ident, request: Request, runtime: RuntimeDep, user: AgentUser,
+                          cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict:
     return await cmdb.read(runtime, request, f"/cis/{ci_id}/history")
 
 
 @router.get("/cis/{ci_id}/impact", response_model=ImpactAnalysis,
             summary="Impact analysis: what depends on the CI (upstream) or what it depends on (downstream)")
-async def impact(ci_id: Ident, request: Request, runtime: RuntimeDep, user: AgentUser,
+async def get_ci_impact(ci_id: Ident, request: Request, runtime: RuntimeDep, user: AgentUser,
                  direction: Literal["upstream", "downstream"] = "upstream",
                  max_depth: Annotated[int, Query(ge=1, le=50)] = 10) -> Response:
     # Thousands of CIs: passed on as the bytes they are, in the shape ImpactAnalysis documents.
@@ -115,7 +115,7 @@ async def remove_relationship(relationship_id: Ident, runtime: RuntimeDep, user:
 @router.post("/imports", response_model=ImportReport,
              summary="Bulk import from a discovery source: identify, reconcile by source priority, report per item",
              openapi_extra=json_body(ImportRequest))
-async def import_batch(request: Request, runtime: RuntimeDep, user: AgentUser) -> Response:
+async def import_cis(request: Request, runtime: RuntimeDep, user: AgentUser) -> Response:
     # Passed on and answered as the bytes they are: an import is thousands of items, and the cmdb
     # service validates them (its 422 comes back as it is); parsing them here too would cost a
     # third of what the import itself does.
@@ -131,6 +131,6 @@ async def list_sources(request: Request, runtime: RuntimeDep, user: AgentUser) -
 
 @router.put("/sources/{name}", response_model=SourcePublic,
             summary="Rank a source (admin): smaller wins; a lower-ranked source never overwrites its fields")
-async def put_source(name: SourceName, body: SourceUpdate, runtime: RuntimeDep, user: AdminUser,
+async def replace_source(name: SourceName, body: SourceUpdate, runtime: RuntimeDep, user: AdminUser,
                      response: Response) -> dict:
     return await cmdb.send(runtime, response, "PUT", f"/sources/{name}", body, actor=user.id)

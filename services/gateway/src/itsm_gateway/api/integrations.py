@@ -160,21 +160,21 @@ async def _accepted(runtime, integration: dict, alerts: list[AlertReceived]) -> 
 
 @webhooks.post("/alertmanager", response_model=AlertsAccepted, status_code=202,
                summary="Prometheus Alertmanager webhook (version 4)")
-async def alertmanager_webhook(body: AlertmanagerWebhook, runtime: RuntimeDep,
+async def receive_alertmanager_alerts(body: AlertmanagerWebhook, runtime: RuntimeDep,
                                integration: Annotated[dict, integration_of("alertmanager")]) -> AlertsAccepted:
     return await _accepted(runtime, integration, from_alertmanager(body, integration["id"], utcnow()))
 
 
 @webhooks.post("/grafana", response_model=AlertsAccepted, status_code=202,
                summary="Grafana unified alerting webhook (contact point of type webhook)")
-async def grafana_webhook(body: GrafanaWebhook, runtime: RuntimeDep,
+async def receive_grafana_alerts(body: GrafanaWebhook, runtime: RuntimeDep,
                           integration: Annotated[dict, integration_of("grafana")]) -> AlertsAccepted:
     return await _accepted(runtime, integration, from_grafana(body, integration["id"], utcnow()))
 
 
 @webhooks.post("/generic", response_model=AlertsAccepted, status_code=202,
                summary="A generic JSON alert, or a batch of them as {\"alerts\": [...]}")
-async def generic_webhook(body: Annotated[GenericBody, Body()], runtime: RuntimeDep,
+async def receive_generic_alerts(body: Annotated[GenericBody, Body()], runtime: RuntimeDep,
                           integration: Annotated[dict, integration_of("generic")]) -> AlertsAccepted:
     return await _accepted(runtime, integration, from_generic(body, integration["id"], utcnow()))
 
@@ -258,7 +258,7 @@ pagerduty = APIRouter(route_class=PagerDutyRoute, tags=["monitoring webhooks"])
                429: {"model": PagerDutyRejected, "description": "too many events; retry after Retry-After"},
                503: {"model": PagerDutyRejected, "description": "not stored; retry"}},
 )
-async def pagerduty_enqueue(event: Annotated[PagerDutyEvent, Body()], request: Request,
+async def enqueue_pagerduty_event(event: Annotated[PagerDutyEvent, Body()], request: Request,
                             runtime: RuntimeDep) -> PagerDutyAccepted:
     integration = await identify(request, runtime, event.routing_key, throttled=429)  # 429, as PagerDuty
     if integration is None:

@@ -29,26 +29,29 @@ sla = Passage("sla", "/api/v1/sla")
 def versioned(path: str, noun: str, body: type[BaseModel], public_model: type[BaseModel], listing: type[BaseModel],
               create_summary: str, delete_summary: str) -> None:
     """Routes for one kind of versioned record: anyone signed in reads, admins change."""
+    kind = "sla_" + path.strip("/").removesuffix("s")  # operationIds: list_sla_calendars, get_sla_calendar, ...
 
-    @router.get(path, response_model=listing, summary=f"{noun}s (latest versions)")
+    @router.get(path, response_model=listing, summary=f"{noun}s (latest versions)", name=f"list_{kind}s")
     async def list_all(request: Request, runtime: RuntimeDep, user: AgentUser) -> dict:
         return await sla.read(runtime, request, path)
 
-    @router.post(path, response_model=public_model, status_code=201, summary=create_summary)
+    @router.post(path, response_model=public_model, status_code=201, summary=create_summary, name=f"create_{kind}")
     async def create(item: body, runtime: RuntimeDep, user: AdminUser, response: Response) -> dict:
         return await sla.send(runtime, response, "POST", path, item, actor=user.id)
 
-    @router.get(path + "/{ident}", response_model=public_model, summary=f"A {noun}, latest version")
+    @router.get(path + "/{ident}", response_model=public_model, summary=f"A {noun}, latest version",
+                name=f"get_{kind}")
     async def read(ident: Ident, request: Request, runtime: RuntimeDep, user: AgentUser, response: Response) -> dict:
         return await sla.read(runtime, request, f"{path}/{ident}", response)
 
     @router.put(path + "/{ident}", response_model=public_model,
-                summary=f"Replace a {noun} (admin): a new version; open timers keep theirs until a repair")
+                summary=f"Replace a {noun} (admin): a new version; open timers keep theirs until a repair",
+                name=f"replace_{kind}")
     async def replace(ident: Ident, item: body, runtime: RuntimeDep, user: AdminUser, response: Response,
                       if_match: IfMatchHeader = None) -> dict:
         return await sla.send(runtime, response, "PUT", f"{path}/{ident}", item, actor=user.id, if_match=if_match)
 
-    @router.delete(path + "/{ident}", status_code=204, summary=delete_summary)
+    @router.delete(path + "/{ident}", status_code=204, summary=delete_summary, name=f"delete_{kind}")
     async def remove(ident: Ident, runtime: RuntimeDep, user: AdminUser, if_match: IfMatchHeader = None) -> Response:
         await sla.send(runtime, Response(), "DELETE", f"{path}/{ident}", None, actor=user.id, if_match=if_match)
         return Response(status_code=204)
@@ -78,19 +81,19 @@ async def get_timer(timer_id: Ident, request: Request, runtime: RuntimeDep, user
 @router.post("/repair", response_model=RepairResult,
              summary="Recompute open timers from their incidents' histories (admin), after a definition or calendar "
                      "change: no pause lost or counted twice")
-async def repair(body: RepairRequest, runtime: RuntimeDep, user: AdminUser, response: Response) -> dict:
+async def repair_timers(body: RepairRequest, runtime: RuntimeDep, user: AdminUser, response: Response) -> dict:
     return await sla.send(runtime, response, "POST", "/repair", body, actor=user.id)
 
 
 @router.get("/reports/compliance", response_model=ComplianceReport,
             summary="% of timers completed in [from, before) that met their target, by priority, service, period...")
-async def compliance(request: Request, runtime: RuntimeDep, user: AgentUser,
+async def get_compliance_report(request: Request, runtime: RuntimeDep, user: AgentUser,
                      query: Annotated[ComplianceQuery, Query()]) -> dict:
     return await sla.read(runtime, request, "/reports/compliance")
 
 
 @router.get("/reports/at-risk", response_model=AtRiskList,
             summary="Open timers past a warning threshold or breached, furthest along first")
-async def at_risk(request: Request, runtime: RuntimeDep, user: AgentUser,
+async def list_timers_at_risk(request: Request, runtime: RuntimeDep, user: AgentUser,
                   query: Annotated[AtRiskQuery, Query()]) -> dict:
     return await sla.read(runtime, request, "/reports/at-risk")

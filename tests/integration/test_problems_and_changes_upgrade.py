@@ -1,0 +1,102 @@
+"""Problems and changes stored before issue 13's fields existed are read on after the upgrade: by the system,
+unassigned, with no CIs, incidents or approvals; and the migration goes back down cleanly."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from itsm_kit.db import make_engine, make_sessionmaker
+from tests.helpers import fresh_database
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+
+
+REPO = Path(__file__).resolve().parents[2]
+# `migrate` only goes up; down is Alembic's own command, with the service's settings from the environment.
+DOWN = ("import sys; from pathlib import Path; from alembic import command; from itsm_kit.migrations import "
+        "alembic_config; from itsm_{0}.settings import {1}Settings as S; "
+        "command.downgrade(alembic_config(Path(sys.argv[1]), S()), sys.argv[2])")
+
+
+def migrate(service: str, url: str, revision: str) -> None:
+    subprocess.run([sys.executable, "-m", f"itsm_{service}", "migrate", "--revision", revision], check=True,
+                   env={**os.environ, f"ITSM_{service.upper()}_DATABASE_URL": url}, stdout=subprocess.DEVNULL)
+
+
+def downgrade(service: str, url: str, revision: str) -> None:
+    subprocess.run([sys.executable, "-c", DOWN.format(service, service.capitalize()),
+                    str(REPO / "services" / service / "migrations"), revision], check=True,
+                   env={**os.environ, f"ITSM_{service.upper()}_DATABASE_URL": url}, stdout=subprocess.DEVNULL)
+
+
+async def scalar(url: str, query: str) -> object:
+    db = await asyncpg.connect(url)
+    try:
+        return await db.fetchval(query)
+    finally:
+        await db.close()
+
+
+async def insert_at_0002(url: str, statement: str, *args) -> None:
+    db = await asyncpg.connect(url)
+    try:
+        await db.execute(statement, *args)
+    finally:
+        await db.close()
+
+
+async def test_a_change_from_before_is_read_on_after_the_upgrade(infra):
+    from itsm_changes.domain import State
+    from itsm_changes.store import ChangeRepository
+
+    url = await fresh_database("itsm_changes_upgrade")
+    migrate("changes", url, "0002")
+    change_id = str(uuid.uuid4())
+    await insert_at_0002(url, "INSERT INTO changes (id, number, short_description, description, change_type, "
+                              "state, planned_start, planned_end, requested_at, updated_at, version) VALUES ($1, "
+                              "'CHG0000001', 'old one', '', 'normal', 'authorize', $2, $3, $2, $2, 3)",
+                         change_id, T0, T0)
+    migrate("changes", url, "head")
+    engine = make_engine(url.replace("postgresql://", "postgresql+asyncpg://"))
+    try:
+        async with make_sessionmaker(engine)() as session:
+            [change], _ = await ChangeRepository(session).page(limit=10, state=["authorize"])
+    finally:
+        await engine.dispose()
+    assert (change.id, change.state, change.version) == (change_id, State.AUTHORIZE, 3)
+    assert (change.requested_by, change.assignee, change.affected_cis, change.approvals) == ("system", None, [], [])
+    downgrade("changes", url, "0002")  # and down again, leaving the rows as they were
+    assert await scalar(url, "SELECT count(*) FROM changes WHERE state = 'authorize'") == 1
+    assert await scalar(url, "SELECT version_num FROM alembic_version") == "0002"
+
+
+async def test_a_problem_from_before_is_read_on_after_the_upgrade(infra):
+    from itsm_problems.store import ProblemRepository
+
+    url = await fresh_database("itsm_problems_upgrade")
+    migrate("problems", url, "0002")
+    problem_id = str(uuid.uuid4())
+    await insert_at_0002(url, "INSERT INTO problems (id, number, short_description, description, state, impact, "
+                              "urgency, priority, opened_at, updated_at, version) VALUES ($1, 'PRB0000001', 'old one', "
+                              "'', 'assess', 2, 2, 3, $2, $2, 2)", problem_id, T0)
+    migrate("problems", url, "head")
+    engine = make_engine(url.replace("postgresql://", "postgresql+asyncpg://"))
+    try:
+        async with make_sessionmaker(engine)() as session:
+            [problem], _ = await ProblemRepository(session).page(limit=10, state=["assess"])
+    finally:
+        await engine.dispose()
+    assert (problem.id, problem.version, problem.opened_by, problem.related_incidents) == (problem_id, 2, "system", [])
+    downgrade("problems", url, "0002")
+    assert await scalar(url, "SELECT count(*) FROM problems WHERE state = 'assess'") == 1
+    assert await scalar(url, "SELECT version_num FROM alembic_version") == "0002"
