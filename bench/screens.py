@@ -6,6 +6,8 @@ through the gateway (target p99 under 100 ms).
 - load: a request due every 1/rate s for SECONDS s (after WARMUP s not counted), from USERS agents (the gateway
   limits each user's rate, as a crowd of people would spread it), each request to one of the incidents in turn, at
   most IN_FLIGHT at once; latency runs from the moment a request was due, so a stall shows in the figures;
+- meanwhile agents work those incidents: a comment every 1/WRITES_PER_S s, through the gateway, so the screen
+  cache (its parts dropped by each change's event) is measured with changes coming in, not on still records;
 - answers other than 200, and 200s with a part `unavailable` (a service slower than the part timeout), are counted.
 
 `python -m bench.screens` runs this one alone (a stack of its own, as `make bench`); BENCH_SCREENS_SECONDS and
@@ -32,6 +34,7 @@ RATES = [float(r) for r in os.environ.get("BENCH_SCREENS_RATES", "200").split(",
 SECONDS = float(os.environ.get("BENCH_SCREENS_SECONDS", "30"))
 WARMUP = 5.0
 IN_FLIGHT = 64  # requests at once at most: the client's own bound
+WRITES_PER_S = float(os.environ.get("BENCH_SCREENS_WRITES_PER_S", "10"))
 GIVE_UP = 5.0  # s: a request this late before a sender is free for it is not sent, but counted (`not_sent`)
 
 
@@ -108,9 +111,20 @@ async def steady(base_url: str, tokens: list[str], ids: list[str], rate: float, 
                 for part in missing:
                     degraded[part] = degraded.get(part, 0) + 1
 
-        await asyncio.gather(*(sender() for _ in range(IN_FLIGHT)))
+        writes = 0
+
+        async def writer() -> None:
+            nonlocal writes
+            for n in range(int((WARMUP + seconds) * WRITES_PER_S)):
+                await asyncio.sleep(max(0.0, start + n / WRITES_PER_S - time.perf_counter()))
+                response = await client.post(f"/api/v1/incidents/{ids[(n * 7) % len(ids)]}/comments",
+                                             json={"text": f"still looking ({n})"},
+                                             headers={"authorization": f"Bearer {tokens[0]}"})
+                writes += response.status_code == 200
+
+        await asyncio.gather(writer(), *(sender() for _ in range(IN_FLIGHT)))
         elapsed = time.perf_counter() - (start + WARMUP)
-    return {"rate_per_s": rate, "seconds": seconds, "requests": len(latencies),
+    return {"rate_per_s": rate, "seconds": seconds, "requests": len(latencies), "comments_written": writes,
             "achieved_per_s": round(len(latencies) / elapsed, 1), "ok": statuses.get(200, 0), "not_sent": not_sent,
             "errors": {str(k): v for k, v in sorted(statuses.items()) if k != 200},
             "degraded_parts": degraded,

@@ -10,13 +10,13 @@ from fastapi import Request, Response
 from itsm_kit.errors import Problem
 from itsm_kit.internal_auth import Signed, Signer, verify_signed
 from itsm_gateway.auth import User
-from itsm_gateway.upstream import SIGNER, USER_STATE, Passage, call
+from itsm_gateway.upstream import HTTP, SERVICES, SIGNER, USER_STATE, WRITES, Passage, call
 
 
 def runtime_answering(status: int, **kwargs) -> SimpleNamespace:
     client = httpx.AsyncClient(transport=httpx.MockTransport(lambda request: httpx.Response(status, **kwargs)))
     return SimpleNamespace(settings=SimpleNamespace(sla_url="http://sla"),
-                           extras={"http": client, SIGNER: Signer("k" * 32)})
+                           extras={HTTP: dict.fromkeys(SERVICES, client), SIGNER: Signer("k" * 32)})
 
 
 @pytest.mark.parametrize("status", [301, 307, 308])
@@ -38,7 +38,7 @@ def runtime_recording(seen: list[httpx.Request]) -> SimpleNamespace:
 
     client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
     return SimpleNamespace(settings=SimpleNamespace(incidents_url="http://incidents"),
-                           extras={"http": client, SIGNER: Signer("k" * 32)})
+                           extras={HTTP: dict.fromkeys(SERVICES, client), SIGNER: Signer("k" * 32)})
 
 
 def signed(request: httpx.Request) -> Signed:
@@ -65,3 +65,17 @@ async def test_a_read_without_a_signed_in_user_acts_as_the_system():
     request = Request({"type": "http", "method": "GET", "path": "/x", "query_string": b"", "headers": []})
     await Passage("incidents", "/api/v1").read(runtime_recording(seen), request, "/incidents")
     assert signed(seen[0]) == Signed("system", frozenset())
+
+
+async def test_whoever_keeps_reads_hears_of_each_write_even_a_failed_one_and_of_no_read():
+    told: list[tuple[str, str]] = []
+    for status, method, path in ((200, "POST", "/incidents/i1/comments"), (503, "PATCH", "/incidents/i2"),
+                                 (200, "GET", "/incidents/i3")):
+        runtime = runtime_answering(status, json={"title": "Service Unavailable"} if status == 503 else {})
+        runtime.settings.incidents_url = "http://incidents"
+        runtime.extras[WRITES] = [lambda service, path: told.append((service, path))]
+        try:
+            await call(runtime, "incidents", method, path)
+        except Problem:
+            pass
+    assert told == [("incidents", "/incidents/i1/comments"), ("incidents", "/incidents/i2")]

@@ -9,7 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from itsm_contracts import topics
 from itsm_kit.middleware import CORRELATION_HEADER
 from itsm_kit.runtime import create_service_app
-from itsm_gateway import api, auth, stream, upstream
+from itsm_gateway import api, auth, screen_cache, stream, upstream
 from itsm_gateway.settings import GatewaySettings
 
 
@@ -24,7 +24,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         ),
         routers=[api.router, api.root],
         produces_directly=[topics.ALERTS],
-        hooks=[upstream.http_client, auth.guard, stream.feed],
+        hooks=[upstream.http_client, auth.guard, stream.feed, screen_cache.parts],
         body_limits={"/api/v1/cmdb/imports": settings.cmdb_import_max_body_bytes},
         front_door=True,  # callers authenticate here; the services behind take only calls it signs
         operation_ids=operation_id,

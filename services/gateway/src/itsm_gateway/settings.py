@@ -46,6 +46,10 @@ class GatewaySettings(ServiceSettings):
     upstream_timeout_seconds: float = 10.0
     # A composed screen waits this long for each of its parts; a part later than that is left out (`unavailable`).
     screen_part_timeout_seconds: float = Field(default=2.0, gt=0)
+    # Parts kept between screens, dropped by the events that change them (screen_cache.py); also at most this old
+    # (the CMDB's parts change without an event the gateway reads). 0 turns the cache off.
+    screen_cache_seconds: float = Field(default=10.0, ge=0)
+    screen_cache_size: int = Field(default=20_000, ge=1)
     # A discovery import carries thousands of CIs and relationships in one body.
     cmdb_import_max_body_bytes: int = 32 * 1024 * 1024
     # Webhooks' budgets in bytes of alert text once normalised (common labels and annotations copied

@@ -272,6 +272,7 @@ class Feed:
         self._missing = True  # some streamed topic does not exist yet: looked for again soon
         self._behind: Position = {}  # where the reader stood, at the last check, on partitions it had not read up
         self.subscriptions: set[Subscription] = set()
+        self.listeners: list[Callable[[Change], None]] = []  # others in this process told of each record
         self._per_user: dict[str, int] = {}
         self.replays = asyncio.Semaphore(settings.stream_replay_concurrency)
 
@@ -314,6 +315,8 @@ class Feed:
                 self.callers.learn(change)
             for sub in self.subscriptions:
                 sub.offer(change)
+            for listener in self.listeners:
+                listener(change)
         self.position[(topic, partition)] = offset + 1
 
     async def run(self) -> None:

@@ -3,6 +3,7 @@
 Each part is fetched within ITSM_GATEWAY_SCREEN_PART_TIMEOUT_SECONDS. A part whose service is down, slow or failing is
 null and named in `unavailable`, and the screen still answers 200: only the screen's own record (the incident of its
 detail) missing or unreachable is the screen's error. Every call names the signed-in user (and their groups).
+The incident detail's parts come from the screen cache while no event said they changed (screen_cache.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Awaitable, Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, TypeVar, get_args
 
+import orjson
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
@@ -29,8 +31,10 @@ from itsm_contracts.events.incidents import OPEN_INCIDENT_STATES
 from itsm_kit.api import Ident
 from itsm_kit.errors import Problem
 from itsm_kit.runtime import Runtime, RuntimeDep
-from itsm_gateway.access import readable_incident
+from itsm_gateway import screen_cache
+from itsm_gateway.access import check_incident_access
 from itsm_gateway.auth import AgentUser, RequesterUser, RoleRoute, User, works
+from itsm_gateway.screen_cache import incident_tag
 from itsm_gateway.upstream import call
 
 log = logging.getLogger(__name__)
@@ -90,11 +94,23 @@ async def read(runtime: Runtime, user: User, service: str, path: str, model: typ
     return model.model_validate_json(upstream.content)
 
 
+async def kept(runtime: Runtime, user: User, service: str, path: str, tags: tuple[str, ...],
+               params: dict[str, Any] | None = None) -> bytes:
+    """A part's answer as the service gives it, from the screen cache while no event said it changed."""
+    async def fetch() -> bytes:
+        return (await call(runtime, service, "GET", path, actor=user, params=params)).content
+
+    cache: screen_cache.PartCache | None = runtime.extras.get(screen_cache.CACHE)
+    if cache is None:
+        return await fetch()
+    return await cache.get((service, path, *sorted((params or {}).items())), tags, fetch)
+
+
 # -- incident detail -----------------------------------------------------------------------------
 
 async def _affected_ci(runtime: Runtime, user: User, ci: str) -> CiPublic | None:
     try:
-        return await read(runtime, user, "cmdb", f"/cis/{ci}", CiPublic)
+        return CiPublic.model_validate_json(await kept(runtime, user, "cmdb", f"/cis/{ci}", (screen_cache.CMDB,)))
     except Problem as exc:
         if exc.status in (404, 422):  # not a CI the CMDB knows (a name, or one never registered): an answer
             return None
@@ -103,8 +119,8 @@ async def _affected_ci(runtime: Runtime, user: User, ci: str) -> CiPublic | None
 
 async def _impacted_services(runtime: Runtime, user: User, ci: str) -> list[CiBrief]:
     try:
-        analysis = await read(runtime, user, "cmdb", f"/cis/{ci}/impact", ImpactAnalysis,
-                              params={"direction": "upstream"})
+        analysis = ImpactAnalysis.model_validate_json(await kept(
+            runtime, user, "cmdb", f"/cis/{ci}/impact", (screen_cache.CMDB,), params={"direction": "upstream"}))
     except Problem as exc:
         if exc.status in (404, 422):
             return []
@@ -113,25 +129,26 @@ async def _impacted_services(runtime: Runtime, user: User, ci: str) -> list[CiBr
 
 
 async def _timers(runtime: Runtime, user: User, incident_id: str) -> list[TimerPublic]:
-    return (await read(runtime, user, "sla", "/timers", TimerList, params={"incident_id": incident_id})).items
+    return TimerList.model_validate_json(await kept(runtime, user, "sla", "/timers", (incident_tag(incident_id),),
+                                                    params={"incident_id": incident_id})).items
 
 
 async def _linked_problems(runtime: Runtime, user: User, incident_id: str) -> list[ProblemPublic]:
-    page = await read(runtime, user, "problems", "/problems", ProblemPage,
-                      params={"incident_id": incident_id, "limit": RELATED_LIMIT})
+    page = ProblemPage.model_validate_json(await kept(runtime, user, "problems", "/problems", (screen_cache.PROBLEMS,),
+                                                      params={"incident_id": incident_id, "limit": RELATED_LIMIT}))
     # The service filters; checked here too, so a service that ignored the filter cannot show unrelated problems.
     return [p for p in page.items if incident_id in p.related_incidents]
 
 
 async def _related_changes(runtime: Runtime, user: User, ci: str) -> list[ChangePublic]:
-    page = await read(runtime, user, "changes", "/changes", ChangePage,
-                      params={"affected_ci": ci, "limit": RELATED_LIMIT})
+    page = ChangePage.model_validate_json(await kept(runtime, user, "changes", "/changes", (screen_cache.CHANGES,),
+                                                     params={"affected_ci": ci, "limit": RELATED_LIMIT}))
     return [c for c in page.items if ci in c.affected_cis]
 
 
 async def _timeline(runtime: Runtime, user: User, incident_id: str) -> ActivityPage:
-    page = await read(runtime, user, "incidents", f"/incidents/{incident_id}/activity", ActivityPage,
-                      params={"limit": TIMELINE_LIMIT})
+    page = ActivityPage.model_validate_json(await kept(runtime, user, "incidents", f"/incidents/{incident_id}/activity",
+                                                       (incident_tag(incident_id),), params={"limit": TIMELINE_LIMIT}))
     if not works(user):
         # Work notes are internal to the desk (as on /incidents/{id}/activity); the cursor still holds.
         page.items = [entry for entry in page.items if entry.kind != "work_note"]
@@ -139,8 +156,10 @@ async def _timeline(runtime: Runtime, user: User, incident_id: str) -> ActivityP
 
 
 async def _incident(runtime: Runtime, user: User, incident_id: str) -> IncidentPublic:
-    # To a requester someone else's incident is a 404, as on /incidents/{id} (access.py).
-    return IncidentPublic.model_validate_json((await readable_incident(runtime, user, incident_id)).content)
+    incident = orjson.loads(await kept(runtime, user, "incidents", f"/incidents/{incident_id}",
+                                       (incident_tag(incident_id),)))
+    check_incident_access(user, incident, incident_id)  # to a requester someone else's is a 404, as on /incidents
+    return IncidentPublic.model_validate(incident)
 
 
 async def _none() -> None:
