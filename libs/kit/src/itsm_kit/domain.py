@@ -52,6 +52,16 @@ def check_transition(table: Mapping[S, frozenset[S]], noun: str, current: S, wan
         raise InvalidTransition(noun, current, wanted, table[current])
 
 
+def check_patch(changes: Mapping[str, object], updatable: frozenset[str], not_null: frozenset[str]) -> None:
+    """A PATCH names at least one field, only fields that change this way, and empties none that must hold a value."""
+    if unknown := sorted(set(changes) - updatable):
+        raise InvalidValue(f"these fields cannot be changed this way: {', '.join(unknown)}")
+    if not changes:
+        raise InvalidValue("name at least one field to change")
+    if nulls := sorted(name for name in not_null & set(changes) if changes[name] is None):
+        raise InvalidValue(f"these fields cannot be emptied: {', '.join(nulls)}")
+
+
 def choice(choices: type[E], value: str, what: str) -> E:
     """`value` as a member of `choices`, or an InvalidValue that lists them."""
     try:

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy import Sequence, Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_kit.domain import Conflict
+from itsm_kit.errors import check_version, found
 from itsm_kit.pagination import newest_first, page_of
+
+if TYPE_CHECKING:
+    from itsm_kit.unit_of_work import UnitOfWork
 
 A = TypeVar("A")
 TRANSIENT = frozenset({"events", "activity"})
@@ -110,3 +114,20 @@ class AggregateRepository(Generic[A]):
         query = newest_first(select(self.table), self.table.c[at], self.table.c.id, limit=limit, cursor=cursor)
         found = [self.load(r) for r in (await self.session.execute(query)).all()]
         return page_of(found, limit, lambda a: (getattr(a, at), a.id))
+
+
+async def apply(uow: UnitOfWork, repository: type[AggregateRepository[A]], ident: str, if_match: int | None,
+                command: Callable[[A], None]) -> A:
+    """A command on one aggregate: loaded and locked, If-Match checked (412 when stale), `command` applied, saved
+    with its events staged; nothing written when the command changed nothing (its version did not move)."""
+    async with uow:
+        repo = repository(uow.session)
+        aggregate = found(await repo.get(ident, for_update=True), repository.noun, ident)
+        check_version(repository.noun, ident, aggregate.version, if_match)
+        loaded = aggregate.version
+        command(aggregate)
+        if aggregate.version != loaded:
+            await repo.save(aggregate, loaded)
+            uow.add(aggregate)
+            await uow.commit()
+    return aggregate

@@ -21,7 +21,9 @@ from itsm_contracts.events import EventData
 from itsm_contracts.events.changes import (
     ChangeApproved, ChangeRejected, ChangeRequested, ChangeStateChanged, ChangeUpdated,
 )
-from itsm_kit.domain import SYSTEM, Conflict, InvalidTransition, InvalidValue, RaisesEvents, check_transition, choice
+from itsm_kit.domain import (
+    SYSTEM, Conflict, InvalidTransition, InvalidValue, RaisesEvents, check_patch, check_transition, choice,
+)
 
 
 class ChangeType(StrEnum):
@@ -186,12 +188,7 @@ class ChangeRequest(RaisesEvents):
     def update(self, changes: Mapping[str, Any], at: datetime, *, actor: str = SYSTEM) -> None:
         """A PATCH: only the fields named change; what really changed is published as itsm.change.updated
         (nothing, and no new version, when every value was already so)."""
-        if unknown := sorted(set(changes) - UPDATABLE_FIELDS):
-            raise InvalidValue(f"these fields cannot be changed this way: {', '.join(unknown)}")
-        if not changes:
-            raise InvalidValue("name at least one field to change")
-        if nulls := sorted(name for name in NOT_NULL_FIELDS & set(changes) if changes[name] is None):
-            raise InvalidValue(f"these fields cannot be emptied: {', '.join(nulls)}")
+        check_patch(changes, UPDATABLE_FIELDS, NOT_NULL_FIELDS)
         self._check_open("changed")
         wanted = dict(changes)
         if "short_description" in wanted:

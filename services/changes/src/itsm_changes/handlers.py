@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from itsm_kit.clock import utcnow
 from itsm_kit.domain import SYSTEM
-from itsm_kit.errors import check_version, found
+from itsm_kit.errors import found
+from itsm_kit.records import apply
 from itsm_kit.unit_of_work import UnitOfWork
 from itsm_changes.domain import ChangeRequest, State
 from itsm_changes.store import ChangeRepository
@@ -33,37 +33,22 @@ async def request_change(uow: UnitOfWork, *, short_description: str, description
     return change
 
 
-async def _change(uow: UnitOfWork, change_id: str, if_match: int | None,
-                  command: Callable[[ChangeRequest], None]) -> ChangeRequest:
-    """Load and lock the change, check If-Match (412 when stale), apply `command`, save what it did."""
-    async with uow:
-        repo = ChangeRepository(uow.session)
-        change = found(await repo.get(change_id, for_update=True), "change request", change_id)
-        check_version("change request", change_id, change.version, if_match)
-        loaded = change.version
-        command(change)
-        if change.version != loaded:
-            await repo.save(change, loaded)
-            uow.add(change)
-            await uow.commit()
-    return change
-
-
 async def update_change(uow: UnitOfWork, change_id: str, changes: dict[str, Any], *, actor: str = SYSTEM,
                         if_match: int | None = None) -> ChangeRequest:
-    return await _change(uow, change_id, if_match, lambda change: change.update(changes, utcnow(), actor=actor))
+    return await apply(uow, ChangeRepository, change_id, if_match,
+                       lambda change: change.update(changes, utcnow(), actor=actor))
 
 
 async def move_change(uow: UnitOfWork, change_id: str, *, state: State, reason: str | None = None,
                       actor: str = SYSTEM, if_match: int | None = None) -> ChangeRequest:
-    return await _change(uow, change_id, if_match,
-                         lambda change: change.move_to(state, utcnow(), actor=actor, reason=reason))
+    return await apply(uow, ChangeRepository, change_id, if_match,
+                       lambda change: change.move_to(state, utcnow(), actor=actor, reason=reason))
 
 
 async def decide_change(uow: UnitOfWork, change_id: str, *, decision: str, comment: str | None = None,
                         actor: str = SYSTEM, if_match: int | None = None) -> ChangeRequest:
-    return await _change(uow, change_id, if_match,
-                         lambda change: change.decide(decision, comment, utcnow(), actor=actor))
+    return await apply(uow, ChangeRepository, change_id, if_match,
+                       lambda change: change.decide(decision, comment, utcnow(), actor=actor))
 
 
 async def get_change(uow: UnitOfWork, change_id: str) -> ChangeRequest:

@@ -14,7 +14,7 @@ from typing import Any
 
 from itsm_contracts.events import EventData
 from itsm_contracts.events.problems import ProblemOpened, ProblemStateChanged, ProblemUpdated
-from itsm_kit.domain import SYSTEM, Conflict, InvalidValue, RaisesEvents, check_transition, priority_of
+from itsm_kit.domain import SYSTEM, Conflict, InvalidValue, RaisesEvents, check_patch, check_transition, priority_of
 
 
 class State(StrEnum):
@@ -94,12 +94,7 @@ class Problem(RaisesEvents):
     def update(self, changes: Mapping[str, Any], at: datetime, *, actor: str = SYSTEM) -> None:
         """A PATCH: only the fields named change; what really changed is published as itsm.problem.updated
         (with the priority when impact or urgency moved it; nothing, and no new version, when nothing did)."""
-        if unknown := sorted(set(changes) - UPDATABLE_FIELDS):
-            raise InvalidValue(f"these fields cannot be changed this way: {', '.join(unknown)}")
-        if not changes:
-            raise InvalidValue("name at least one field to change")
-        if nulls := sorted(name for name in NOT_NULL_FIELDS & set(changes) if changes[name] is None):
-            raise InvalidValue(f"these fields cannot be emptied: {', '.join(nulls)}")
+        check_patch(changes, UPDATABLE_FIELDS, NOT_NULL_FIELDS)
         if self.state is State.CLOSED:
             raise Conflict(f"problem {self.number} is closed: it cannot be changed", current_state=self.state)
         wanted = dict(changes)

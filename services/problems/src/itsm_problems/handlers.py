@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from itsm_kit.clock import utcnow
 from itsm_kit.domain import SYSTEM
-from itsm_kit.errors import check_version, found
+from itsm_kit.errors import found
+from itsm_kit.records import apply
 from itsm_kit.unit_of_work import UnitOfWork
 from itsm_problems.domain import Problem, State
 from itsm_problems.store import ProblemRepository
@@ -30,30 +30,16 @@ async def open_problem(uow: UnitOfWork, *, short_description: str, description: 
     return problem
 
 
-async def _change(uow: UnitOfWork, problem_id: str, if_match: int | None,
-                  command: Callable[[Problem], None]) -> Problem:
-    """Load and lock the problem, check If-Match (412 when stale), apply `command`, save what it did."""
-    async with uow:
-        repo = ProblemRepository(uow.session)
-        problem = found(await repo.get(problem_id, for_update=True), "problem", problem_id)
-        check_version("problem", problem_id, problem.version, if_match)
-        loaded = problem.version
-        command(problem)
-        if problem.version != loaded:
-            await repo.save(problem, loaded)
-            uow.add(problem)
-            await uow.commit()
-    return problem
-
-
 async def update_problem(uow: UnitOfWork, problem_id: str, changes: dict[str, Any], *, actor: str = SYSTEM,
                          if_match: int | None = None) -> Problem:
-    return await _change(uow, problem_id, if_match, lambda problem: problem.update(changes, utcnow(), actor=actor))
+    return await apply(uow, ProblemRepository, problem_id, if_match,
+                       lambda problem: problem.update(changes, utcnow(), actor=actor))
 
 
 async def move_problem(uow: UnitOfWork, problem_id: str, *, state: State, actor: str = SYSTEM,
                        if_match: int | None = None) -> Problem:
-    return await _change(uow, problem_id, if_match, lambda problem: problem.move_to(state, utcnow(), actor=actor))
+    return await apply(uow, ProblemRepository, problem_id, if_match,
+                       lambda problem: problem.move_to(state, utcnow(), actor=actor))
 
 
 async def get_problem(uow: UnitOfWork, problem_id: str) -> Problem:

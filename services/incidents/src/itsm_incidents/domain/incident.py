@@ -17,7 +17,7 @@ from itsm_contracts.events.alerts import AlertReceived, Severity
 from itsm_contracts.events.sla import SlaBreached
 from itsm_kit.domain import (
     DEFAULT_PRIORITY_MATRIX, PRIORITY_LABELS, SYSTEM, Conflict, InvalidValue, RaisesEvents, check_transition, choice,
-    priority_of,
+    check_patch, priority_of,
 )
 from itsm_contracts.events.incidents import (
     IncidentAlertAttached,
@@ -413,12 +413,7 @@ class Incident(RaisesEvents):
         `parent` is the incident `changes["parent_id"]` names (loaded by the handler), and
         `has_children` whether this incident is a parent itself.
         """
-        if unknown := sorted(set(changes) - UPDATABLE_FIELDS):
-            raise InvalidValue(f"these fields cannot be changed this way: {', '.join(unknown)}")
-        if not changes:
-            raise InvalidValue("name at least one field to change")
-        if nulls := sorted(name for name in NOT_NULL_FIELDS & set(changes) if changes[name] is None):
-            raise InvalidValue(f"these fields cannot be emptied: {', '.join(nulls)}")
+        check_patch(changes, UPDATABLE_FIELDS, NOT_NULL_FIELDS)
         if "short_description" in changes:
             _required(changes["short_description"], "the short description")
         updated = {}
