@@ -85,13 +85,16 @@ async def measure(platform: Platform, secret: str, incidents_db: str) -> dict:
             **estate, **timers, **detail, **live}
 
 
-def main(measuring=measure) -> int:  # measuring: one benchmark alone, e.g. bench.screens.alone
-    stack = Stack("bench", pg_port=25530, kafka_port=29530)  # its own, so a test run may go on beside it
+def main(measuring=measure, *, stack_name: str = "bench", pg_port: int = 25530, kafka_port: int = 29530,
+         base_port: int = 18900) -> int:
+    """measuring: one benchmark alone (e.g. bench.screens.alone), on a stack of its own name and ports if another
+    benchmark may run at the same time (resetting the databases under it would spoil its run)."""
+    stack = Stack(stack_name, pg_port=pg_port, kafka_port=kafka_port)  # its own, so a test run may go on beside it
     infra = stack.up()
     stack.reset_databases()
     secret = secrets.token_urlsafe(48)
-    base_port = int(os.environ.get("ITSM_BENCH_BASE_PORT", "18900"))
-    platform = Platform(infra, REPO / ".devstack" / "bench" / "logs", base_port=base_port,
+    base_port = int(os.environ.get("ITSM_BENCH_BASE_PORT", str(base_port)))
+    platform = Platform(infra, REPO / ".devstack" / stack_name / "logs", base_port=base_port,
                         extra_env={"ITSM_GATEWAY_JWT_SECRET": secret, "ITSM_LOG_LEVEL": "WARNING",
                                    "ITSM_GATEWAY_USER_RATE_PER_SECOND": "0"})  # one user drives it all
     try:

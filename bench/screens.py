@@ -161,4 +161,5 @@ async def alone(platform, secret: str, incidents_db: str) -> dict:
 if __name__ == "__main__":
     from bench.__main__ import main
 
-    sys.exit(main(alone))
+    # A stack and ports of its own: `make bench` or another benchmark may be running on the `bench` stack.
+    sys.exit(main(alone, stack_name="bench-screens", pg_port=25550, kafka_port=29550, base_port=20600))

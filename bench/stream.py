@@ -141,36 +141,10 @@ async def alone(platform, secret: str, incidents_db: str) -> dict:
 
 def standalone() -> int:
     """`python -m bench.stream`: this benchmark alone, on a stack and ports of its own (a `make bench` or another
-    benchmark may be running on the `bench` stack: resetting its databases would spoil that run)."""
-    import asyncio as aio
-    import json
-    import secrets
-    from datetime import UTC, datetime
+    benchmark may be running on the `bench` stack)."""
+    from bench.__main__ import main
 
-    from bench.__main__ import REPO, RESULTS, Platform, Stack
-
-    stack = Stack("bench-stream", pg_port=25540, kafka_port=29540)
-    infra = stack.up()
-    stack.reset_databases()
-    secret = secrets.token_urlsafe(48)
-    platform = Platform(infra, REPO / ".devstack" / "bench-stream" / "logs",
-                        base_port=int(os.environ.get("ITSM_BENCH_BASE_PORT", "19400")),
-                        extra_env={"ITSM_GATEWAY_JWT_SECRET": secret, "ITSM_LOG_LEVEL": "WARNING",
-                                   "ITSM_GATEWAY_USER_RATE_PER_SECOND": "0"})
-    try:
-        platform.migrate()
-        platform.start()
-        results = aio.run(alone(platform, secret, ""))
-    finally:
-        platform.stop()
-        if stack.started_by_us():
-            stack.down()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    context = {"measured_at": datetime.now(UTC).isoformat(), "machine": f"{os.cpu_count()} cores"}
-    for name, figures in results.items():
-        (RESULTS / f"{name}.json").write_text(json.dumps({"benchmark": name, **context, **figures}, indent=2) + "\n")
-        print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
-    return 0
+    return main(alone, stack_name="bench-stream", pg_port=25540, kafka_port=29540, base_port=20400)
 
 
 if __name__ == "__main__":
