@@ -21,16 +21,16 @@ IfMatchHeader = Annotated[str | None, Header(alias="if-match",
                                              description="the version (ETag) you last read; a stale one is a 412")]
 
 
-def _if_match(if_match: IfMatchHeader = None) -> int | None:
+async def _if_match(if_match: IfMatchHeader = None) -> int | None:
     return if_match_version(if_match)
 
 
-def _actor(request: Request) -> str:
+async def _actor(request: Request) -> str:
     """The subject of the gateway's signed call (the caller's token's subject), else the system."""
     return signed_actor(request) or SYSTEM
 
 
-def _actor_groups(request: Request) -> frozenset[str]:
+async def _actor_groups(request: Request) -> frozenset[str]:
     """The groups of who acts, as the gateway's signature names them: none for the system."""
     return signed_groups(request)
 

@@ -62,14 +62,16 @@ class Runtime:
         return Batched.of(many)
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies are coroutines, however little they do: FastAPI runs a plain `def` one in its thread pool, a hop
+# (and a wait for a free thread under load) on every request.
+async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_unit_of_work(runtime: RuntimeDep) -> UnitOfWork:
+async def get_unit_of_work(runtime: RuntimeDep) -> UnitOfWork:
     return runtime.unit_of_work()
 
 
