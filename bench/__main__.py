@@ -73,14 +73,16 @@ async def measure(platform: Platform, secret: str, incidents_db: str) -> dict:
         ms = [x * 1000 for x in latencies]
         flow = {"runs": len(ms), "median_ms": round(statistics.median(ms), 1),
                 "p90_ms": round(percentile(ms, 90), 1), "max_ms": round(max(ms), 1)}
+        # The screens and the stream before the loads below: the SLA benchmark leaves 122k timers breaching in the
+        # background, which no screen figure should carry (each benchmark measures its own load).
+        detail = await screens.run(gateway, secret)
+        live = await stream.run(gateway, secret, platform.processes["gateway"].pid)
         batches = await ingest.throughput(gateway, key, incidents_db)
         steady = await ingest.latency_at_rate(gateway, key)
         estate = await cmdb.run(gateway, platform.url("cmdb"), incidents_db.rsplit("/", 1)[0] + "/itsm_cmdb",
                                 incidents_db, platform.internal_key)
         timers = await sla.run(gateway, platform.infra_env["ITSM_KAFKA_BOOTSTRAP"],
                                incidents_db.rsplit("/", 1)[0] + "/itsm_sla", platform.processes["sla"].pid)
-        detail = await screens.run(gateway, secret)
-        live = await stream.run(gateway, secret, platform.processes["gateway"].pid)
     return {"webhook_to_incident_visible": flow, "ingest_throughput": batches, "ingest_latency_at_rate": steady,
             **estate, **timers, **detail, **live}
 
