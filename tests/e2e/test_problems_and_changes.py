@@ -334,15 +334,20 @@ async def test_a_problem_is_worked_to_closed_and_its_events_reach_kafka(infra, a
     assert (edited["assignee"], edited["priority"], edited["related_incidents"]) == ("agent-5", 2,
                                                                                     [incident_id, second])
     worked = edited
-    for state in ("assess", "root_cause_analysis", "fix_in_progress", "resolved", "closed"):
+    for state in ("assess", "root_cause_analysis", "fix_in_progress"):
         worked = await move(agent, "problems", worked, state)
-    assert worked["state"] == "closed" and worked["version"] == 7
+    # Resolved and closed come with their own commands (issue 14), each also a state change.
+    worked = ok(await agent.post(f"{API}/problems/{opened['id']}/resolve", headers=if_match(worked),
+                                 json={"resolution_code": "risk_accepted", "notes": "restarts are cheap"}))
+    worked = ok(await agent.post(f"{API}/problems/{opened['id']}/close", headers=if_match(worked)))
+    assert worked["state"] == "closed" and worked["version"] == 9
     assert ok(await agent.get(f"{API}/problems/{opened['id']}")) == worked
 
     records = await read_topic(infra["ITSM_KAFKA_BOOTSTRAP"], topics.PROBLEMS,
-                               until=lambda rs: len(types_for(rs, opened["id"])) == 7)
-    assert types_for(records, opened["id"]) == ["itsm.problem.opened", "itsm.problem.updated"] + [
-        "itsm.problem.state_changed"] * 5
+                               until=lambda rs: len(types_for(rs, opened["id"])) == 9)
+    moved = "itsm.problem.state_changed"
+    assert types_for(records, opened["id"]) == ["itsm.problem.opened", "itsm.problem.updated", moved, moved, moved,
+                                                "itsm.problem.resolved", moved, "itsm.problem.closed", moved]
     updated = next(e for e in map(CloudEvent.from_json, (r.value for r in records))
                    if e.subject == opened["id"] and e.type == "itsm.problem.updated")
     assert updated.data["changes"] == {"assignee": "agent-5", "impact": 1, "priority": 2,
@@ -379,7 +384,8 @@ async def test_problem_conflicts_stale_versions_and_bad_input_change_nothing(gat
     opened = ok(await gateway.post(f"{API}/problems", json={"short_description": "disk fills on db-01"}), 201)
     url = f"{API}/problems/{opened['id']}"
     refused = problem(await gateway.post(f"{url}/state", json={"state": "resolved"}), 409)
-    assert refused["allowed_states"] == ["assess", "closed"] and refused["current_state"] == "new"
+    assert refused["allowed_states"] == ["assess", "canceled"] and refused["current_state"] == "new"
+    assert refused["use"] == "resolve" and "/resolve" in refused["detail"]  # resolved comes with POST .../resolve
     for bad in ({}, {"impact": 4}, {"related_incidents": ["x y"]}, {"related_incidents": None},
                 {"short_description": ""}, {"priority": 1}):
         problem(await gateway.patch(url, json=bad), 422)

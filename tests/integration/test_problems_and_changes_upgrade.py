@@ -97,6 +97,9 @@ async def test_a_problem_from_before_is_read_on_after_the_upgrade(infra):
     finally:
         await engine.dispose()
     assert (problem.id, problem.version, problem.opened_by, problem.related_incidents) == (problem_id, 2, "system", [])
+    # Issue 14's fields: no root cause, fix or resolution written down yet.
+    assert (problem.root_cause, problem.cause_code, problem.fix_change_id, problem.resolution_code,
+            problem.resolved_at, problem.closed_at) == (None,) * 6
     downgrade("problems", url, "0002")
     assert await scalar(url, "SELECT count(*) FROM problems WHERE state = 'assess'") == 1
     assert await scalar(url, "SELECT version_num FROM alembic_version") == "0002"

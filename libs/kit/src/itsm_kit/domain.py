@@ -3,12 +3,15 @@
 - errors a rule raises (the HTTP layer turns them into 409/422 problem details);
 - the check of a move against a transition table;
 - the (sequence, event) list an aggregate keeps until the handler stores it;
-- the impact x urgency priority matrix ITIL practices share.
+- the impact x urgency priority matrix ITIL practices share;
+- the line of a record's timeline.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -101,3 +104,36 @@ def priority_of(impact: int, urgency: int, matrix: Mapping[tuple[int, int], int]
         return matrix[(impact, urgency)]
     except KeyError:
         raise InvalidValue(f"impact and urgency run from 1 (high) to 3 (low), got {impact} and {urgency}") from None
+
+
+# --- a record's timeline: what changed, who did it, comments and internal work notes ---------------
+
+class ActivityKind(StrEnum):
+    OPENED = "opened"
+    FIELD = "field"          # one field changed: old -> new
+    COMMENT = "comment"      # seen by the record's requester
+    WORK_NOTE = "work_note"  # internal to those who work it
+
+
+@dataclass(frozen=True)
+class Activity:
+    """One line of a record's append-only timeline."""
+
+    kind: ActivityKind
+    actor: str
+    at: datetime
+    field: str | None = None
+    old_value: str | None = None
+    new_value: str | None = None
+    text: str | None = None
+
+
+def activity_text(value: object) -> str | None:
+    """A field's value as its timeline line shows it."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value))
+    return str(value)

@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_incidents.domain import Activity, AlertEpisode, AlertIdentity, EndedBy, EpisodeStatus, Incident, State
 from itsm_kit.domain import DEFAULT_PRIORITY_MATRIX, PRIORITY_LABELS
-from itsm_kit.pagination import keyset, newest_first, page_of
+from itsm_kit.pagination import keyset, page_of
 from itsm_kit.records import AggregateRepository, Numbering
+from itsm_kit.timeline import Timeline, activity_table
 
 metadata = MetaData()
 
@@ -86,20 +87,8 @@ incidents = Table(
 )
 
 # Every change to an incident, who made it and when; comments and work notes too. Append-only.
-incident_activity = Table(
-    "incident_activity",
-    metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=True),
-    Column("incident_id", String(36), ForeignKey("incidents.id"), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Column("actor", String(255), nullable=False),
-    Column("kind", String(20), nullable=False),
-    Column("field", String(40)),
-    Column("old_value", Text),
-    Column("new_value", Text),
-    Column("text", Text),
-    Index("incident_activity_by_incident", "incident_id", "at", "id"),
-)
+incident_activity = activity_table(metadata, "incident")
+INCIDENT_TIMELINE = Timeline(incident_activity, "incident")
 
 # Impact x urgency -> priority, as an admin set it (seeded with the default by the migration).
 priority_matrix = Table(
@@ -167,18 +156,10 @@ class IncidentRepository(AggregateRepository[Incident]):
         return by_state, by_priority
 
     async def add_activity_many(self, by_incident: Seq[tuple[str, list[Activity]]]) -> None:
-        rows = [{"incident_id": incident_id, "at": e.at, "actor": e.actor, "kind": e.kind.value, "field": e.field,
-                 "old_value": e.old_value, "new_value": e.new_value, "text": e.text}
-                for incident_id, entries in by_incident for e in entries]
-        if rows:
-            await self.session.execute(insert(incident_activity), rows)
+        await INCIDENT_TIMELINE.add_many(self.session, by_incident)
 
     async def activity(self, incident_id: str, *, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
-        """Newest first. Lines written in one change share `at`; the id keeps their order."""
-        query = newest_first(select(incident_activity).where(incident_activity.c.incident_id == incident_id),
-                             incident_activity.c.at, incident_activity.c.id, limit=limit, cursor=cursor)
-        found = [dict(r._mapping) for r in (await self.session.execute(query)).all()]
-        return page_of(found, limit, lambda e: (e["at"], e["id"]))
+        return await INCIDENT_TIMELINE.page(self.session, incident_id, limit=limit, cursor=cursor)
 
 
 EQUAL_FILTERS = ("assignment_group", "assignee", "caller", "category", "affected_ci", "business_service", "major",

@@ -6,6 +6,7 @@ from itsm_contracts import topics
 from itsm_kit.runtime import create_service_app
 from itsm_problems import api, consumers
 from itsm_problems.settings import ProblemsSettings
+from itsm_problems.store import write_timeline
 
 
 def create_app(settings: ProblemsSettings | None = None) -> FastAPI:
@@ -15,5 +16,6 @@ def create_app(settings: ProblemsSettings | None = None) -> FastAPI:
         description="Problems: the underlying causes of incidents, from assessment to fix.",
         routers=[api.router],
         publishes=[topics.PROBLEMS],
+        timeline=write_timeline,
         **({"consumes": consumers.CONSUMES, "handlers": consumers.event_handlers} if consumers.CONSUMES else {}),
     )

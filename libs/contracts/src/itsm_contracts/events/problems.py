@@ -9,7 +9,11 @@ from itsm_contracts import topics
 from itsm_contracts.events import EventData, register
 
 # The problem lifecycle's vocabulary, shared by every service that speaks of problem states.
-ProblemState = Literal["new", "assess", "root_cause_analysis", "fix_in_progress", "resolved", "closed"]
+ProblemState = Literal["new", "assess", "root_cause_analysis", "fix_in_progress", "resolved", "closed", "canceled"]
+# What a root cause is, broadly (ServiceNow's cause codes, trimmed): reports group problems by it.
+CauseCode = Literal["software", "hardware", "configuration", "capacity", "process", "third_party", "unknown"]
+# How a problem was resolved: fixed, the risk accepted without a fix, a duplicate of another, or dropped.
+ResolutionCode = Literal["fix_applied", "risk_accepted", "duplicate", "canceled"]
 
 # A field's new value in ProblemUpdated: text, a number (impact, urgency, priority), incident ids, or null.
 FieldValue = str | int | list[str] | None
@@ -55,3 +59,71 @@ class ProblemStateChanged(ProblemEvent):
     from_state: ProblemState
     to_state: ProblemState
     changed_at: datetime
+
+
+@register
+class ProblemRootCauseIdentified(ProblemEvent):
+    """The root cause is written down (or rewritten): what it is, and its cause code."""
+
+    type = "itsm.problem.root_cause_identified"
+
+    root_cause: str
+    cause_code: CauseCode
+    identified_at: datetime
+
+
+@register
+class ProblemIncidentLinked(ProblemEvent):
+    """An incident is now known to be caused by this problem."""
+
+    type = "itsm.problem.incident_linked"
+
+    incident_id: str
+    at: datetime
+
+
+@register
+class ProblemIncidentUnlinked(ProblemEvent):
+    type = "itsm.problem.incident_unlinked"
+
+    incident_id: str
+    at: datetime
+
+
+@register
+class ProblemResolved(ProblemEvent):
+    """The problem is resolved. With `resolve_linked_incidents`, the incidents service resolves the open ones
+    among `incident_ids` with this resolution (through this event: no call between the services)."""
+
+    type = "itsm.problem.resolved"
+
+    resolution_code: ResolutionCode
+    notes: str
+    resolve_linked_incidents: bool = False
+    incident_ids: list[str] = []
+    resolved_at: datetime
+
+
+@register
+class ProblemClosed(ProblemEvent):
+    type = "itsm.problem.closed"
+
+    closed_at: datetime
+
+
+@register
+class ProblemCommented(ProblemEvent):
+    type = "itsm.problem.commented"
+
+    text: str
+    commented_at: datetime
+
+
+@register
+class ProblemWorkNoteAdded(ProblemEvent):
+    """An internal work note (agents only: requesters never see problems)."""
+
+    type = "itsm.problem.work_note_added"
+
+    text: str
+    added_at: datetime

@@ -16,8 +16,8 @@ from itsm_contracts.events import EventData
 from itsm_contracts.events.alerts import AlertReceived, Severity
 from itsm_contracts.events.sla import SlaBreached
 from itsm_kit.domain import (
-    DEFAULT_PRIORITY_MATRIX, PRIORITY_LABELS, SYSTEM, Conflict, InvalidValue, RaisesEvents, check_transition, choice,
-    check_patch, priority_of,
+    DEFAULT_PRIORITY_MATRIX, PRIORITY_LABELS, SYSTEM, Activity, ActivityKind, Conflict, InvalidValue, RaisesEvents,
+    activity_text, check_patch, check_transition, choice, priority_of,
 )
 from itsm_contracts.events.incidents import (
     IncidentAlertAttached,
@@ -103,32 +103,6 @@ MONITORING = "monitoring"
 SLA = "sla"
 
 
-class ActivityKind(StrEnum):
-    OPENED = "opened"
-    FIELD = "field"          # one field changed: old -> new
-    COMMENT = "comment"      # caller-visible
-    WORK_NOTE = "work_note"  # internal
-
-
-@dataclass(frozen=True)
-class Activity:
-    """One line of an incident's append-only timeline."""
-
-    kind: ActivityKind
-    actor: str
-    at: datetime
-    field: str | None = None
-    old_value: str | None = None
-    new_value: str | None = None
-    text: str | None = None
-
-
-def _as_text(value: object) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _required(text: str | None, what: str) -> str:
@@ -512,8 +486,8 @@ class Incident(RaisesEvents):
         if old == value:
             return False
         setattr(self, name, value)
-        self.activity.append(Activity(ActivityKind.FIELD, actor, at, field=name, old_value=_as_text(old),
-                                      new_value=_as_text(value)))
+        self.activity.append(Activity(ActivityKind.FIELD, actor, at, field=name, old_value=activity_text(old),
+                                      new_value=activity_text(value)))
         return True
 
     def _raise(self, event: EventData, at: datetime) -> None:
