@@ -6,6 +6,7 @@ changes for this service's copy of it), the auto-close job from its schedule.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from itsm_contracts import CloudEvent
 from itsm_contracts.events.alerts import AlertReceived
 from itsm_contracts.events.cmdb import CiCreated, CiRelationshipRemoved, CiStatusChanged, CiUpdated
 from itsm_contracts.events.incidents import IncidentStateChanged
+from itsm_contracts.events.problems import ProblemIncidentLinked, ProblemResolved
 from itsm_contracts.events.sla import SlaBreached
 from itsm_kit.clock import utcnow
 from itsm_kit.domain import SYSTEM, InvalidValue
@@ -25,6 +27,8 @@ from itsm_incidents.domain import (
     leads_children, storm_window_start, valid_matrix,
 )
 from itsm_incidents.store import AlertRepository, CiRepository, IncidentRepository, PriorityMatrixRepository
+
+log = logging.getLogger(__name__)
 
 # -- commands ---------------------------------------------------------------------------------------
 
@@ -283,6 +287,53 @@ async def sla_breached(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, SlaBreac
             uow.add(incident)
             uow.caused_by(cause)
         await repo.save_many(list(escalated.values()))
+        await uow.commit()
+
+
+async def problem_links_changed(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, Any]]) -> None:
+    """Links and unlinks of incidents to problems, in the run's order. An incident this service does not
+    have (a typo, or one opened elsewhere) is skipped: the problem may name it, this service cannot."""
+    async with uow:
+        repo = IncidentRepository(uow.session)
+        incidents = await repo.get_many({d.incident_id for _, d in run}, for_update=True)
+        changed: dict[str, Incident] = {}
+        for cause, link in run:
+            if (incident := incidents.get(link.incident_id)) is None:
+                log.info("problem link names an unknown incident; skipped",
+                         extra={"problem_id": link.problem_id, "incident_id": link.incident_id, "type": cause.type})
+                continue
+            actor = link.actor or SYSTEM
+            if isinstance(link, ProblemIncidentLinked):
+                moved = incident.link_problem(link.problem_id, link.at, actor=actor)
+            else:
+                moved = incident.unlink_problem(link.problem_id, link.at, actor=actor)
+            if moved:
+                changed[incident.id] = incident
+                uow.add(incident)
+                uow.caused_by(cause)
+        await repo.save_many(list(changed.values()))
+        await uow.commit()
+
+
+async def problems_resolved(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, ProblemResolved]]) -> None:
+    """Resolve the open incidents a resolved problem lists, when it asks for that; their children follow
+    as with any resolution. Each incident is read afresh (locked), so one resolved as a child earlier in the
+    run is not resolved twice."""
+    async with uow:
+        repo = IncidentRepository(uow.session)
+        for cause, resolved in run:
+            if not resolved.resolve_linked_incidents:
+                continue
+            for incident_id in sorted(set(resolved.incident_ids)):  # id order: the lock order everywhere
+                if (incident := await repo.get(incident_id, for_update=True)) is None:
+                    log.info("resolved problem names an unknown incident; skipped",
+                             extra={"problem_id": resolved.problem_id, "incident_id": incident_id})
+                    continue
+                loaded = incident.version
+                if incident.resolve_by_problem(resolved.problem_id, resolved.resolution_code, resolved.notes,
+                                               resolved.resolved_at, actor=resolved.actor or SYSTEM):
+                    await _save(uow, repo, incident, loaded)
+            uow.caused_by(cause)
         await uow.commit()
 
 

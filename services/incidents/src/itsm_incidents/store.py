@@ -65,6 +65,7 @@ incidents = Table(
     Column("escalation_group", String(100)),
     Column("escalated_at", DateTime(timezone=True)),
     Column("integration_id", String(36)),
+    Column("problem_id", String(36)),  # the problem's id, as the problems service's events name it (no foreign key)
     Index("incidents_by_opened", "opened_at", "id"),
     # The sort orders lists offer, and the filters a service desk uses most.
     Index("incidents_by_updated", "updated_at", "id"),
@@ -75,6 +76,7 @@ incidents = Table(
     Index("incidents_by_affected_ci", "affected_ci"),
     Index("incidents_by_business_service", "business_service"),
     Index("incidents_children", "parent_id", postgresql_where=text("parent_id IS NOT NULL")),
+    Index("incidents_by_problem", "problem_id", postgresql_where=text("problem_id IS NOT NULL")),
     # What the auto-close job scans.
     Index("incidents_resolved", "resolved_at", postgresql_where=text("state = 'resolved'")),
     Index("incidents_escalated", "escalated_at", postgresql_where=text("escalated")),
@@ -163,7 +165,7 @@ class IncidentRepository(AggregateRepository[Incident]):
 
 
 EQUAL_FILTERS = ("assignment_group", "assignee", "caller", "category", "affected_ci", "business_service", "major",
-                 "parent_id", "dedup_key", "escalated")
+                 "parent_id", "dedup_key", "escalated", "problem_id")
 
 
 def _filtered(query: Select, where: Mapping[str, Any]) -> Select:

@@ -131,6 +131,8 @@ class IncidentPublic(BaseModel):
     escalated: bool = Field(default=False, description="an SLA timer breached while the incident was open")
     escalation_group: str | None = Field(default=None, description="the breached SLA definition's escalation group")
     escalated_at: datetime | None = Field(default=None, description="the last escalation")
+    problem_id: str | None = Field(default=None, description="the problem this incident is linked to (set and cleared "
+                                   "by the problems service's events)")
     # From the incidents service's copy of the CMDB (fed by its events), on single reads only.
     affected_ci_details: CiBrief | None = Field(
         default=None, description="the CMDB CI `affected_ci` names (by id, or by a name one live CI has)")
@@ -158,6 +160,7 @@ class IncidentFilter(BaseModel):
     parent_id: str | None = Field(default=None, description="the children of this incident")
     dedup_key: str | None = None
     escalated: bool | None = Field(default=None, description="escalated by an SLA breach (or not)")
+    problem_id: str | None = Field(default=None, description="the incidents linked to this problem")
     opened_from: Instant | None = None
     opened_before: Instant | None = None
     updated_from: Instant | None = None

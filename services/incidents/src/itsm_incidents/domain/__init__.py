@@ -9,13 +9,15 @@ from itsm_incidents.domain.alerts import (
     identity, storm_window_start,
 )
 from itsm_incidents.domain.incident import (
-    AUTO_RESOLUTION_CODE, CHILDREN_FOLLOW, MONITORING, OPEN_STATES, SYSTEM, TRANSITIONS, Activity, ActivityKind,
+    AUTO_RESOLUTION_CODE, CHILDREN_FOLLOW, MONITORING, OPEN_STATES, PROBLEM_RESOLUTION_CODE, SYSTEM, TRANSITIONS,
+    Activity, ActivityKind,
     Incident, State, breach_note, is_due_for_auto_close, is_reassignment, last_state_change, leads_children,
     valid_matrix,
 )
 
 __all__ = [
-    "AUTO_RESOLUTION_CODE", "CHILDREN_FOLLOW", "EPISODE_TRANSITIONS", "MONITORING", "OPEN_STATES", "SYSTEM",
+    "AUTO_RESOLUTION_CODE", "CHILDREN_FOLLOW", "EPISODE_TRANSITIONS", "MONITORING", "OPEN_STATES",
+    "PROBLEM_RESOLUTION_CODE", "SYSTEM",
     "TRANSITIONS", "Activity", "ActivityKind", "AlertAction", "AlertDesk", "AlertEpisode", "AlertIdentity",
     "EndedBy", "EpisodeStatus", "Incident", "State", "alert_action", "breach_note", "identity",
     "is_due_for_auto_close", "is_reassignment", "last_state_change", "leads_children", "storm_window_start",

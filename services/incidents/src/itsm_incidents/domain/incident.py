@@ -70,6 +70,8 @@ SEVERITY_IMPACT_URGENCY: dict[Severity, tuple[int, int]] = {
 }
 
 AUTO_RESOLUTION_CODE = "resolved_by_monitoring"
+# An incident resolved because the problem behind it was fixed (ServiceNow's "Resolved by problem").
+PROBLEM_RESOLUTION_CODE = "resolved_by_problem"
 
 
 class HoldReason(StrEnum):
@@ -179,6 +181,7 @@ class Incident(RaisesEvents):
     escalation_group: str | None = None
     escalated_at: datetime | None = None
     integration_id: str | None = None  # the monitoring integration whose alert opened it: its alerts' scope
+    problem_id: str | None = None  # the problem it is linked to, as the problems service's events say
     # (sequence, event) raised since loading; the handler stores them with the incident.
     events: list[tuple[int, EventData]] = field(default_factory=list, repr=False, compare=False)
     # Timeline lines since loading, stored by the handler with the incident.
@@ -341,6 +344,35 @@ class Incident(RaisesEvents):
         self._set("hold_reason", hold_reason if wanted is State.ON_HOLD else None, at, actor)
         self._raise(IncidentStateChanged(incident_id=self.id, from_state=previous, to_state=wanted,
                                          hold_reason=self.hold_reason, changed_at=at, actor=actor), at)
+
+    # -- the problem behind it (the problems service's events) -------------------------------
+
+    def link_problem(self, problem_id: str, at: datetime, *, actor: str) -> bool:
+        """Linked to a problem (a later link moves it: an incident has one problem); False if it already was."""
+        if not self._set("problem_id", problem_id, at, actor):
+            return False
+        self._raise(IncidentUpdated(incident_id=self.id, changes={"problem_id": problem_id}, updated_at=at,
+                                    actor=actor), at)
+        return True
+
+    def unlink_problem(self, problem_id: str, at: datetime, *, actor: str) -> bool:
+        """Unlinked from a problem: cleared only if it still names that one (a late unlink from an older
+        problem leaves the newer link alone)."""
+        if self.problem_id != problem_id:
+            return False
+        self._set("problem_id", None, at, actor)
+        self._raise(IncidentUpdated(incident_id=self.id, changes={"problem_id": None}, updated_at=at, actor=actor), at)
+        return True
+
+    def resolve_by_problem(self, problem_id: str, resolution_code: str, notes: str, at: datetime, *,
+                           actor: str) -> bool:
+        """The problem behind it was resolved with the option to resolve its incidents: an open one is resolved
+        with the problem's notes; one already resolved, closed or canceled stays as it is."""
+        if not self.is_open:
+            return False
+        text = f"Resolved by problem {problem_id} ({resolution_code})" + (f": {notes}" if notes.strip() else ".")
+        self.resolve(PROBLEM_RESOLUTION_CODE, text, at, actor=actor)
+        return True
 
     # -- comments and notes -----------------------------------------------------------------
 
