@@ -36,6 +36,14 @@ def check_incident_access(user: User, incident: Mapping[str, Any], incident_id: 
         raise not_found("incident", incident_id if incident_id is not None else incident.get("id"))
 
 
+def visible_activity(user: User, page: dict[str, Any]) -> dict[str, Any]:
+    """An incident's timeline page as the user may read it: work notes are internal to the desk, so a requester's
+    page leaves them out (it may be shorter; its cursor still holds)."""
+    if not sees_all_incidents(user):
+        page["items"] = [entry for entry in page["items"] if entry.get("kind") != "work_note"]
+    return page
+
+
 async def readable_incident(runtime: Runtime, user: User, incident_id: str) -> httpx.Response:
     """The incidents service's answer for an incident the user may see (its ETag with it); a 404 problem raised
     for one they may not (or that does not exist)."""

@@ -48,7 +48,7 @@ def _who(actor: Acting | str, groups: Iterable[str]) -> tuple[str, Iterable[str]
 
 @contextlib.asynccontextmanager
 async def http_client(runtime: Runtime) -> AsyncIterator[None]:
-    """Lifespan hook: one pooled HTTP client for all upstream calls, and the key that signs them."""
+    """Lifespan hook: a pooled HTTP client per service for the upstream calls, and the key that signs them."""
     runtime.extras[SIGNER] = Signer(require_key(runtime.settings))
     timeout = httpx.Timeout(runtime.settings.upstream_timeout_seconds)
     # A pool per service: httpcore looks over every pooled connection on each request it sends, so one pool

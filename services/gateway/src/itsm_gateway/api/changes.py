@@ -26,7 +26,7 @@ changes = Passage("changes", "/api/v1")
 @router.post("", response_model=ChangePublic, status_code=201,
              summary="Request a change (standard, normal or emergency; planned_end after planned_start)")
 async def request_change(body: ChangeCreate, runtime: RuntimeDep, user: AgentUser, response: Response) -> dict:
-    return await changes.send(runtime, response, "POST", "/changes", body, actor=user.id)
+    return await changes.send(runtime, response, "POST", "/changes", body, actor=user)
 
 
 @router.get("", response_model=ChangePage,
@@ -46,7 +46,7 @@ async def get_change(change_id: Ident, request: Request, runtime: RuntimeDep, us
               summary="Change fields: description, planned window, assignment, affected CIs")
 async def update_change(change_id: Ident, body: ChangeUpdate, runtime: RuntimeDep, user: AgentUser,
                         response: Response, if_match: IfMatchHeader = None) -> dict:
-    return await changes.send(runtime, response, "PATCH", f"/changes/{change_id}", body, actor=user.id,
+    return await changes.send(runtime, response, "PATCH", f"/changes/{change_id}", body, actor=user,
                               if_match=if_match)
 
 
@@ -54,7 +54,7 @@ async def update_change(change_id: Ident, body: ChangeUpdate, runtime: RuntimeDe
              summary="Move a change along its type's path; into authorize submits it for approval")
 async def move_change(change_id: Ident, body: ChangeMove, runtime: RuntimeDep, user: AgentUser,
                       response: Response, if_match: IfMatchHeader = None) -> dict:
-    return await changes.send(runtime, response, "POST", f"/changes/{change_id}/state", body, actor=user.id,
+    return await changes.send(runtime, response, "POST", f"/changes/{change_id}/state", body, actor=user,
                               if_match=if_match)
 
 
@@ -62,5 +62,5 @@ async def move_change(change_id: Ident, body: ChangeMove, runtime: RuntimeDep, u
              summary="Approve (it is scheduled) or reject (back to new, with a comment) a change awaiting approval")
 async def decide_change(change_id: Ident, body: ChangeDecision, runtime: RuntimeDep, user: ChangeManagerUser,
                         response: Response, if_match: IfMatchHeader = None) -> dict:
-    return await changes.send(runtime, response, "POST", f"/changes/{change_id}/approvals", body, actor=user.id,
+    return await changes.send(runtime, response, "POST", f"/changes/{change_id}/approvals", body, actor=user,
                               if_match=if_match)

@@ -45,7 +45,7 @@ async def list_cis(request: Request, runtime: RuntimeDep, user: RequesterUser,
 
 @router.post("/cis", response_model=CiPublic, status_code=201, summary="Register a configuration item by hand")
 async def register_ci(body: CiCreate, runtime: RuntimeDep, user: AgentUser, response: Response) -> dict:
-    return await cmdb.send(runtime, response, "POST", "/cis", body, actor=user.id)
+    return await cmdb.send(runtime, response, "POST", "/cis", body, actor=user)
 
 
 @router.get("/cis/{ci_id}", response_model=CiPublic,
@@ -59,14 +59,14 @@ async def get_ci(ci_id: Ident, request: Request, runtime: RuntimeDep, user: Requ
               summary="Change fields of a CI (a person's change applies whatever source wrote the field)")
 async def update_ci(ci_id: Ident, body: CiUpdate, runtime: RuntimeDep, user: AgentUser, response: Response,
                     if_match: IfMatchHeader = None) -> dict:
-    return await cmdb.send(runtime, response, "PATCH", f"/cis/{ci_id}", body, actor=user.id, if_match=if_match)
+    return await cmdb.send(runtime, response, "PATCH", f"/cis/{ci_id}", body, actor=user, if_match=if_match)
 
 
 @router.post("/cis/{ci_id}/status", response_model=CiPublic,
              summary="Change the operational status; retired is for good and removes the CI's relationships")
 async def change_ci_status(ci_id: Ident, body: StatusChange, runtime: RuntimeDep, user: AgentUser, response: Response,
                         if_match: IfMatchHeader = None) -> dict:
-    return await cmdb.send(runtime, response, "POST", f"/cis/{ci_id}/status", body, actor=user.id, if_match=if_match)
+    return await cmdb.send(runtime, response, "POST", f"/cis/{ci_id}/status", body, actor=user, if_match=if_match)
 
 
 @router.get("/cis/{ci_id}/relationships", response_model=CiRelationshipList,
@@ -97,7 +97,7 @@ async def get_ci_impact(ci_id: Ident, request: Request, runtime: RuntimeDep, use
              summary="Relate two live CIs (a dangling or retired end is a 422, a duplicate a 409)")
 async def add_relationship(body: RelationshipCreate, runtime: RuntimeDep, user: AgentUser,
                            response: Response) -> dict:
-    return await cmdb.send(runtime, response, "POST", "/relationships", body, actor=user.id)
+    return await cmdb.send(runtime, response, "POST", "/relationships", body, actor=user)
 
 
 @router.get("/relationships/{relationship_id}", response_model=RelationshipPublic)
@@ -109,7 +109,7 @@ async def get_relationship(relationship_id: Ident, request: Request, runtime: Ru
                summary="Remove a relationship (it stays in both CIs' history)")
 async def remove_relationship(relationship_id: Ident, runtime: RuntimeDep, user: AgentUser,
                               response: Response) -> dict:
-    return await cmdb.send(runtime, response, "DELETE", f"/relationships/{relationship_id}", None, actor=user.id)
+    return await cmdb.send(runtime, response, "DELETE", f"/relationships/{relationship_id}", None, actor=user)
 
 
 @router.post("/imports", response_model=ImportReport,
@@ -120,7 +120,7 @@ async def import_cis(request: Request, runtime: RuntimeDep, user: AgentUser) -> 
     # service validates them (its 422 comes back as it is); parsing them here too would cost a
     # third of what the import itself does.
     upstream = await call(runtime, "cmdb", "POST", "/imports", content=await request.body(),
-                          headers={"content-type": "application/json"}, actor=user.id, timeout=IMPORT_TIMEOUT)
+                          headers={"content-type": "application/json"}, actor=user, timeout=IMPORT_TIMEOUT)
     return Response(upstream.content, media_type="application/json")
 
 
@@ -133,4 +133,4 @@ async def list_sources(request: Request, runtime: RuntimeDep, user: AgentUser) -
             summary="Rank a source (admin): smaller wins; a lower-ranked source never overwrites its fields")
 async def replace_source(name: SourceName, body: SourceUpdate, runtime: RuntimeDep, user: AdminUser,
                      response: Response) -> dict:
-    return await cmdb.send(runtime, response, "PUT", f"/sources/{name}", body, actor=user.id)
+    return await cmdb.send(runtime, response, "PUT", f"/sources/{name}", body, actor=user)

@@ -20,8 +20,10 @@ from itsm_contracts.api.incidents import (
 from itsm_kit.api import Ident, IfMatchHeader
 from itsm_kit.errors import Problem
 from itsm_kit.runtime import RuntimeDep
-from itsm_gateway.access import check_incident_access, readable_incident, scoped_incident_query, sees_all_incidents
-from itsm_gateway.auth import AdminUser, AgentUser, RequesterUser, RoleRoute, works
+from itsm_gateway.access import (
+    check_incident_access, readable_incident, scoped_incident_query, sees_all_incidents, visible_activity,
+)
+from itsm_gateway.auth import AdminUser, AgentUser, RequesterUser, RoleRoute
 from itsm_gateway.upstream import Passage, call
 
 router = APIRouter(prefix="/incidents", tags=["incidents"], route_class=RoleRoute)
@@ -142,8 +144,5 @@ async def list_incident_activity(incident_id: Ident, request: Request, runtime: 
                                  cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict:
     if not sees_all_incidents(user):
         await readable_incident(runtime, user, incident_id)
-    page = await incidents.read(runtime, request, f"/incidents/{incident_id}/activity", actor=user)
-    if not works(user):
-        # Work notes are internal: a requester's page leaves them out (it may be shorter; its cursor still holds).
-        page["items"] = [entry for entry in page["items"] if entry.get("kind") != "work_note"]
-    return page
+    return visible_activity(user, await incidents.read(runtime, request, f"/incidents/{incident_id}/activity",
+                                                       actor=user))

@@ -27,7 +27,7 @@ problems = Passage("problems", "/api/v1")
 
 @router.post("", response_model=ProblemPublic, status_code=201, summary="Open a problem")
 async def open_problem(body: ProblemCreate, runtime: RuntimeDep, user: AgentUser, response: Response) -> dict:
-    return await problems.send(runtime, response, "POST", "/problems", body, actor=user.id)
+    return await problems.send(runtime, response, "POST", "/problems", body, actor=user)
 
 
 @router.get("", response_model=ProblemPage,
@@ -47,7 +47,7 @@ async def get_problem(problem_id: Ident, request: Request, runtime: RuntimeDep, 
               summary="Change fields: description, impact/urgency (and so priority), assignment, related incidents")
 async def update_problem(problem_id: Ident, body: ProblemUpdate, runtime: RuntimeDep, user: AgentUser,
                          response: Response, if_match: IfMatchHeader = None) -> dict:
-    return await problems.send(runtime, response, "PATCH", f"/problems/{problem_id}", body, actor=user.id,
+    return await problems.send(runtime, response, "PATCH", f"/problems/{problem_id}", body, actor=user,
                                if_match=if_match)
 
 
@@ -55,7 +55,7 @@ async def update_problem(problem_id: Ident, body: ProblemUpdate, runtime: Runtim
              summary="Move a problem to another state (resolved and closed: use resolve and close)")
 async def move_problem(problem_id: Ident, body: ProblemMove, runtime: RuntimeDep, user: AgentUser,
                        response: Response, if_match: IfMatchHeader = None) -> dict:
-    return await problems.send(runtime, response, "POST", f"/problems/{problem_id}/state", body, actor=user.id,
+    return await problems.send(runtime, response, "POST", f"/problems/{problem_id}/state", body, actor=user,
                                if_match=if_match)
 
 
@@ -64,7 +64,7 @@ async def move_problem(problem_id: Ident, body: ProblemMove, runtime: RuntimeDep
 async def record_root_cause(problem_id: Ident, body: RootCause, runtime: RuntimeDep, user: AgentUser,
                               response: Response, if_match: IfMatchHeader = None) -> dict:
     return await problems.send(runtime, response, "POST", f"/problems/{problem_id}/root-cause", body,
-                               actor=user.id, if_match=if_match)
+                               actor=user, if_match=if_match)
 
 
 @router.post("/{problem_id}/resolve", response_model=ProblemPublic,
@@ -73,14 +73,14 @@ async def record_root_cause(problem_id: Ident, body: RootCause, runtime: Runtime
                          "itsm.problem.resolved event.")
 async def resolve_problem(problem_id: Ident, body: ProblemResolution, runtime: RuntimeDep, user: AgentUser,
                           response: Response, if_match: IfMatchHeader = None) -> dict:
-    return await problems.send(runtime, response, "POST", f"/problems/{problem_id}/resolve", body, actor=user.id,
+    return await problems.send(runtime, response, "POST", f"/problems/{problem_id}/resolve", body, actor=user,
                                if_match=if_match)
 
 
 @router.post("/{problem_id}/close", response_model=ProblemPublic, summary="Close a resolved problem")
 async def close_problem(problem_id: Ident, runtime: RuntimeDep, user: AgentUser, response: Response,
                         if_match: IfMatchHeader = None) -> dict:
-    return await problems.send(runtime, response, "POST", f"/problems/{problem_id}/close", None, actor=user.id,
+    return await problems.send(runtime, response, "POST", f"/problems/{problem_id}/close", None, actor=user,
                                if_match=if_match)
 
 
@@ -88,7 +88,7 @@ async def close_problem(problem_id: Ident, runtime: RuntimeDep, user: AgentUser,
              summary="Link an incident to the problem (linking it again changes nothing)")
 async def link_incident_to_problem(problem_id: Ident, body: IncidentLink, runtime: RuntimeDep, user: AgentUser,
                                    response: Response, if_match: IfMatchHeader = None) -> dict:
-    return await problems.send(runtime, response, "POST", f"/problems/{problem_id}/incidents", body, actor=user.id,
+    return await problems.send(runtime, response, "POST", f"/problems/{problem_id}/incidents", body, actor=user,
                                if_match=if_match)
 
 
@@ -97,19 +97,19 @@ async def link_incident_to_problem(problem_id: Ident, body: IncidentLink, runtim
 async def unlink_incident_from_problem(problem_id: Ident, incident_id: Ident, runtime: RuntimeDep, user: AgentUser,
                                        response: Response, if_match: IfMatchHeader = None) -> dict:
     return await problems.send(runtime, response, "DELETE", f"/problems/{problem_id}/incidents/{incident_id}", None,
-                               actor=user.id, if_match=if_match)
+                               actor=user, if_match=if_match)
 
 
 @router.post("/{problem_id}/comments", response_model=ProblemPublic, summary="Add a comment to a problem")
 async def add_problem_comment(problem_id: Ident, body: NoteCreate, runtime: RuntimeDep, user: AgentUser,
                               response: Response) -> dict:
-    return await problems.send(runtime, response, "POST", f"/problems/{problem_id}/comments", body, actor=user.id)
+    return await problems.send(runtime, response, "POST", f"/problems/{problem_id}/comments", body, actor=user)
 
 
 @router.post("/{problem_id}/work-notes", response_model=ProblemPublic, summary="Add an internal work note to a problem")
 async def add_problem_work_note(problem_id: Ident, body: NoteCreate, runtime: RuntimeDep, user: AgentUser,
                                 response: Response) -> dict:
-    return await problems.send(runtime, response, "POST", f"/problems/{problem_id}/work-notes", body, actor=user.id)
+    return await problems.send(runtime, response, "POST", f"/problems/{problem_id}/work-notes", body, actor=user)
 
 
 @router.get("/{problem_id}/activity", response_model=ProblemActivityPage,

@@ -32,7 +32,7 @@ from itsm_kit.api import Ident
 from itsm_kit.errors import Problem
 from itsm_kit.runtime import Runtime, RuntimeDep
 from itsm_gateway import screen_cache
-from itsm_gateway.access import check_incident_access
+from itsm_gateway.access import check_incident_access, visible_activity
 from itsm_gateway.auth import AgentUser, RequesterUser, RoleRoute, User, works
 from itsm_gateway.screen_cache import incident_tag
 from itsm_gateway.upstream import call
@@ -147,12 +147,9 @@ async def _related_changes(runtime: Runtime, user: User, ci: str) -> list[Change
 
 
 async def _timeline(runtime: Runtime, user: User, incident_id: str) -> ActivityPage:
-    page = ActivityPage.model_validate_json(await kept(runtime, user, "incidents", f"/incidents/{incident_id}/activity",
-                                                       (incident_tag(incident_id),), params={"limit": TIMELINE_LIMIT}))
-    if not works(user):
-        # Work notes are internal to the desk (as on /incidents/{id}/activity); the cursor still holds.
-        page.items = [entry for entry in page.items if entry.kind != "work_note"]
-    return page
+    page = orjson.loads(await kept(runtime, user, "incidents", f"/incidents/{incident_id}/activity",
+                                   (incident_tag(incident_id),), params={"limit": TIMELINE_LIMIT}))
+    return ActivityPage.model_validate(visible_activity(user, page))
 
 
 async def _incident(runtime: Runtime, user: User, incident_id: str) -> IncidentPublic:

@@ -37,7 +37,7 @@ def versioned(path: str, noun: str, body: type[BaseModel], public_model: type[Ba
 
     @router.post(path, response_model=public_model, status_code=201, summary=create_summary, name=f"create_{kind}")
     async def create(item: body, runtime: RuntimeDep, user: AdminUser, response: Response) -> dict:
-        return await sla.send(runtime, response, "POST", path, item, actor=user.id)
+        return await sla.send(runtime, response, "POST", path, item, actor=user)
 
     @router.get(path + "/{ident}", response_model=public_model, summary=f"A {noun}, latest version",
                 name=f"get_{kind}")
@@ -49,11 +49,11 @@ def versioned(path: str, noun: str, body: type[BaseModel], public_model: type[Ba
                 name=f"replace_{kind}")
     async def replace(ident: Ident, item: body, runtime: RuntimeDep, user: AdminUser, response: Response,
                       if_match: IfMatchHeader = None) -> dict:
-        return await sla.send(runtime, response, "PUT", f"{path}/{ident}", item, actor=user.id, if_match=if_match)
+        return await sla.send(runtime, response, "PUT", f"{path}/{ident}", item, actor=user, if_match=if_match)
 
     @router.delete(path + "/{ident}", status_code=204, summary=delete_summary, name=f"delete_{kind}")
     async def remove(ident: Ident, runtime: RuntimeDep, user: AdminUser, if_match: IfMatchHeader = None) -> Response:
-        await sla.send(runtime, Response(), "DELETE", f"{path}/{ident}", None, actor=user.id, if_match=if_match)
+        await sla.send(runtime, Response(), "DELETE", f"{path}/{ident}", None, actor=user, if_match=if_match)
         return Response(status_code=204)
 
 
@@ -82,7 +82,7 @@ async def get_timer(timer_id: Ident, request: Request, runtime: RuntimeDep, user
              summary="Recompute open timers from their incidents' histories (admin), after a definition or calendar "
                      "change: no pause lost or counted twice")
 async def repair_timers(body: RepairRequest, runtime: RuntimeDep, user: AdminUser, response: Response) -> dict:
-    return await sla.send(runtime, response, "POST", "/repair", body, actor=user.id)
+    return await sla.send(runtime, response, "POST", "/repair", body, actor=user)
 
 
 @router.get("/reports/compliance", response_model=ComplianceReport,
