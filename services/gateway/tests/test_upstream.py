@@ -79,3 +79,14 @@ async def test_whoever_keeps_reads_hears_of_each_write_even_a_failed_one_and_of_
         except Problem:
             pass
     assert told == [("incidents", "/incidents/i1/comments"), ("incidents", "/incidents/i2")]
+
+
+def test_every_route_names_the_signed_in_user_with_their_groups():
+    """A route that passes `actor=user.id` signs its call with the id alone: the user's groups never reach the
+    service (as 25 write routes once did). Routes pass the User; upstream.call signs its id and groups."""
+    from pathlib import Path
+
+    import itsm_gateway.api
+
+    routes = Path(itsm_gateway.api.__file__).parent
+    assert not [path.name for path in sorted(routes.glob("*.py")) if "actor=user.id" in path.read_text()]
