@@ -16,6 +16,18 @@ ChangeRef = Annotated[RecordId, Field(description="the change request that fixes
 MAX_RELATED_INCIDENTS = 200
 RelatedIncidents = Annotated[list[IncidentRef], Field(
     max_length=MAX_RELATED_INCIDENTS, description="the incidents this problem causes (ids; repeats count once)")]
+MAX_AFFECTED_CIS = 100
+AffectedCis = Annotated[list[RecordId], Field(
+    max_length=MAX_AFFECTED_CIS, description="the configuration items the problem affects (CMDB ids; repeats count once)")]
+
+
+DetectionDimension = Literal["ci", "business_service", "category"]
+
+
+class BusinessServiceRef(BaseModel):
+    id: str
+    name: str
+    criticality: int | None = None
 
 
 class ProblemCreate(BaseModel):
@@ -26,6 +38,7 @@ class ProblemCreate(BaseModel):
     assignee: Name | None = None
     assignment_group: Name | None = None
     related_incidents: RelatedIncidents = []
+    affected_cis: AffectedCis = []
 
 
 class ProblemUpdate(BaseModel):
@@ -41,6 +54,7 @@ class ProblemUpdate(BaseModel):
     assignee: Name | None = None
     assignment_group: Name | None = None
     related_incidents: RelatedIncidents | None = None
+    affected_cis: AffectedCis | None = None
     fix_change_id: ChangeRef | None = None
 
     @model_validator(mode="after")
@@ -82,6 +96,14 @@ class ProblemPublic(BaseModel):
     resolution_notes: str | None = None
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
+    affected_cis: list[str] = []
+    business_services: list[BusinessServiceRef] = Field(
+        default=[], description="the live business services that depend on the affected CIs (the CMDB's graph, "
+                                "as this service last heard of it)")
+    known_error_id: str | None = Field(default=None, description="its known error, once published")
+    detection_rule_id: str | None = Field(default=None, description="the detection rule that opened it, if one did")
+    detected_on: DetectionDimension | None = None
+    detected_value: str | None = Field(default=None, description="the CI, business service or category counted")
 
 
 class ProblemPage(BaseModel):
@@ -143,3 +165,171 @@ class ProblemActivityEntry(BaseModel):
 class ProblemActivityPage(BaseModel):
     items: list[ProblemActivityEntry]
     next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
+
+
+# -- known errors ------------------------------------------------------------------------------
+
+KnownErrorState = Literal["published", "retired"]
+
+
+class KnownErrorPublish(BaseModel):
+    """POST /problems/{id}/known-error: document the problem as a known error (its root cause must be written
+    down first). Publishing again revises it: the new workaround goes to the open linked incidents again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(default=None, min_length=1, max_length=160,
+                              description="defaults to the problem's short description")
+    symptoms: str = Field(min_length=1, max_length=16_000, description="what the people affected see")
+    workaround: str = Field(min_length=1, max_length=16_000, description="how to restore service until the fix")
+    affected_cis: AffectedCis | None = Field(default=None, description="defaults to the problem's affected CIs")
+
+
+class KnownErrorRetire(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=4_000)
+
+
+class KnownErrorPublic(BaseModel):
+    id: str
+    number: str
+    problem_id: str
+    problem_number: str
+    title: str
+    symptoms: str
+    workaround: str
+    root_cause: str
+    cause_code: CauseCode
+    affected_cis: list[str]
+    state: KnownErrorState
+    revision: int = Field(description="1 when first published, one more each time it is revised")
+    published_at: datetime
+    published_by: str
+    retired_at: datetime | None = None
+    retired_reason: str | None = None
+    version: int = Field(description="also the ETag")
+
+
+class KnownErrorPage(BaseModel):
+    items: list[KnownErrorPublic]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
+
+
+class KnownErrorQuery(BaseModel):
+    """Which known errors, newest first: every filter given must hold."""
+
+    state: list[KnownErrorState] = []
+    ci_id: RecordId | None = Field(default=None, description="known errors affecting this CI")
+    cursor: str | None = Field(default=None, description="`next_cursor` of the page before")
+    limit: int = Field(default=50, ge=1, le=200)
+
+
+# -- detection ---------------------------------------------------------------------------------
+
+class DetectionRuleCreate(BaseModel):
+    """N incidents on the same CI, business service or category within a window open a candidate problem
+    that links them (and each later one, while it is open)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    dimension: DetectionDimension
+    threshold: int = Field(ge=2, le=MAX_RELATED_INCIDENTS, description="how many incidents (N)")
+    window_minutes: int = Field(ge=1, le=43_200, description="within how long (up to 30 days)")
+    enabled: bool = True
+    impact: Level = 2
+    urgency: Level = 2
+    assignment_group: Name | None = Field(default=None, description="who gets the candidate problem")
+
+
+class DetectionRuleUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    threshold: int | None = Field(default=None, ge=2, le=MAX_RELATED_INCIDENTS)
+    window_minutes: int | None = Field(default=None, ge=1, le=43_200)
+    enabled: bool | None = None
+    impact: Level | None = None
+    urgency: Level | None = None
+    assignment_group: Name | None = None
+
+    @model_validator(mode="after")
+    def _something_sent(self) -> DetectionRuleUpdate:
+        if not self.model_fields_set:
+            raise ValueError("name at least one field to change")
+        return self
+
+    def changes(self) -> dict:
+        return self.model_dump(exclude_unset=True)
+
+
+class DetectionRulePublic(BaseModel):
+    id: str
+    name: str
+    dimension: DetectionDimension
+    threshold: int
+    window_minutes: int
+    enabled: bool
+    impact: int
+    urgency: int
+    assignment_group: str | None
+    created_at: datetime
+    updated_at: datetime
+    updated_by: str
+    version: int = Field(description="also the ETag")
+
+
+class DetectionRuleList(BaseModel):
+    items: list[DetectionRulePublic]
+
+
+class LinkSuggestion(BaseModel):
+    """An open problem (or a published known error's problem) whose text matches an incident's."""
+
+    incident_id: str | None = None
+    problem_id: str
+    problem_number: str
+    short_description: str
+    state: ProblemState
+    known_error_id: str | None = None
+    known_error_number: str | None = None
+    workaround: str | None = None
+    score: float = Field(description="full-text rank, higher is closer")
+
+
+class LinkSuggestionList(BaseModel):
+    items: list[LinkSuggestion]
+
+
+# -- reports -----------------------------------------------------------------------------------
+
+AGE_BUCKETS = ("0-7d", "7-30d", "30-90d", "90d+")
+
+
+class ProblemAgeRow(BaseModel):
+    state: ProblemState
+    total: int
+    by_age: dict[str, int] = Field(description=f"how many opened within each age: {', '.join(AGE_BUCKETS)}")
+    oldest_opened_at: datetime | None
+
+
+class ProblemAgingReport(BaseModel):
+    generated_at: datetime
+    rows: list[ProblemAgeRow]
+
+
+class WeeklyCount(BaseModel):
+    week_start: datetime
+    incidents: int
+
+
+class KnownErrorImpactReport(BaseModel):
+    """Incidents per week on the known error's CIs, in the weeks before it was published and after."""
+
+    known_error_id: str
+    number: str
+    published_at: datetime
+    affected_cis: list[str]
+    before: list[WeeklyCount]
+    after: list[WeeklyCount]

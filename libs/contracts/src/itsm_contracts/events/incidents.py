@@ -178,3 +178,26 @@ class IncidentEscalated(IncidentEvent):
     reason: str
     sla_timer_id: str | None = None
     sla_kind: Literal["response", "resolution"] | None = None
+
+
+@register
+class IncidentProblemLinked(IncidentEvent):
+    """An agent linked the incident to a problem from the incident's side. The problems service links it on
+    the problem (or refuses, with itsm.problem.incident_link_refused); a link made on the problem's side comes
+    back as itsm.incident.updated instead, so neither side echoes the other."""
+
+    type = "itsm.incident.problem_linked"
+
+    problem_id: str
+    previous_problem_id: str | None = None  # the problem it moved away from, which should unlink it
+    linked_at: datetime
+
+
+@register
+class IncidentProblemUnlinked(IncidentEvent):
+    """An agent unlinked the incident from its problem from the incident's side."""
+
+    type = "itsm.incident.problem_unlinked"
+
+    problem_id: str
+    unlinked_at: datetime

@@ -40,6 +40,10 @@ class ProblemOpened(ProblemEvent):
     assignee: str | None = None
     assignment_group: str | None = None
     related_incidents: list[str] = []
+    # Set when detection opened it: the rule, what it counted on (ci, business_service or category) and the value.
+    detection_rule_id: str | None = None
+    detected_on: str | None = None
+    detected_value: str | None = None
 
 
 @register
@@ -99,9 +103,65 @@ class ProblemResolved(ProblemEvent):
 
     resolution_code: ResolutionCode
     notes: str
+    number: str | None = None  # the problem's number, for the incidents' resolution text
     resolve_linked_incidents: bool = False
     incident_ids: list[str] = []
     resolved_at: datetime
+
+
+@register
+class ProblemIncidentLinkRefused(ProblemEvent):
+    """An incident asked (itsm.incident.problem_linked) to be linked to a problem that cannot take it: unknown,
+    closed or canceled, or full. The incidents service takes the link back. `problem_id` is the one asked for."""
+
+    type = "itsm.problem.incident_link_refused"
+
+    incident_id: str
+    reason: str
+    at: datetime
+
+
+@register
+class ProblemKnownErrorPublished(ProblemEvent):
+    """The problem is documented as a known error: its symptoms and workaround, for the incidents it causes
+    (`incident_ids`, the open ones of which get the workaround as a work note) and those still to come.
+    Published again, with the same known_error_id, when the known error is revised."""
+
+    type = "itsm.problem.known_error_published"
+
+    known_error_id: str
+    number: str  # the known error's number (KE...)
+    problem_number: str
+    title: str
+    symptoms: str
+    workaround: str
+    affected_cis: list[str] = []
+    incident_ids: list[str] = []
+    revision: int = 1
+    published_at: datetime
+
+
+@register
+class ProblemKnownErrorRetired(ProblemEvent):
+    """The known error no longer applies (its fix is in, or it was wrong); its workaround is no longer offered."""
+
+    type = "itsm.problem.known_error_retired"
+
+    known_error_id: str
+    number: str
+    retired_at: datetime
+
+
+@register
+class ProblemLinkSuggested(ProblemEvent):
+    """A new incident's text matches this open problem (or its known error): suggested for linking, not linked."""
+
+    type = "itsm.problem.link_suggested"
+
+    incident_id: str
+    score: float
+    known_error_id: str | None = None
+    suggested_at: datetime
 
 
 @register
