@@ -84,6 +84,10 @@ class ProblemIncidentLinked(ProblemEvent):
 
     incident_id: str
     at: datetime
+    # Set when the problem has a published known error: the incident gets its workaround as a work note.
+    known_error_id: str | None = None
+    known_error_number: str | None = None
+    workaround: str | None = None
 
 
 @register
