@@ -66,7 +66,7 @@ async def test_incidents_follow_links_and_the_resolution_of_their_problem(platfo
 
     resolved = await until(gateway, first["id"], lambda i: i["state"] == "resolved")
     assert resolved["resolution_code"] == "resolved_by_problem"
-    assert problem["id"] in resolved["resolution_notes"] and "patched" in resolved["resolution_notes"]
+    assert problem["number"] in resolved["resolution_notes"] and "patched" in resolved["resolution_notes"]
     assert resolved["problem_id"] == problem["id"]
     # The unlinked one is not the problem's any more: it stays open (a later event would have reached it by now).
     left = await incident(gateway, second["id"])

@@ -16,7 +16,7 @@ from itsm_kit.db import make_engine, make_sessionmaker
 from itsm_kit.outbox import Outbox
 from itsm_kit.runtime import Runtime
 from itsm_incidents.consumers import event_handlers
-from itsm_incidents.store import CiRepository
+from itsm_kit.cmdb_copy import CiRepository
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from itsm_contracts.api.cmdb import CiBrief
 from itsm_contracts.api.incidents import (
     ActivityEntry, ActivityPage, IncidentAlert, IncidentAlertList, IncidentCounts, IncidentCreate, IncidentFilter,
     IncidentPage, IncidentPublic, IncidentQuery, IncidentResolve, IncidentUpdate, NoteCreate, PriorityCell,
-    PriorityMatrixPublic, PriorityMatrixUpdate, StateChange,
+    PriorityMatrixPublic, PriorityMatrixUpdate, ProblemRef, StateChange,
 )
 from itsm_kit.api import Actor, Ident, IfMatch, tag
 from itsm_kit.domain import PRIORITY_LABELS
@@ -112,6 +112,21 @@ async def add_comment(incident_id: Ident, body: NoteCreate, uow: UnitOfWorkDep, 
 async def add_work_note(incident_id: Ident, body: NoteCreate, uow: UnitOfWorkDep, response: Response,
                         actor: Actor) -> IncidentPublic:
     return _answer(await handlers.add_work_note(uow, incident_id, text=body.text, actor=actor), response)
+
+
+@router.put("/{incident_id}/problem", response_model=IncidentPublic,
+            summary="Link the incident to a problem (moving it from another); the problem hears of it by event")
+async def link_to_problem(incident_id: Ident, body: ProblemRef, uow: UnitOfWorkDep, response: Response,
+                          if_match: IfMatch, actor: Actor) -> IncidentPublic:
+    incident = await handlers.link_to_problem(uow, incident_id, body.problem_id, actor=actor, if_match=if_match)
+    return _answer(incident, response)
+
+
+@router.delete("/{incident_id}/problem", response_model=IncidentPublic,
+               summary="Unlink the incident from its problem; the problem hears of it by event")
+async def unlink_from_problem(incident_id: Ident, uow: UnitOfWorkDep, response: Response, if_match: IfMatch,
+                              actor: Actor) -> IncidentPublic:
+    return _answer(await handlers.unlink_from_problem(uow, incident_id, actor=actor, if_match=if_match), response)
 
 
 @router.get("/{incident_id}/activity", response_model=ActivityPage,

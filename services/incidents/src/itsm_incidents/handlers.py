@@ -1,7 +1,7 @@
 """Use cases: open the unit of work, load the incidents, apply the command or event, save, commit.
 
-Commands come from the API, events from the consumer (alerts, SLA breaches, the CMDB's
-changes for this service's copy of it), the auto-close job from its schedule.
+Commands come from the API, events from the consumer (alerts, SLA breaches, the problems'
+links and resolutions; the CMDB's changes go to itsm_kit.cmdb_copy), the auto-close job from its schedule.
 """
 
 from __future__ import annotations
@@ -14,11 +14,13 @@ from typing import Any
 
 from itsm_contracts import CloudEvent
 from itsm_contracts.events.alerts import AlertReceived
-from itsm_contracts.events.cmdb import CiCreated, CiRelationshipRemoved, CiStatusChanged, CiUpdated
 from itsm_contracts.events.incidents import IncidentStateChanged
-from itsm_contracts.events.problems import ProblemIncidentLinked, ProblemResolved
+from itsm_contracts.events.problems import (
+    ProblemIncidentLinked, ProblemIncidentLinkRefused, ProblemKnownErrorPublished, ProblemResolved,
+)
 from itsm_contracts.events.sla import SlaBreached
 from itsm_kit.clock import utcnow
+from itsm_kit.cmdb_copy import CiRepository
 from itsm_kit.domain import SYSTEM, InvalidValue
 from itsm_kit.errors import check_version, found
 from itsm_kit.unit_of_work import UnitOfWork
@@ -26,7 +28,7 @@ from itsm_incidents.domain import (
     AlertDesk, AlertEpisode, Incident, State, breach_note, identity, is_due_for_auto_close, last_state_change,
     leads_children, storm_window_start, valid_matrix,
 )
-from itsm_incidents.store import AlertRepository, CiRepository, IncidentRepository, PriorityMatrixRepository
+from itsm_incidents.store import AlertRepository, IncidentRepository, PriorityMatrixRepository
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +143,19 @@ async def add_comment(uow: UnitOfWork, incident_id: str, *, text: str, actor: st
 async def add_work_note(uow: UnitOfWork, incident_id: str, *, text: str, actor: str = SYSTEM) -> Incident:
     return await _change(uow, incident_id, None,
                          lambda incident: incident.add_work_note(text, utcnow(), actor=actor))
+
+
+async def link_to_problem(uow: UnitOfWork, incident_id: str, problem_id: str, *, actor: str = SYSTEM,
+                          if_match: int | None = None) -> Incident:
+    """The problems service hears of it (itsm.incident.problem_linked) and links it there, or refuses."""
+    return await _change(uow, incident_id, if_match,
+                         lambda incident: incident.link_to_problem(problem_id, utcnow(), actor=actor))
+
+
+async def unlink_from_problem(uow: UnitOfWork, incident_id: str, *, actor: str = SYSTEM,
+                              if_match: int | None = None) -> Incident:
+    return await _change(uow, incident_id, if_match,
+                         lambda incident: incident.unlink_from_problem(utcnow(), actor=actor))
 
 
 async def auto_close_due(uow: UnitOfWork, now: datetime, days: float, batch_size: int = 200) -> int:
@@ -291,8 +306,12 @@ async def sla_breached(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, SlaBreac
 
 
 async def problem_links_changed(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, Any]]) -> None:
-    """Links and unlinks of incidents to problems, in the run's order. An incident this service does not
-    have (a typo, or one opened elsewhere) is skipped: the problem may name it, this service cannot."""
+    """Links, unlinks and refused links of incidents to problems, in the run's order. An incident this service does
+    not have (a typo, or one opened elsewhere) is skipped: the problem may name it, this service cannot.
+
+    A link carrying its problem's known error puts the workaround on the incident as a work note (also when the
+    incident was linked already: an agent's link here comes back this way, with the known error), unless the
+    incident has moved to another problem since."""
     async with uow:
         repo = IncidentRepository(uow.session)
         incidents = await repo.get_many({d.incident_id for _, d in run}, for_update=True)
@@ -302,15 +321,44 @@ async def problem_links_changed(uow: UnitOfWork, run: Sequence[tuple[CloudEvent,
                 log.info("problem link names an unknown incident; skipped",
                          extra={"problem_id": link.problem_id, "incident_id": link.incident_id, "type": cause.type})
                 continue
-            actor = link.actor or SYSTEM
+            version, actor = incident.version, link.actor or SYSTEM
             if isinstance(link, ProblemIncidentLinked):
-                moved = incident.link_problem(link.problem_id, link.at, actor=actor)
+                incident.link_problem(link.problem_id, link.at, actor=actor)
+                if link.workaround:
+                    incident.note_workaround(link.problem_id, link.known_error_number or link.known_error_id or
+                                             link.problem_id, link.workaround, link.at, actor=actor)
+            elif isinstance(link, ProblemIncidentLinkRefused):
+                incident.problem_refused_link(link.problem_id, link.reason, link.at, actor=actor)
             else:
-                moved = incident.unlink_problem(link.problem_id, link.at, actor=actor)
-            if moved:
+                incident.unlink_problem(link.problem_id, link.at, actor=actor)
+            if incident.version != version:
                 changed[incident.id] = incident
                 uow.add(incident)
                 uow.caused_by(cause)
+        await repo.save_many(list(changed.values()))
+        await uow.commit()
+
+
+async def known_errors_published(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, ProblemKnownErrorPublished]]
+                                 ) -> None:
+    """A published (or revised) known error's workaround goes on each open incident it lists that is still linked
+    to its problem, as a work note; one this service does not have is skipped."""
+    async with uow:
+        repo = IncidentRepository(uow.session)
+        incidents = await repo.get_many({i for _, known in run for i in known.incident_ids}, for_update=True)
+        changed: dict[str, Incident] = {}
+        for cause, known in run:
+            for incident_id in sorted(set(known.incident_ids)):
+                if (incident := incidents.get(incident_id)) is None:
+                    log.info("known error names an unknown incident; skipped",
+                             extra={"problem_id": known.problem_id, "known_error_id": known.known_error_id,
+                                    "incident_id": incident_id})
+                    continue
+                if incident.note_workaround(known.problem_id, known.number, known.workaround, known.published_at,
+                                            actor=known.actor or SYSTEM):
+                    changed[incident.id] = incident
+                    uow.add(incident)
+            uow.caused_by(cause)
         await repo.save_many(list(changed.values()))
         await uow.commit()
 
@@ -331,57 +379,8 @@ async def problems_resolved(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, Pro
                     continue
                 loaded = incident.version
                 if incident.resolve_by_problem(resolved.problem_id, resolved.resolution_code, resolved.notes,
-                                               resolved.resolved_at, actor=resolved.actor or SYSTEM):
+                                               resolved.resolved_at, actor=resolved.actor or SYSTEM,
+                                               number=resolved.number):
                     await _save(uow, repo, incident, loaded)
             uow.caused_by(cause)
-        await uow.commit()
-
-
-# The CMDB's events, applied to this service's copy of it: each run folded per CI, then one
-# statement or a few.
-_TRACKED = {"name", "criticality", "operational_status"}  # the fields of an update this copy keeps
-
-
-async def cis_created(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, CiCreated]]) -> None:
-    latest: dict[str, dict] = {}
-    for event, d in run:
-        if d.ci_id not in latest or event.sequence > latest[d.ci_id]["sequence"]:
-            latest[d.ci_id] = {"id": d.ci_id, "name": d.name, "ci_class": d.ci_class, "criticality": d.criticality,
-                               "operational_status": d.operational_status or "operational", "sequence": event.sequence}
-    async with uow:
-        await CiRepository(uow.session).put(list(latest.values()))
-        await uow.commit()
-
-
-async def cis_changed(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, Any]]) -> None:
-    """Updates, status changes and retirements: the latest value of each field per CI."""
-    folded: dict[str, dict] = {}
-    for event, data in run:
-        row = folded.setdefault(data.ci_id, {"id": data.ci_id, "sequence": 0})
-        if event.sequence > row["sequence"]:
-            row.update(_ci_changes(data), sequence=event.sequence)
-    async with uow:
-        await CiRepository(uow.session).change(list(folded.values()))
-        await uow.commit()
-
-
-def _ci_changes(data: Any) -> dict:
-    if isinstance(data, CiUpdated):
-        return {k: v for k, v in data.changes.items() if k in _TRACKED and v is not None}
-    if isinstance(data, CiStatusChanged):
-        return {"operational_status": data.to_status}
-    return {"operational_status": "retired"}
-
-
-async def relationships_changed(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, Any]]) -> None:
-    """Additions and removals, in order; a removal leaves a tombstone."""
-    rows: dict[str, dict] = {}
-    for _event, d in run:
-        removed = isinstance(d, CiRelationshipRemoved)
-        row = rows.setdefault(d.relationship_id, {"id": d.relationship_id, "source_id": d.source_id,
-                                                  "target_id": d.target_id, "type": d.relationship_type,
-                                                  "removed": removed})
-        row["removed"] = row["removed"] or removed
-    async with uow:
-        await CiRepository(uow.session).put_relationships(list(rows.values()))
         await uow.commit()

@@ -1,5 +1,5 @@
 """The incidents database: incidents and their timeline, alert episodes, the priority matrix, and
-the copy of the CMDB this service keeps; a repository for each."""
+the copy of the CMDB this service keeps (itsm_kit.cmdb_copy's tables and repository); a repository for each."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_incidents.domain import Activity, AlertEpisode, AlertIdentity, EndedBy, EpisodeStatus, Incident, State
+from itsm_kit.cmdb_copy import cmdb_copy_tables
 from itsm_kit.domain import DEFAULT_PRIORITY_MATRIX, PRIORITY_LABELS
 from itsm_kit.pagination import keyset, page_of
 from itsm_kit.records import AggregateRepository, Numbering
@@ -66,6 +67,7 @@ incidents = Table(
     Column("escalated_at", DateTime(timezone=True)),
     Column("integration_id", String(36)),
     Column("problem_id", String(36)),  # the problem's id, as the problems service's events name it (no foreign key)
+    Column("problem_changed_at", DateTime(timezone=True)),  # when problem_id last changed, from either side
     Index("incidents_by_opened", "opened_at", "id"),
     # The sort orders lists offer, and the filters a service desk uses most.
     Index("incidents_by_updated", "updated_at", "id"),
@@ -326,109 +328,8 @@ class AlertRepository:
             await self.session.execute(insert(incident_alerts), rows)
 
 
-# -- the copy of the CMDB: CIs and relationships, as far as incidents need them ----------------------
-# Fed by itsm.cmdb events; every change is applied only if its sequence is newer than what is kept,
-# so a replay or a late duplicate changes nothing. A removed relationship stays as a tombstone, so a
-# replay cannot bring it back.
-
-cmdb_cis = Table(
-    "cmdb_cis",
-    metadata,
-    Column("id", String(36), primary_key=True),
-    Column("name", String(255), nullable=False),
-    Column("ci_class", String(40), nullable=False),
-    Column("criticality", Integer, nullable=False),
-    Column("operational_status", String(20), nullable=False),
-    Column("sequence", BigInteger, nullable=False),
-)
-Index("cmdb_cis_by_name", func.lower(cmdb_cis.c.name))
-
-cmdb_relationships = Table(
-    "cmdb_relationships",
-    metadata,
-    Column("id", String(36), primary_key=True),
-    Column("source_id", String(36), nullable=False),
-    Column("target_id", String(36), nullable=False),
-    Column("type", String(20), nullable=False),
-    Column("removed", Boolean, nullable=False, server_default="false"),
-    # Walks upstream: who depends on a CI.
-    Index("cmdb_relationships_live_by_target", "target_id", "source_id", postgresql_where=text("NOT removed")),
-)
-
-BUSINESS_SERVICE = "business_service"
-MAX_DEPTH = 20
-
-
-class CiRepository:
-    def __init__(self, session: AsyncSession):
-        self.session = session
-
-    async def find(self, ref: str) -> dict | None:
-        """The CI an incident names: by id, else by name (ignoring case) when one live CI has it."""
-        row = (await self.session.execute(select(cmdb_cis).where(cmdb_cis.c.id == ref))).first()
-        if row is not None:
-            return dict(row._mapping)
-        rows = (await self.session.execute(
-            select(cmdb_cis).where(func.lower(cmdb_cis.c.name) == ref.strip().lower(),
-                                   cmdb_cis.c.operational_status != "retired").limit(2))).all()
-        return dict(rows[0]._mapping) if len(rows) == 1 else None
-
-    async def business_services(self, ci_id: str) -> list[dict]:
-        """The live business services that depend on the CI, directly or not (itself, if it is one)."""
-        rows = await self.session.execute(text("""
-            WITH RECURSIVE up(id, path) AS (
-                SELECT CAST(:ci AS varchar), ARRAY[CAST(:ci AS varchar)]
-              UNION ALL
-                SELECT DISTINCT ON (r.source_id) r.source_id, up.path || r.source_id
-                FROM up JOIN cmdb_relationships r ON r.target_id = up.id AND NOT r.removed
-                WHERE r.source_id <> ALL(up.path) AND cardinality(up.path) <= :max_depth
-            )
-            SELECT DISTINCT c.id, c.name, c.ci_class, c.criticality, c.operational_status
-            FROM up JOIN cmdb_cis c ON c.id = up.id
-            WHERE c.ci_class = :business_service AND c.operational_status <> 'retired'
-            ORDER BY c.criticality, c.name, c.id
-        """), {"ci": ci_id, "max_depth": MAX_DEPTH, "business_service": BUSINESS_SERVICE})
-        return [dict(r._mapping) for r in rows.all()]
-
-    async def put(self, rows: Seq[dict]) -> None:
-        """Whole CIs (id, name, ci_class, criticality, operational_status, sequence), unless a newer one is kept."""
-        if not rows:
-            return
-        # One statement for the run, its rows as arrays (an executemany would be a statement per row).
-        await self.session.execute(text("""
-            INSERT INTO cmdb_cis (id, name, ci_class, criticality, operational_status, sequence)
-            SELECT * FROM unnest(CAST(:id AS varchar[]), CAST(:name AS varchar[]), CAST(:ci_class AS varchar[]),
-                                 CAST(:criticality AS int[]), CAST(:operational_status AS varchar[]),
-                                 CAST(:sequence AS bigint[]))
-            ON CONFLICT (id) DO UPDATE SET name = excluded.name, ci_class = excluded.ci_class,
-                criticality = excluded.criticality, operational_status = excluded.operational_status,
-                sequence = excluded.sequence
-            WHERE cmdb_cis.sequence < excluded.sequence
-        """), {column: [r[column] for r in rows] for column in rows[0]})
-
-    async def change(self, rows: Seq[dict]) -> None:
-        """Some fields of CIs (id, sequence and the fields), unless a newer change is kept; a statement per
-        set of fields."""
-        by_fields: dict[tuple[str, ...], list[dict]] = {}
-        for row in rows:
-            by_fields.setdefault(tuple(sorted(set(row) - {"id", "sequence"})), []).append(row)
-        for fields, same in by_fields.items():
-            await self.session.execute(
-                update(cmdb_cis).where(cmdb_cis.c.id == bindparam("b_id"), cmdb_cis.c.sequence < bindparam("b_seq"))
-                .values({f: bindparam(f"b_{f}") for f in (*fields, "sequence")}),
-                [{"b_id": r["id"], "b_seq": r["sequence"], **{f"b_{f}": r[f] for f in (*fields, "sequence")}}
-                 for r in same])
-
-    async def put_relationships(self, rows: Seq[dict]) -> None:
-        """Relationships (id, source_id, target_id, type, removed); a removal is kept for good."""
-        if rows:
-            await self.session.execute(text("""
-                INSERT INTO cmdb_relationships (id, source_id, target_id, type, removed)
-                SELECT * FROM unnest(CAST(:id AS varchar[]), CAST(:source_id AS varchar[]),
-                                     CAST(:target_id AS varchar[]), CAST(:type AS varchar[]),
-                                     CAST(:removed AS boolean[]))
-                ON CONFLICT (id) DO UPDATE SET removed = cmdb_relationships.removed OR excluded.removed
-            """), {column: [r[column] for r in rows] for column in rows[0]})
+# -- the copy of the CMDB (itsm_kit.cmdb_copy): the CIs incidents name and the business services they impact ----
+cmdb_cis, cmdb_relationships = cmdb_copy_tables(metadata)
 
 
 async def write_timeline(session: AsyncSession, by_incident: Seq[tuple[str, list[Activity]]]) -> None:

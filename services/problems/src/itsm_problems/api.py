@@ -12,8 +12,11 @@ from fastapi import APIRouter, Query, Response
 
 from itsm_contracts.api.incidents import NoteCreate
 from itsm_contracts.api.problems import (
-    IncidentLink, ProblemActivityEntry, ProblemActivityPage, ProblemCreate, ProblemMove, ProblemPage,
-    ProblemPublic, ProblemQuery, ProblemResolution, ProblemUpdate, RootCause,
+    BusinessServiceRef, DetectionRuleCreate, DetectionRuleList, DetectionRulePublic, DetectionRuleUpdate,
+    IncidentLink, KnownErrorImpactReport, KnownErrorPage, KnownErrorPublic, KnownErrorPublish, KnownErrorQuery,
+    KnownErrorRetire, LinkSuggestion, LinkSuggestionList, ProblemActivityEntry, ProblemActivityPage,
+    ProblemAgingReport, ProblemCreate, ProblemMove, ProblemPage, ProblemPublic, ProblemQuery, ProblemResolution,
+    ProblemUpdate, RootCause,
 )
 from itsm_kit.api import Actor, Ident, IfMatch, answer
 from itsm_kit.runtime import UnitOfWorkDep
@@ -30,9 +33,13 @@ async def open_problem(body: ProblemCreate, uow: UnitOfWorkDep, response: Respon
     return answer(response, ProblemPublic, problem)
 
 
-@router.get("/{problem_id}", response_model=ProblemPublic)
+@router.get("/{problem_id}", response_model=ProblemPublic,
+            summary="A problem, with the business services its affected CIs serve")
 async def get_problem(problem_id: Ident, uow: UnitOfWorkDep, response: Response) -> ProblemPublic:
-    return answer(response, ProblemPublic, await handlers.get_problem(uow, problem_id))
+    problem, services = await handlers.get_problem(uow, problem_id)
+    shown = answer(response, ProblemPublic, problem)
+    shown.business_services = [BusinessServiceRef(**s) for s in services]
+    return shown
 
 
 @router.get("", response_model=ProblemPage, summary="List problems, newest first (filters, cursor pagination)")
@@ -115,3 +122,115 @@ async def list_activity(problem_id: Ident, uow: UnitOfWorkDep, cursor: str | Non
                         limit: Annotated[int, Query(ge=1, le=200)] = 50) -> ProblemActivityPage:
     items, next_cursor = await handlers.activity(uow, problem_id, limit=limit, cursor=cursor)
     return ProblemActivityPage(items=[ProblemActivityEntry(**e) for e in items], next_cursor=next_cursor)
+
+
+# -- known errors ------------------------------------------------------------------------------
+
+@router.post("/{problem_id}/known-error", response_model=KnownErrorPublic,
+             summary="Publish the problem as a known error, or revise the one it has",
+             description="Needs the root cause written down. The open linked incidents get the workaround as a "
+                         "work note, through the itsm.problem.known_error_published event. If-Match names the "
+                         "problem's version.")
+async def publish_known_error(problem_id: Ident, body: KnownErrorPublish, uow: UnitOfWorkDep, response: Response,
+                              if_match: IfMatch, actor: Actor) -> KnownErrorPublic:
+    known = await handlers.publish_known_error(uow, problem_id, **body.model_dump(), actor=actor, if_match=if_match)
+    response.headers["Location"] = f"{known_errors_router.prefix}/{known.id}"
+    return answer(response, KnownErrorPublic, known)
+
+
+@router.get("/{problem_id}/known-error", response_model=KnownErrorPublic, summary="The problem's known error")
+async def get_known_error_of_problem(problem_id: Ident, uow: UnitOfWorkDep, response: Response) -> KnownErrorPublic:
+    return answer(response, KnownErrorPublic, await handlers.known_error_of(uow, problem_id))
+
+
+known_errors_router = APIRouter(prefix="/known-errors", tags=["known errors"])
+
+
+@known_errors_router.get("", response_model=KnownErrorPage, summary="List known errors, newest published first")
+async def list_known_errors(uow: UnitOfWorkDep, query: Annotated[KnownErrorQuery, Query()]) -> KnownErrorPage:
+    items, next_cursor = await handlers.list_known_errors(uow, **query.model_dump())
+    return KnownErrorPage(items=[KnownErrorPublic.model_validate(k, from_attributes=True) for k in items],
+                          next_cursor=next_cursor)
+
+
+@known_errors_router.get("/{known_error_id}", response_model=KnownErrorPublic, summary="A known error")
+async def get_known_error(known_error_id: Ident, uow: UnitOfWorkDep, response: Response) -> KnownErrorPublic:
+    return answer(response, KnownErrorPublic, await handlers.get_known_error(uow, known_error_id))
+
+
+@known_errors_router.post("/{known_error_id}/retire", response_model=KnownErrorPublic,
+                          summary="Retire a known error: its workaround is no longer offered")
+async def retire_known_error(known_error_id: Ident, body: KnownErrorRetire, uow: UnitOfWorkDep, response: Response,
+                             if_match: IfMatch, actor: Actor) -> KnownErrorPublic:
+    known = await handlers.retire_known_error(uow, known_error_id, reason=body.reason, actor=actor,
+                                              if_match=if_match)
+    return answer(response, KnownErrorPublic, known)
+
+
+# -- detection rules, link suggestions, reports ---------------------------------------------------
+
+detection_router = APIRouter(tags=["detection"])
+MAX_SEARCH_QUERY = 2_000  # characters: a summary and a description's start, as incidents are searched
+IncidentRef = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+                                   description="an incident id")]
+
+
+@detection_router.get("/detection-rules", response_model=DetectionRuleList, summary="Every detection rule")
+async def list_detection_rules(uow: UnitOfWorkDep) -> DetectionRuleList:
+    rules = await handlers.list_detection_rules(uow)
+    return DetectionRuleList(items=[DetectionRulePublic.model_validate(r, from_attributes=True) for r in rules])
+
+
+@detection_router.post("/detection-rules", response_model=DetectionRulePublic, status_code=201,
+                       summary="Add a detection rule")
+async def create_detection_rule(body: DetectionRuleCreate, uow: UnitOfWorkDep, response: Response,
+                                actor: Actor) -> DetectionRulePublic:
+    rule = await handlers.create_detection_rule(uow, actor=actor, **body.model_dump())
+    response.headers["Location"] = f"/detection-rules/{rule.id}"
+    return answer(response, DetectionRulePublic, rule)
+
+
+@detection_router.get("/detection-rules/{rule_id}", response_model=DetectionRulePublic, summary="A detection rule")
+async def get_detection_rule(rule_id: Ident, uow: UnitOfWorkDep, response: Response) -> DetectionRulePublic:
+    return answer(response, DetectionRulePublic, await handlers.get_detection_rule(uow, rule_id))
+
+
+@detection_router.patch("/detection-rules/{rule_id}", response_model=DetectionRulePublic,
+                        summary="Change a detection rule (its dimension stays: add another rule for another)")
+async def update_detection_rule(rule_id: Ident, body: DetectionRuleUpdate, uow: UnitOfWorkDep, response: Response,
+                                if_match: IfMatch, actor: Actor) -> DetectionRulePublic:
+    rule = await handlers.update_detection_rule(uow, rule_id, body.changes(), actor=actor, if_match=if_match)
+    return answer(response, DetectionRulePublic, rule)
+
+
+@detection_router.delete("/detection-rules/{rule_id}", status_code=204,
+                         summary="Remove a detection rule (the problems it opened keep its id)")
+async def delete_detection_rule(rule_id: Ident, uow: UnitOfWorkDep, if_match: IfMatch) -> Response:
+    await handlers.delete_detection_rule(uow, rule_id, if_match=if_match)
+    return Response(status_code=204)
+
+
+@detection_router.get("/link-suggestions", response_model=LinkSuggestionList,
+                      summary="The open problems suggested for an incident when it was opened, best first")
+async def list_link_suggestions(incident_id: IncidentRef, uow: UnitOfWorkDep) -> LinkSuggestionList:
+    return LinkSuggestionList(items=[LinkSuggestion(**r) for r in await handlers.stored_suggestions(uow, incident_id)])
+
+
+@detection_router.get("/link-suggestions/search", response_model=LinkSuggestionList,
+                      summary="The open problems (and known errors) a text matches best, ranked now")
+async def search_link_suggestions(uow: UnitOfWorkDep, text: Annotated[str, Query(
+        min_length=1, max_length=MAX_SEARCH_QUERY, description="an incident's words")]) -> LinkSuggestionList:
+    return LinkSuggestionList(items=[LinkSuggestion(**r) for r in await handlers.search_suggestions(uow, text)])
+
+
+@detection_router.get("/reports/problems/aging", response_model=ProblemAgingReport,
+                      summary="Problems per state, by age (from when they were opened)")
+async def problem_aging_report(uow: UnitOfWorkDep) -> ProblemAgingReport:
+    return ProblemAgingReport(**await handlers.problem_aging(uow))
+
+
+@detection_router.get("/known-errors/{known_error_id}/impact", response_model=KnownErrorImpactReport,
+                      summary="Incidents per ISO week on the known error's CIs, before and after it was published")
+async def known_error_impact_report(known_error_id: Ident, uow: UnitOfWorkDep,
+                                    weeks: Annotated[int, Query(ge=1, le=52)] = 8) -> KnownErrorImpactReport:
+    return KnownErrorImpactReport(**await handlers.known_error_impact(uow, known_error_id, weeks=weeks))

@@ -1,12 +1,27 @@
-"""The events the problems service reacts to: none yet (incident links and CI read models come later)."""
+"""The events the problems service reacts to, and the handler each goes to."""
 
 from __future__ import annotations
 
-from itsm_kit.consumer import Handler
+from itsm_contracts import topics
+from itsm_contracts.events.incidents import (
+    IncidentOpened, IncidentProblemLinked, IncidentProblemUnlinked, IncidentStateChanged, IncidentUpdated,
+)
+from itsm_kit.cmdb_copy import cmdb_handlers
+from itsm_kit.consumer import Batched
 from itsm_kit.runtime import Runtime
+from itsm_problems import handlers
 
-CONSUMES: list[str] = []
+CONSUMES = [topics.CMDB, topics.INCIDENTS]
+INCIDENT_EVENTS = (IncidentOpened, IncidentUpdated, IncidentStateChanged, IncidentProblemLinked,
+                   IncidentProblemUnlinked)
 
 
-def event_handlers(runtime: Runtime) -> dict[str, Handler]:
-    return {}
+def event_handlers(runtime: Runtime) -> dict[str, Batched]:
+    incidents = runtime.batched(handlers.incidents_changed)
+    return {
+        # The CMDB copy: which business services a problem's CIs serve.
+        **cmdb_handlers(runtime),
+        # Incidents: observed (detection, suggestions, reports), and linked from their side. One handler for every
+        # type, so that a run keeps each incident's events in order (opened before updated).
+        **{kind.type: incidents for kind in INCIDENT_EVENTS},
+    }

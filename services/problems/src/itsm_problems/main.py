@@ -14,7 +14,7 @@ def create_app(settings: ProblemsSettings | None = None) -> FastAPI:
         settings or ProblemsSettings(),
         title="ITSM problems",
         description="Problems: the underlying causes of incidents, from assessment to fix.",
-        routers=[api.router],
+        routers=[api.router, api.known_errors_router, api.detection_router],
         publishes=[topics.PROBLEMS],
         timeline=write_timeline,
         **({"consumes": consumers.CONSUMES, "handlers": consumers.event_handlers} if consumers.CONSUMES else {}),

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from itsm_contracts.api.values import Instant, WholeNumber
+from itsm_contracts.api.values import Instant, RecordId, WholeNumber
 
 from itsm_contracts.api.cmdb import CiBrief
 from itsm_contracts.api.sla import TimerPublic
@@ -90,6 +90,15 @@ class StateChange(BaseModel):
 
 class NoteCreate(BaseModel):
     text: Text
+
+
+class ProblemRef(BaseModel):
+    """The problem an incident is linked to, from the incident's side (PUT /incidents/{id}/problem)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # A problem's id (the incidents service keeps 36 characters: the problems service's UUIDs).
+    problem_id: Annotated[RecordId, Field(max_length=36)]
 
 
 class IncidentPublic(BaseModel):

@@ -18,7 +18,7 @@ RelatedIncidents = Annotated[list[IncidentRef], Field(
     max_length=MAX_RELATED_INCIDENTS, description="the incidents this problem causes (ids; repeats count once)")]
 MAX_AFFECTED_CIS = 100
 AffectedCis = Annotated[list[RecordId], Field(
-    max_length=MAX_AFFECTED_CIS, description="the configuration items the problem affects (CMDB ids; repeats count once)")]
+    max_length=MAX_AFFECTED_CIS, description="the CIs the problem affects (CMDB ids; repeats count once)")]
 
 
 DetectionDimension = Literal["ci", "business_service", "category"]
@@ -101,6 +101,9 @@ class ProblemPublic(BaseModel):
         default=[], description="the live business services that depend on the affected CIs (the CMDB's graph, "
                                 "as this service last heard of it)")
     known_error_id: str | None = Field(default=None, description="its known error, once published")
+    known_error_number: str | None = None
+    workaround: str | None = Field(default=None, description="its published known error's workaround (none once "
+                                                             "retired): what an agent on a linked incident can do now")
     detection_rule_id: str | None = Field(default=None, description="the detection rule that opened it, if one did")
     detected_on: DetectionDimension | None = None
     detected_value: str | None = Field(default=None, description="the CI, business service or category counted")

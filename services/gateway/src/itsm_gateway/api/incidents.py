@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Request, Response
 from itsm_contracts.api.incidents import (
     ActivityPage, IncidentAlertList, IncidentCounts, IncidentCreate, IncidentFilter, IncidentPage, IncidentPublic,
     IncidentQuery, IncidentResolve, IncidentUpdate, IncidentView, NoteCreate, PriorityMatrixPublic,
-    PriorityMatrixUpdate, StateChange,
+    PriorityMatrixUpdate, ProblemRef, StateChange,
 )
 from itsm_kit.api import Ident, IfMatchHeader
 from itsm_kit.errors import Problem
@@ -129,6 +129,25 @@ async def add_comment(incident_id: Ident, body: NoteCreate, runtime: RuntimeDep,
 async def add_work_note(incident_id: Ident, body: NoteCreate, runtime: RuntimeDep, user: AgentUser,
                         response: Response) -> dict:
     return await incidents.send(runtime, response, "POST", f"/incidents/{incident_id}/work-notes", body, actor=user)
+
+
+@router.put("/{incident_id}/problem", response_model=IncidentPublic,
+            summary="Link the incident to a problem (moving it from another one)",
+            description="The problems service hears of it by event (itsm.incident.problem_linked) and links it there, "
+                        "or refuses: then the link is taken back with a work note saying why.")
+async def link_incident_to_its_problem(incident_id: Ident, body: ProblemRef, runtime: RuntimeDep, user: AgentUser,
+                                       response: Response, if_match: IfMatchHeader = None) -> dict:
+    return await incidents.send(runtime, response, "PUT", f"/incidents/{incident_id}/problem", body,
+                                actor=user, if_match=if_match)
+
+
+@router.delete("/{incident_id}/problem", response_model=IncidentPublic,
+               summary="Unlink the incident from its problem",
+               description="The problems service hears of it by event (itsm.incident.problem_unlinked).")
+async def unlink_incident_from_its_problem(incident_id: Ident, runtime: RuntimeDep, user: AgentUser,
+                                           response: Response, if_match: IfMatchHeader = None) -> dict:
+    return await incidents.send(runtime, response, "DELETE", f"/incidents/{incident_id}/problem", None,
+                                actor=user, if_match=if_match)
 
 
 @router.get("/{incident_id}/alerts", response_model=IncidentAlertList,

@@ -28,6 +28,8 @@ from itsm_contracts.events.incidents import (
     IncidentEscalated,
     IncidentOpened,
     IncidentPriorityChanged,
+    IncidentProblemLinked,
+    IncidentProblemUnlinked,
     IncidentReopened,
     IncidentResolved,
     IncidentStateChanged,
@@ -181,7 +183,8 @@ class Incident(RaisesEvents):
     escalation_group: str | None = None
     escalated_at: datetime | None = None
     integration_id: str | None = None  # the monitoring integration whose alert opened it: its alerts' scope
-    problem_id: str | None = None  # the problem it is linked to, as the problems service's events say
+    problem_id: str | None = None  # the problem it is linked to, from either side
+    problem_changed_at: datetime | None = None  # when problem_id last changed: older problem events are stale
     # (sequence, event) raised since loading; the handler stores them with the incident.
     events: list[tuple[int, EventData]] = field(default_factory=list, repr=False, compare=False)
     # Timeline lines since loading, stored by the handler with the incident.
@@ -345,32 +348,96 @@ class Incident(RaisesEvents):
         self._raise(IncidentStateChanged(incident_id=self.id, from_state=previous, to_state=wanted,
                                          hold_reason=self.hold_reason, changed_at=at, actor=actor), at)
 
-    # -- the problem behind it (the problems service's events) -------------------------------
+    # -- the problem behind it -----------------------------------------------------------------
+    # An incident has one problem. Links come from either side, always as events: an agent's link here raises
+    # itsm.incident.problem_linked/unlinked, which the problems service follows; a link made on the problem comes
+    # here as its event and is published as itsm.incident.updated, so neither side echoes the other's.
+    # The problems service answers an agent's link with its own event, dated when the agent linked; the problems'
+    # events come on their own partitions, so that answer can arrive after the agent moved the link again. A
+    # problem's event older than the incident's last link change is stale, and changes nothing.
+
+    def link_to_problem(self, problem_id: str, at: datetime, *, actor: str) -> bool:
+        """An agent links it to a problem from the incident's side, in any state (past incidents are linked too);
+        a link to another problem moves it, and names the one it left so that problem drops it. False if it
+        already was linked to this one."""
+        previous = self.problem_id
+        if not self._set_problem(problem_id, at, actor):
+            return False
+        self._raise(IncidentProblemLinked(incident_id=self.id, problem_id=problem_id, previous_problem_id=previous,
+                                          linked_at=at, actor=actor), at)
+        return True
+
+    def unlink_from_problem(self, at: datetime, *, actor: str) -> bool:
+        """An agent unlinks it from its problem from the incident's side; False if it had none."""
+        previous = self.problem_id
+        if not self._set_problem(None, at, actor):
+            return False
+        self._raise(IncidentProblemUnlinked(incident_id=self.id, problem_id=previous, unlinked_at=at, actor=actor), at)
+        return True
 
     def link_problem(self, problem_id: str, at: datetime, *, actor: str) -> bool:
-        """Linked to a problem (a later link moves it: an incident has one problem); False if it already was."""
-        if not self._set("problem_id", problem_id, at, actor):
+        """The problem linked it (its event): a later link moves it, and the problem it moved away from is told
+        to drop it (an incident has one problem); False if it already was linked to this one, or the event is
+        stale."""
+        previous = self.problem_id
+        if self._stale(at) or not self._set_problem(problem_id, at, actor):
             return False
         self._raise(IncidentUpdated(incident_id=self.id, changes={"problem_id": problem_id}, updated_at=at,
                                     actor=actor), at)
+        if previous is not None:
+            self._raise(IncidentProblemUnlinked(incident_id=self.id, problem_id=previous, unlinked_at=at,
+                                                actor=actor), at)
         return True
 
     def unlink_problem(self, problem_id: str, at: datetime, *, actor: str) -> bool:
         """Unlinked from a problem: cleared only if it still names that one (a late unlink from an older
-        problem leaves the newer link alone)."""
+        problem leaves the newer link alone) and the event is not stale."""
+        if self.problem_id != problem_id or self._stale(at):
+            return False
+        self._clear_problem(at, actor)
+        return True
+
+    def problem_refused_link(self, problem_id: str, reason: str, at: datetime, *, actor: str) -> bool:
+        """The problem refused the link an agent made here (unknown, closed, full...): taken back, with a work note
+        saying why, if the incident still names it (a refusal is not an unlink: nothing to tell the problem). Never
+        stale: whenever the link to that problem was made, the problem cannot take it."""
         if self.problem_id != problem_id:
             return False
-        self._set("problem_id", None, at, actor)
+        self._clear_problem(at, actor)
+        self.add_work_note(f"The link to problem {problem_id} was refused: {reason}", at, actor=actor)
+        return True
+
+    def _stale(self, at: datetime) -> bool:
+        return self.problem_changed_at is not None and at < self.problem_changed_at
+
+    def _set_problem(self, problem_id: str | None, at: datetime, actor: str) -> bool:
+        if not self._set("problem_id", problem_id, at, actor):
+            return False
+        self.problem_changed_at = max(at, self.problem_changed_at or at)
+        return True
+
+    def _clear_problem(self, at: datetime, actor: str) -> None:
+        self._set_problem(None, at, actor)
         self._raise(IncidentUpdated(incident_id=self.id, changes={"problem_id": None}, updated_at=at, actor=actor), at)
+
+    def note_workaround(self, problem_id: str, known_error: str, workaround: str, at: datetime, *,
+                        actor: str) -> bool:
+        """A known error's workaround, for whoever works on the incident: a work note, on an open incident still
+        linked to that problem (a closed one keeps its history; one moved to another problem is not its case)."""
+        if not self.is_open or self.problem_id != problem_id:
+            return False
+        self.add_work_note(f"Workaround from known error {known_error}: {workaround}", at, actor=actor)
         return True
 
     def resolve_by_problem(self, problem_id: str, resolution_code: str, notes: str, at: datetime, *,
-                           actor: str) -> bool:
+                           actor: str, number: str | None = None) -> bool:
         """The problem behind it was resolved with the option to resolve its incidents: an open one is resolved
-        with the problem's notes; one already resolved, closed or canceled stays as it is."""
+        with the problem's notes (naming it by its number, which people read, when the event has it); one already
+        resolved, closed or canceled stays as it is."""
         if not self.is_open:
             return False
-        text = f"Resolved by problem {problem_id} ({resolution_code})" + (f": {notes}" if notes.strip() else ".")
+        text = f"Resolved by problem {number or problem_id} ({resolution_code})"
+        text += f": {notes}" if notes.strip() else "."
         self.resolve(PROBLEM_RESOLUTION_CODE, text, at, actor=actor)
         return True
 

@@ -1,0 +1,93 @@
+"""Detection as the problems service's consumer applies runs of itsm.incidents (its handler on a fresh database):
+runs of different partitions arrive in any order, and each must see what the others brought."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from itsm_contracts import envelope
+from itsm_contracts.events.incidents import IncidentOpened
+from itsm_kit.db import make_engine, make_sessionmaker
+from itsm_kit.outbox import Outbox
+from itsm_kit.unit_of_work import UnitOfWork
+from tests.helpers import fresh_database
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime.now(UTC) - timedelta(minutes=10)
+
+
+@pytest.fixture
+async def uow(infra):
+    url = await fresh_database("itsm_problems_detection_runs")
+    subprocess.run([sys.executable, "-m", "itsm_problems", "migrate"], check=True, stdout=subprocess.DEVNULL,
+                   env={**os.environ, "ITSM_PROBLEMS_DATABASE_URL": url})
+    from itsm_problems.store import write_timeline
+
+    engine = make_engine(url.replace("postgresql://", "postgresql+asyncpg://"))
+    try:
+        yield UnitOfWork(make_sessionmaker(engine), Outbox("itsm/problems"), timeline=write_timeline)
+    finally:
+        await engine.dispose()
+
+
+def opened(n: int, ci: str, **fields) -> tuple:
+    incident_id = str(uuid.uuid4())
+    data = IncidentOpened(incident_id=incident_id, number=f"INC{n:07d}", short_description=f"down {n}", state="new",
+                          impact=3, urgency=3, priority=5, origin="monitoring", opened_at=T0 + timedelta(seconds=n),
+                          affected_ci=ci, **fields)
+    return envelope(data, source="itsm/incidents", subject=incident_id, sequence=1), data
+
+
+async def apply(uow: UnitOfWork, run: list[tuple]) -> None:
+    """One consumer transaction applying a run, as runtime.batched does."""
+    from itsm_problems import handlers
+
+    async with uow._sessions() as session, session.begin():
+        await handlers.incidents_changed(UnitOfWork(None, uow.outbox, timeline=uow._timeline, session=session), run)
+
+
+async def detected(uow: UnitOfWork, ci: str) -> list[tuple[str, list[str]]]:
+    from sqlalchemy import select
+
+    from itsm_problems.store import problems
+
+    async with uow:
+        rows = await uow.session.execute(select(problems.c.id, problems.c.related_incidents)
+                                         .where(problems.c.detected_value == ci))
+        return [(r[0], sorted(r[1])) for r in rows.all()]
+
+
+async def test_earlier_incidents_applied_after_later_ones_join_the_problem_those_opened(uow):
+    ci = "db-late"
+    early, late = [opened(n, ci) for n in (1, 2)], [opened(n, ci) for n in (3, 4, 5)]
+    await apply(uow, late)  # another partition's run got there first: 3 on the CI, the shipped rule's threshold
+    [(problem_id, linked)] = await detected(uow, ci)
+    assert linked == sorted(d.incident_id for _, d in late)
+    await apply(uow, early)
+    assert await detected(uow, ci) == [(problem_id, sorted(d.incident_id for _, d in [*early, *late]))]
+
+
+async def test_a_storm_in_one_run_opens_one_problem_and_a_replay_opens_none(uow):
+    ci = "db-storm"
+    storm = [opened(n, ci) for n in range(40)]
+    await apply(uow, storm)
+    [(problem_id, linked)] = await detected(uow, ci)
+    assert linked == sorted(d.incident_id for _, d in storm)
+    replay = [(envelope(d, source="itsm/incidents", subject=d.incident_id, sequence=1), d) for _, d in storm]
+    await apply(uow, replay)
+    assert await detected(uow, ci) == [(problem_id, linked)]
+
+
+async def test_children_and_canceled_incidents_are_not_counted(uow):
+    ci = "db-children"
+    parent = opened(1, ci)
+    children = [opened(n, ci, parent_id=parent[1].incident_id) for n in (2, 3, 4)]
+    await apply(uow, [parent, *children])
+    assert await detected(uow, ci) == []
