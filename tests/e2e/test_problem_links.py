@@ -71,3 +71,17 @@ async def test_incidents_follow_links_and_the_resolution_of_their_problem(platfo
     # The unlinked one is not the problem's any more: it stays open (a later event would have reached it by now).
     left = await incident(gateway, second["id"])
     assert (left["state"], left["problem_id"], left["resolution_code"]) == ("new", None, None)
+
+
+async def test_incidents_named_when_a_problem_is_opened_or_edited_hear_of_it_as_of_any_link(gateway):
+    first, second, third = [await open_incident(gateway) for _ in range(3)]
+    problem = ok(await gateway.post(f"{API}/problems", json={
+        "short_description": f"disk fills {uuid.uuid4().hex[:8]}", "related_incidents": [first["id"], second["id"]]}),
+        201)
+    for named in (first, second):
+        await until(gateway, named["id"], lambda i: i["problem_id"] == problem["id"])
+    # The edit's list replaces the old one: second is dropped, third added, each told.
+    ok(await gateway.patch(f"{API}/problems/{problem['id']}", json={"related_incidents": [first["id"], third["id"]]}))
+    await until(gateway, third["id"], lambda i: i["problem_id"] == problem["id"])
+    await until(gateway, second["id"], lambda i: i["problem_id"] is None)
+    assert (await incident(gateway, first["id"]))["problem_id"] == problem["id"]

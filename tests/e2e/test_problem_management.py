@@ -98,12 +98,13 @@ async def test_a_problem_is_walked_from_new_through_its_root_cause_to_resolved_a
                                until=lambda rs: len(events_of(rs, opened["id"])) == closed["version"])
     events = events_of(records, opened["id"])
     assert [e.type for e in events] == [
-        "itsm.problem.opened", MOVED, MOVED, "itsm.problem.root_cause_identified", "itsm.problem.updated", MOVED,
+        "itsm.problem.opened", "itsm.problem.incident_linked", "itsm.problem.incident_linked", MOVED, MOVED,
+        "itsm.problem.root_cause_identified", "itsm.problem.updated", MOVED,
         "itsm.problem.resolved", MOVED, "itsm.problem.closed", MOVED]
     assert [e.sequence for e in events] == list(range(1, closed["version"] + 1))
-    cause = events[3].data
+    cause = events[5].data
     assert (cause["cause_code"], cause["actor"]) == ("software", "agent-14")
-    resolution = events[6].data
+    resolution = events[8].data
     # What the incidents service needs to resolve the linked incidents itself, later.
     assert (resolution["resolution_code"], resolution["notes"], resolution["resolve_linked_incidents"],
             resolution["incident_ids"]) == ("fix_applied", "cache bounded in 1.42", True, [first, second])

@@ -340,14 +340,16 @@ async def test_a_problem_is_worked_to_closed_and_its_events_reach_kafka(infra, a
     worked = ok(await agent.post(f"{API}/problems/{opened['id']}/resolve", headers=if_match(worked),
                                  json={"resolution_code": "risk_accepted", "notes": "restarts are cheap"}))
     worked = ok(await agent.post(f"{API}/problems/{opened['id']}/close", headers=if_match(worked)))
-    assert worked["state"] == "closed" and worked["version"] == 9
+    assert worked["state"] == "closed" and worked["version"] == 11
     assert ok(await agent.get(f"{API}/problems/{opened['id']}")) == worked
 
     records = await read_topic(infra["ITSM_KAFKA_BOOTSTRAP"], topics.PROBLEMS,
-                               until=lambda rs: len(types_for(rs, opened["id"])) == 9)
-    moved = "itsm.problem.state_changed"
-    assert types_for(records, opened["id"]) == ["itsm.problem.opened", "itsm.problem.updated", moved, moved, moved,
-                                                "itsm.problem.resolved", moved, "itsm.problem.closed", moved]
+                               until=lambda rs: len(types_for(rs, opened["id"])) == 11)
+    moved, linked = "itsm.problem.state_changed", "itsm.problem.incident_linked"
+    # The incident it opened with and the one the edit added are each linked with an event the incidents hear.
+    assert types_for(records, opened["id"]) == ["itsm.problem.opened", linked, "itsm.problem.updated", linked,
+                                                moved, moved, moved, "itsm.problem.resolved", moved,
+                                                "itsm.problem.closed", moved]
     updated = next(e for e in map(CloudEvent.from_json, (r.value for r in records))
                    if e.subject == opened["id"] and e.type == "itsm.problem.updated")
     assert updated.data["changes"] == {"assignee": "agent-5", "impact": 1, "priority": 2,

@@ -130,8 +130,12 @@ def test_opening_keeps_who_opened_it_its_assignment_and_its_incidents_once_each(
                           related_incidents=["i-2", "i-1", "i-2"])
     assert (problem.opened_by, problem.assignee, problem.assignment_group) == ("alice", "bob", "sre")
     assert problem.related_incidents == ["i-2", "i-1"]
-    [(_, opened)] = problem.events
+    (_, opened), *links = problem.events
     assert (opened.actor, opened.priority, opened.related_incidents) == ("alice", 3, ["i-2", "i-1"])
+    # The incidents service learns of links from link events only: each incident named hears of it.
+    assert [(type(e), e.incident_id, e.actor) for _, e in links] == [
+        (ProblemIncidentLinked, "i-2", "alice"), (ProblemIncidentLinked, "i-1", "alice")]
+    assert problem.version == 3
 
 
 def test_each_move_raises_state_changed_and_a_version():
@@ -153,13 +157,17 @@ def test_a_refused_move_raises_nothing():
 
 
 def test_an_edit_publishes_what_really_changed_and_impact_or_urgency_reprioritises():
-    problem = new_problem(assignee="bob")
+    problem = new_problem(assignee="bob", related_incidents=["i-0", "i-1"])
+    problem.events.clear()
     problem.update({"assignee": "bob", "impact": 1, "urgency": 1, "related_incidents": ["i-1", "i-1", "i-2"]},
                    T0 + timedelta(minutes=1), actor="agent-1")
-    [(sequence, updated)] = problem.events[1:]
-    assert sequence == 2 and isinstance(updated, ProblemUpdated) and updated.actor == "agent-1"
+    (sequence, updated), *links = problem.events
+    assert sequence == 4 and isinstance(updated, ProblemUpdated) and updated.actor == "agent-1"
     assert updated.changes == {"impact": 1, "urgency": 1, "priority": 1, "related_incidents": ["i-1", "i-2"]}
     assert (problem.priority, problem.related_incidents) == (1, ["i-1", "i-2"])
+    # A new list is links and unlinks, so the incidents dropped and added hear of it.
+    assert [(type(e), e.incident_id) for _, e in links] == [
+        (ProblemIncidentUnlinked, "i-0"), (ProblemIncidentLinked, "i-2")]
 
 
 def test_an_edit_that_changes_nothing_raises_nothing():
@@ -306,13 +314,14 @@ def test_only_a_resolved_problem_is_closed():
 
 def test_links_are_idempotent_and_raise_linked_and_unlinked():
     problem = new_problem(related_incidents=["i-1"])
+    problem.events.clear()
     problem.link_incident("i-1", T0)
-    assert problem.version == 1, "already linked: nothing"
+    assert problem.version == 2, "already linked: nothing"
     problem.link_incident("i-2", T0, actor="agent-1")
     problem.link_incident("i-2", T0)
     problem.unlink_incident("i-1", T0, actor="agent-1")
     problem.unlink_incident("i-1", T0)
-    assert problem.related_incidents == ["i-2"] and problem.version == 3
+    assert problem.related_incidents == ["i-2"] and problem.version == 4
     [linked] = events_of(problem, ProblemIncidentLinked)
     [unlinked] = events_of(problem, ProblemIncidentUnlinked)
     assert (linked.incident_id, linked.actor, unlinked.incident_id) == ("i-2", "agent-1", "i-1")
@@ -322,7 +331,7 @@ def test_links_are_bounded():
     problem = new_problem(related_incidents=[f"i-{n}" for n in range(MAX_LINKED_INCIDENTS)])
     with pytest.raises(Conflict):
         problem.link_incident("one-more", T0)
-    assert len(problem.related_incidents) == MAX_LINKED_INCIDENTS and problem.version == 1
+    assert len(problem.related_incidents) == MAX_LINKED_INCIDENTS and problem.version == 1 + MAX_LINKED_INCIDENTS
 
 
 @pytest.mark.parametrize("state", [State.CLOSED, State.CANCELED])

@@ -167,6 +167,8 @@ class Problem(RaisesEvents):
             related_incidents=problem.related_incidents, actor=opened_by), at)
         problem.activity.append(Activity(ActivityKind.OPENED, opened_by, at, new_value=number,
                                          text=problem.short_description))
+        for incident_id in problem.related_incidents:  # each incident hears of it, as from a link
+            problem._raise_link(incident_id, at, opened_by)
         return problem
 
     def update(self, changes: Mapping[str, Any], at: datetime, *, actor: str = SYSTEM) -> None:
@@ -186,10 +188,19 @@ class Problem(RaisesEvents):
         updated = {name: value for name, value in sorted(wanted.items()) if getattr(self, name) != value}
         if not updated:
             return
+        before = list(self.related_incidents)
         for name, value in updated.items():
             self._line(name, getattr(self, name), value, at, actor)
             setattr(self, name, value)
         self._raise(ProblemUpdated(problem_id=self.id, changes=updated, updated_at=at, actor=actor), at)
+        # A new list of incidents is links and unlinks: the incidents hear of them as of any other.
+        for incident_id in before:
+            if incident_id not in self.related_incidents:
+                self._raise(ProblemIncidentUnlinked(problem_id=self.id, incident_id=incident_id, at=at, actor=actor),
+                            at)
+        for incident_id in self.related_incidents:
+            if incident_id not in before:
+                self._raise_link(incident_id, at, actor)
 
     # -- the lifecycle ---------------------------------------------------------------------
 
@@ -253,9 +264,7 @@ class Problem(RaisesEvents):
                            "it keeps", limit=MAX_LINKED_INCIDENTS)
         self.related_incidents = [*self.related_incidents, incident_id]
         self._line("related_incidents", None, incident_id, at, actor)
-        self._raise(ProblemIncidentLinked(
-            problem_id=self.id, incident_id=incident_id, at=at, actor=actor, known_error_id=self.known_error_id,
-            known_error_number=self.known_error_number, workaround=self.workaround), at)
+        self._raise_link(incident_id, at, actor)
 
     def unlink_incident(self, incident_id: str, at: datetime, *, actor: str = SYSTEM) -> None:
         """Idempotent: an incident not linked raises nothing."""
@@ -335,6 +344,11 @@ class Problem(RaisesEvents):
         self._line("state", before, wanted, at, actor)
         self._raise(ProblemStateChanged(problem_id=self.id, from_state=before, to_state=wanted, changed_at=at,
                                         actor=actor), at)
+
+    def _raise_link(self, incident_id: str, at: datetime, actor: str) -> None:
+        self._raise(ProblemIncidentLinked(
+            problem_id=self.id, incident_id=incident_id, at=at, actor=actor, known_error_id=self.known_error_id,
+            known_error_number=self.known_error_number, workaround=self.workaround), at)
 
     def _line(self, name: str, old: object, new: object, at: datetime, actor: str) -> None:
         self.activity.append(Activity(ActivityKind.FIELD, actor, at, field=name, old_value=activity_text(old),
