@@ -208,6 +208,11 @@ async def incidents_changed(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, Any
     the detection rules and matched against open problems; later changes keep the observations current; links made
     on the incident's side are made (or refused) on the problem."""
     async with uow:
+        # Every value the run's new incidents may be counted on is locked first, all in one order and before any
+        # problem row: two partitions' runs then never each hold what the other waits for.
+        await Observations(uow.session).lock_values([
+            f"{dimension}:{value}" for _, data in run if isinstance(data, IncidentOpened)
+            for dimension, column in DIMENSION_COLUMNS.items() if (value := getattr(data, column))])
         stretch: list[tuple[CloudEvent, Any]] = []
         for item in [*run, None]:
             if stretch and (item is None or _family(item[1]) != _family(stretch[0][1])):
