@@ -111,6 +111,27 @@ async def fresh_database(name: str) -> str:
     return f"{server}/{name}"
 
 
+@contextlib.asynccontextmanager
+async def problems_unit_of_work(database: str) -> AsyncIterator:
+    """A unit of work on a freshly migrated problems database of this name, for calling its handlers directly."""
+    import subprocess
+    import sys
+
+    from itsm_kit.db import make_engine, make_sessionmaker
+    from itsm_kit.outbox import Outbox
+    from itsm_kit.unit_of_work import UnitOfWork
+    from itsm_problems.store import write_timeline
+
+    url = await fresh_database(database)
+    subprocess.run([sys.executable, "-m", "itsm_problems", "migrate"], check=True, stdout=subprocess.DEVNULL,
+                   env={**os.environ, "ITSM_PROBLEMS_DATABASE_URL": url})
+    engine = make_engine(url.replace("postgresql://", "postgresql+asyncpg://"))
+    try:
+        yield UnitOfWork(make_sessionmaker(engine), Outbox("itsm/problems"), timeline=write_timeline)
+    finally:
+        await engine.dispose()
+
+
 @contextlib.contextmanager
 def gateway_replica(platform, name: str, offset: int, **settings: object):
     """Another gateway process beside the platform's (same database and broker), as a second replica

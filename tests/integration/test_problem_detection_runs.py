@@ -3,9 +3,6 @@ runs of different partitions arrive in any order, and each must see what the oth
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -13,10 +10,8 @@ import pytest
 
 from itsm_contracts import envelope
 from itsm_contracts.events.incidents import IncidentOpened
-from itsm_kit.db import make_engine, make_sessionmaker
-from itsm_kit.outbox import Outbox
 from itsm_kit.unit_of_work import UnitOfWork
-from tests.helpers import fresh_database
+from tests.helpers import problems_unit_of_work
 
 pytestmark = pytest.mark.integration
 
@@ -25,16 +20,8 @@ T0 = datetime.now(UTC) - timedelta(minutes=10)
 
 @pytest.fixture
 async def uow(infra):
-    url = await fresh_database("itsm_problems_detection_runs")
-    subprocess.run([sys.executable, "-m", "itsm_problems", "migrate"], check=True, stdout=subprocess.DEVNULL,
-                   env={**os.environ, "ITSM_PROBLEMS_DATABASE_URL": url})
-    from itsm_problems.store import write_timeline
-
-    engine = make_engine(url.replace("postgresql://", "postgresql+asyncpg://"))
-    try:
-        yield UnitOfWork(make_sessionmaker(engine), Outbox("itsm/problems"), timeline=write_timeline)
-    finally:
-        await engine.dispose()
+    async with problems_unit_of_work("itsm_problems_detection_runs") as unit:
+        yield unit
 
 
 def opened(n: int, ci: str, **fields) -> tuple:

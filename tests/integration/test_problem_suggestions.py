@@ -4,16 +4,11 @@ beat: the share of incidents whose expected problem is the top suggestion (at le
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 
 import pytest
 
-from itsm_kit.db import make_engine, make_sessionmaker
-from itsm_kit.outbox import Outbox
 from itsm_kit.unit_of_work import UnitOfWork
-from tests.helpers import fresh_database
+from tests.helpers import problems_unit_of_work
 
 pytestmark = pytest.mark.integration
 
@@ -76,16 +71,8 @@ BASELINE = 0.8
 
 @pytest.fixture
 async def uow(infra):
-    url = await fresh_database("itsm_problems_suggestions")
-    subprocess.run([sys.executable, "-m", "itsm_problems", "migrate"], check=True, stdout=subprocess.DEVNULL,
-                   env={**os.environ, "ITSM_PROBLEMS_DATABASE_URL": url})
-    from itsm_problems.store import write_timeline
-
-    engine = make_engine(url.replace("postgresql://", "postgresql+asyncpg://"))
-    try:
-        yield UnitOfWork(make_sessionmaker(engine), Outbox("itsm/problems"), timeline=write_timeline)
-    finally:
-        await engine.dispose()
+    async with problems_unit_of_work("itsm_problems_suggestions") as unit:
+        yield unit
 
 
 async def open_problems(uow: UnitOfWork) -> dict[str, str]:
