@@ -18,6 +18,14 @@ def token(subject: str = "agent-1", roles: list[str] | None = None) -> str:
     return issue_token(os.environ["ITSM_GATEWAY_JWT_SECRET"], subject, roles if roles is not None else ["admin"])
 
 
+def signed_in(platform, subject: str, *roles: str):
+    """An HTTP client of the platform's gateway, signed in as `subject` with these roles (an async context manager)."""
+    import httpx
+
+    return httpx.AsyncClient(base_url=platform.url("gateway"), timeout=30,
+                             headers={"authorization": f"Bearer {token(subject, roles=list(roles))}"})
+
+
 async def eventually(probe: Callable[[], Awaitable[T]], *, timeout: float = 30, every: float = 0.1) -> T:
     """Poll until `probe` returns without AssertionError; re-raise its last failure at the deadline."""
     deadline = time.monotonic() + timeout

@@ -15,7 +15,7 @@ import pytest
 from itsm_contracts import topics
 from tests.e2e.test_problem_management import events_of, if_match, move, ok, open_problem, refused
 from tests.e2e.test_screens import estate
-from tests.helpers import database_scalar, eventually, read_topic, token
+from tests.helpers import database_scalar, eventually, read_topic, signed_in
 
 pytestmark = pytest.mark.e2e
 
@@ -25,8 +25,7 @@ PUBLISHED = "itsm.problem.known_error_published"
 
 @pytest.fixture
 async def agent(platform):
-    async with httpx.AsyncClient(base_url=platform.url("gateway"), timeout=30,
-                                 headers={"authorization": f"Bearer {token('agent-ke', roles=['agent'])}"}) as client:
+    async with signed_in(platform, "agent-ke", "agent") as client:
         yield client
 
 
@@ -98,8 +97,7 @@ async def test_no_known_error_without_a_root_cause_and_bad_input_writes_nothing(
     assert await known_error_rows(problem["id"]) == 0
     assert ok(await agent.get(f"{API}/problems/{problem['id']}"))["version"] == problem["version"]
 
-    async with httpx.AsyncClient(base_url=platform.url("gateway"), timeout=30, headers={
-            "authorization": f"Bearer {token('req-ke', roles=['requester'])}"}) as requester:
+    async with signed_in(platform, "req-ke", "requester") as requester:
         assert (await requester.get(f"{API}/known-errors")).status_code == 403
         assert (await requester.post(url, json=body)).status_code == 403
 

@@ -15,17 +15,12 @@ import pytest
 
 from tests.alerts import alert, alertmanager_batch, fingerprints
 from tests.e2e.test_problem_management import if_match, move, ok
-from tests.helpers import eventually, token
+from tests.helpers import eventually, signed_in
 
 pytestmark = pytest.mark.e2e
 
 API = "/api/v1"
 WORKAROUND = "fail over to the standby load balancer (lb-standby), then restart the primary's health checker"
-
-
-def client(platform, subject: str, role: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=platform.url("gateway"), timeout=30,
-                             headers={"authorization": f"Bearer {token(subject, roles=[role])}"})
 
 
 async def ci_rule(gateway: httpx.AsyncClient) -> dict:
@@ -54,8 +49,8 @@ async def test_a_storm_on_one_ci_becomes_a_problem_whose_known_error_and_fix_rea
                                   headers={"x-integration-key": made.json()["key"]})
     assert accepted.status_code == 202, accepted.text
 
-    async with client(platform, "agent-storm", "agent") as agent, \
-            client(platform, f"req-{uuid.uuid4().hex[:6]}", "requester") as requester:
+    async with signed_in(platform, "agent-storm", "agent") as agent, \
+            signed_in(platform, f"req-{uuid.uuid4().hex[:6]}", "requester") as requester:
         async def storm_incidents() -> list[dict]:
             items = ok_items(await agent.get(f"{API}/incidents", params={"affected_ci": ci, "limit": 200}))
             assert len(items) == storm

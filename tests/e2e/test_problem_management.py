@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from itsm_contracts import CloudEvent, topics
-from tests.helpers import database_scalar, read_topic, token
+from tests.helpers import database_scalar, read_topic, signed_in
 
 pytestmark = pytest.mark.e2e
 
@@ -44,8 +44,7 @@ def events_of(records, subject: str) -> list[CloudEvent]:
 
 @pytest.fixture
 async def agent(platform):
-    async with httpx.AsyncClient(base_url=platform.url("gateway"), timeout=30,
-                                 headers={"authorization": f"Bearer {token('agent-14', roles=['agent'])}"}) as client:
+    async with signed_in(platform, "agent-14", "agent") as client:
         yield client
 
 
@@ -239,8 +238,7 @@ async def test_comments_and_work_notes_are_on_the_timeline_newest_first(infra, a
 async def test_a_requester_reaches_no_problem_work(platform, agent):
     opened = await open_problem(agent)
     url = f"{API}/problems/{opened['id']}"
-    async with httpx.AsyncClient(base_url=platform.url("gateway"), timeout=30,
-                                 headers={"authorization": f"Bearer {token('req-14', roles=['requester'])}"}) as req:
+    async with signed_in(platform, "req-14", "requester") as req:
         for method, path, body in [("GET", "/activity", None), ("POST", "/comments", {"text": "hi"}),
                                    ("POST", "/work-notes", {"text": "hi"}), ("POST", "/close", None),
                                    ("POST", "/incidents", {"incident_id": "i-1"}), ("DELETE", "/incidents/i-1", None),
