@@ -13,20 +13,15 @@ from fastapi import APIRouter, Query, Request, Response
 
 from itsm_contracts.api.incidents import NoteCreate
 from itsm_contracts.api.problems import (
-    IncidentLink, KnownErrorPage, KnownErrorPublic, KnownErrorPublish, KnownErrorQuery, KnownErrorRetire,
-    ProblemActivityPage, ProblemCreate, ProblemMove, ProblemPage, ProblemPublic, ProblemQuery,
-    ProblemResolution, ProblemUpdate, RootCause,
+    DetectionRuleCreate, DetectionRuleList, DetectionRulePublic, DetectionRuleUpdate, IncidentLink,
+    KnownErrorImpactReport, KnownErrorPage, KnownErrorPublic, KnownErrorPublish, KnownErrorQuery, KnownErrorRetire,
+    LinkSuggestionList, ProblemActivityPage, ProblemAgingReport, ProblemCreate, ProblemMove, ProblemPage,
+    ProblemPublic, ProblemQuery, ProblemResolution, ProblemUpdate, RootCause,
 )
 from itsm_kit.api import Ident, IfMatchHeader
 from itsm_kit.runtime import RuntimeDep
-from itsm_gateway.auth import AgentUser, RoleRoute
-from itsm_gateway.upstream import Passage
-from itsm_contracts.api.problems import (  # detection, suggestions, reports (end of file)
-    DetectionRuleCreate, DetectionRuleList, DetectionRulePublic, DetectionRuleUpdate, KnownErrorImpactReport,
-    LinkSuggestionList, ProblemAgingReport,
-)
-from itsm_gateway.auth import AdminUser
-from itsm_gateway.upstream import call
+from itsm_gateway.auth import AdminUser, AgentUser, RoleRoute
+from itsm_gateway.upstream import Passage, call
 
 router = APIRouter(prefix="/problems", tags=["problems"], route_class=RoleRoute)
 problems = Passage("problems", "/api/v1")
