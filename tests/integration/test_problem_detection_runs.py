@@ -78,3 +78,31 @@ async def test_children_and_canceled_incidents_are_not_counted(uow):
     children = [opened(n, ci, parent_id=parent[1].incident_id) for n in (2, 3, 4)]
     await apply(uow, [parent, *children])
     assert await detected(uow, ci) == []
+
+
+async def test_the_incident_copy_is_pruned_past_its_retention_with_its_suggestions(uow):
+    from sqlalchemy import func, select
+
+    from itsm_problems import handlers
+    from itsm_problems.store import incident_observations, link_suggestions
+
+    years_ago = [(event, data.model_copy(update={"opened_at": T0 - timedelta(days=800)}))
+                 for event, data in (opened(n, "db-old") for n in (1, 2))]
+    recent = opened(3, "db-old")
+    await apply(uow, [*years_ago, recent])
+    problem = await handlers.open_problem(uow, short_description="disk full", description="", impact=3, urgency=3)
+    async with uow:
+        await uow.session.execute(link_suggestions.insert().values(
+            incident_id=years_ago[0][1].incident_id, problem_id=problem.id, score=0.5, suggested_at=T0))
+        await uow.commit()
+
+    cutoff = T0 - timedelta(days=730)
+    assert await handlers.prune_observations(uow, cutoff, batch_size=1) == 1  # batches: the job runs them all
+    assert await handlers.prune_observations(uow, cutoff, batch_size=10) == 1
+    assert await handlers.prune_observations(uow, cutoff, batch_size=10) == 0
+    async with uow:
+        left = (await uow.session.scalars(select(incident_observations.c.id)
+                                          .where(incident_observations.c.affected_ci == "db-old"))).all()
+        suggestions = await uow.session.scalar(select(func.count()).select_from(link_suggestions)
+                                               .where(link_suggestions.c.incident_id == years_ago[0][1].incident_id))
+    assert left == [recent[1].incident_id] and suggestions == 0

@@ -457,6 +457,14 @@ async def search_suggestions(uow: UnitOfWork, text: str) -> list[dict[str, Any]]
 
 # Reports.
 
+async def prune_observations(uow: UnitOfWork, before: datetime, batch_size: int) -> int:
+    """One batch of the incident copy older than the retention deleted (with their suggestions); how many."""
+    async with uow:
+        pruned = await Observations(uow.session).prune(before, batch_size)
+        await uow.commit()
+    return pruned
+
+
 async def problem_aging(uow: UnitOfWork) -> dict[str, Any]:
     now = utcnow()
     async with uow:

@@ -284,6 +284,17 @@ class Observations:
                 .values({name: bindparam(name) for name in fields})
             await self.session.execute(statement, rows)
 
+    async def prune(self, before: Any, limit: int) -> int:
+        """Deletes up to `limit` incidents opened before `before`, with their suggestions; how many. SKIP LOCKED:
+        replicas pruning at once share the rows instead of waiting on each other."""
+        c = incident_observations.c
+        old = (await self.session.scalars(select(c.id).where(c.opened_at < before).order_by(c.opened_at)
+                                          .limit(limit).with_for_update(skip_locked=True))).all()
+        if old:
+            await self.session.execute(delete(link_suggestions).where(link_suggestions.c.incident_id.in_(old)))
+            await self.session.execute(delete(incident_observations).where(c.id.in_(old)))
+        return len(old)
+
     async def lock_values(self, keys: list[str]) -> None:
         """Serialise detection per (dimension, value): an alert storm's incidents spread over partitions, whose
         runs commit side by side; each waits for the one before to open (or not) the problem for a value."""
