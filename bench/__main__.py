@@ -11,6 +11,8 @@ Measures:
 - live updates: delay from an incident change to its SSE event at each of 500 clients, gateway memory
   (bench/stream.py).
 - problem detection: delay from the Nth incident on a CI to its candidate problem (bench/problem_detection.py).
+- change risk: assessing a change on a CI with 999 dependants on the 100,000-CI estate, p50/p99
+  (bench/change_risk.py).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "deploy" / "local"))
 
-from bench import cmdb, ingest, problem_detection, screens, sla, stream  # noqa: E402
+from bench import change_risk, cmdb, ingest, problem_detection, screens, sla, stream  # noqa: E402
 from devstack import Stack  # noqa: E402
 from processes import Platform  # noqa: E402
 
@@ -82,11 +84,13 @@ async def measure(platform: Platform, secret: str, incidents_db: str) -> dict:
         steady = await ingest.latency_at_rate(gateway, key)
         estate = await cmdb.run(gateway, platform.url("cmdb"), incidents_db.rsplit("/", 1)[0] + "/itsm_cmdb",
                                 incidents_db, platform.internal_key)
+        risk = await change_risk.run(gateway, platform.url("changes"), incidents_db.rsplit("/", 1)[0],
+                                     platform.internal_key)
         timers = await sla.run(gateway, platform.infra_env["ITSM_KAFKA_BOOTSTRAP"],
                                incidents_db.rsplit("/", 1)[0] + "/itsm_sla", platform.processes["sla"].pid)
         detection = await problem_detection.run(gateway, platform.infra_env["ITSM_KAFKA_BOOTSTRAP"])
     return {"webhook_to_incident_visible": flow, "ingest_throughput": batches, "ingest_latency_at_rate": steady,
-            **estate, **timers, **detail, **live, **detection}
+            **estate, **risk, **timers, **detail, **live, **detection}
 
 
 def main(measuring=measure, *, stack_name: str = "bench", pg_port: int = 25530, kafka_port: int = 29530,

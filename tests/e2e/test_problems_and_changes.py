@@ -160,8 +160,16 @@ def if_match(record: dict) -> dict:
     return {"if-match": f'"{record["version"]}"'}
 
 
+# Issue 15: authorization (and scheduling a standard change) needs affected CIs, a window and these plans.
+PLANS = {"implementation_plan": "run the playbook", "backout_plan": "restore the snapshot", "test_plan": "smoke test"}
+
+
 async def request_change(client: httpx.AsyncClient, **fields) -> dict:
-    body = {"short_description": f"change {uuid.uuid4().hex[:8]}", "change_type": "normal", **WINDOW, **fields}
+    body = {"short_description": f"change {uuid.uuid4().hex[:8]}", "change_type": "normal", **WINDOW,
+            "affected_cis": [f"ci-app-{uuid.uuid4().hex[:8]}"], **PLANS, **fields}
+    if body["change_type"] == "standard" and "template_id" not in body:  # issue 15: requested from a template
+        body["template_id"] = ok(await client.post(f"{API}/change-templates", json={
+            "name": f"template {uuid.uuid4().hex[:8]}", "short_description": "a standard change", **PLANS}), 201)["id"]
     return ok(await client.post(f"{API}/changes", json=body), 201)
 
 
@@ -214,8 +222,10 @@ async def test_a_normal_change_is_rejected_reworked_approved_and_walked_to_close
     problem(await manager.post(f"{API}/changes/{change['id']}/approvals", json={"decision": "approve"}), 409)
 
     closed = approved
-    for state in ("implement", "review", "closed"):
+    for state in ("implement", "review"):
         closed = await move(agent, "changes", closed, state)
+    closed = ok(await agent.post(f"{API}/changes/{change['id']}/close", headers=if_match(closed),
+                                 json={"close_code": "successful", "close_notes": "done"}))  # issue 15: a command
     assert closed["state"] == "closed"
     assert ok(await agent.get(f"{API}/changes/{change['id']}")) == closed
 
@@ -223,11 +233,12 @@ async def test_a_normal_change_is_rejected_reworked_approved_and_walked_to_close
                                until=lambda rs: types_for(rs, change["id"]).count("itsm.change.state_changed") == 9)
     moved = "itsm.change.state_changed"
     assert types_for(records, change["id"]) == [
-        "itsm.change.requested", moved, moved, "itsm.change.rejected", moved, "itsm.change.updated", moved, moved,
-        "itsm.change.approved", moved, moved, moved, moved]
+        "itsm.change.requested", moved, moved, "itsm.change.assessed", "itsm.change.rejected", moved,
+        "itsm.change.updated", moved, moved, "itsm.change.assessed", "itsm.change.approved", moved,
+        "itsm.change.scheduled", moved, "itsm.change.implemented", moved, moved, "itsm.change.closed"]
     events = [e for e in map(CloudEvent.from_json, (r.value for r in records)) if e.subject == change["id"]]
     assert [e.sequence for e in events] == list(range(1, closed["version"] + 1))
-    assert events[3].data["comment"] == "no rollback plan" and events[3].data["actor"] == "cab-chair"
+    assert events[4].data["comment"] == "no rollback plan" and events[4].data["actor"] == "cab-chair"
 
 
 async def test_a_standard_change_is_scheduled_without_approval_and_an_emergency_one_needs_it(gateway):

@@ -30,6 +30,9 @@ LEFT_OUT = [
     r"^/api/v1/sla/(definitions|calendars|repair)",
 ]
 WRITES_LEFT_OUT = [("PUT", "/api/v1/incidents/priority-matrix")]
+# Configuration every later test on this shared platform runs under: a generated approval policy, blackout or
+# detection rule would change what those tests see (their own tests check these writes, input bounds included).
+CONFIGURATION_LEFT_OUT = r"^/api/v1/(change-approval-policies|change-windows|detection-rules)"
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +44,8 @@ def gateway_schema(platform):
         schema = schema.exclude(path_regex=pattern)
     for method, path in WRITES_LEFT_OUT:
         schema = schema.exclude(method=method, path=path)
+    for method in ("POST", "PATCH", "PUT", "DELETE"):
+        schema = schema.exclude(method=method, path_regex=CONFIGURATION_LEFT_OUT)
     return schema
 
 

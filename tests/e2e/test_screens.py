@@ -18,6 +18,7 @@ import httpx
 import jwt
 import pytest
 
+from tests.e2e.test_problems_and_changes import request_change
 from tests.helpers import eventually, gateway_replica, token
 
 pytestmark = pytest.mark.e2e
@@ -311,9 +312,9 @@ async def test_the_dashboard_counts_open_incidents_breaches_risks_and_todays_cha
     today, tomorrow = now + (midnight - now) / 2, midnight + timedelta(hours=1)
 
     async def scheduled(start: datetime) -> dict:
-        change = created(await gateway.post(f"{API}/changes", json={
-            "short_description": f"standard change at {start.isoformat()}", "change_type": "standard",
-            "planned_start": start.isoformat(), "planned_end": (start + timedelta(minutes=30)).isoformat()}))
+        change = await request_change(gateway, short_description=f"standard change at {start.isoformat()}",
+                                      change_type="standard", planned_start=start.isoformat(),
+                                      planned_end=(start + timedelta(minutes=30)).isoformat())
         return ok(await gateway.post(f"{API}/changes/{change['id']}/state", json={"state": "scheduled"}))
 
     todays, tomorrows = await scheduled(today), await scheduled(tomorrow)
@@ -355,9 +356,8 @@ async def test_a_write_shows_on_the_next_detail_from_this_gateway_and_from_anoth
             # The platform's own gateway is the other replica.
             ok(await gateway.patch(f"{API}/incidents/{incident_id}", json={"assignment_group": "network"}))
             ok(await gateway.post(f"{API}/problems/{worked['problem']['id']}/state", json={"state": "assess"}))
-            created(await gateway.post(f"{API}/changes", json={"short_description": "also on this CI",
-                                                               "change_type": "standard",
-                                                               "affected_cis": [worked["app"]["id"]]}))
+            await request_change(gateway, short_description="also on this CI", change_type="standard",
+                                 affected_cis=[worked["app"]["id"]])
 
             async def updated() -> None:
                 body = ok(await cached.get(f"{SCREENS}/incidents/{incident_id}"))

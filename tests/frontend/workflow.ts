@@ -69,6 +69,11 @@ const requested = await agent.POST("/api/v1/changes", {
     short_description: `rotate the payment gateway's certificate ${tag}`, change_type: "normal",
     planned_start: new Date(Date.now() + 24 * hour).toISOString(),
     planned_end: new Date(Date.now() + 25 * hour).toISOString(),
+    // What authorization needs (the gateway's 422 lists what is missing).
+    affected_cis: [`payment-gateway-${tag}`],
+    implementation_plan: "install the new certificate, reload the gateway",
+    backout_plan: "reinstall the old certificate",
+    test_plan: "a test payment end to end",
   },
 });
 if (!requested.data) throw new Error(`request: ${JSON.stringify(requested.error)}`);

@@ -11,17 +11,25 @@ from itsm_contracts.events.changes import (
 )
 from itsm_kit.domain import Conflict, InvalidTransition, InvalidValue
 from itsm_changes.domain import (
-    DECISION_ONLY, DECISIONS, FINAL_STATES, MOVES, PATHS, TRANSITIONS, AwaitsApproval, ChangeRequest, ChangeType,
-    State,
+    DECISION_ONLY, DECISIONS, FINAL_STATES, MOVES, PATHS, TRANSITIONS, AwaitsApproval, ChangeRequest,
+    ChangeTemplate, ChangeType, State,
 )
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 WINDOW = dict(planned_start=T0 + timedelta(days=1), planned_end=T0 + timedelta(days=1, hours=2))
 
 
+PLANS = dict(implementation_plan="pg_upgrade", backout_plan="restore the snapshot", test_plan="smoke tests")
+TEMPLATE = ChangeTemplate.create(id="t-1", name="Patch a server", short_description="Patch a server",
+                                 description="", assignment_group=None, active=True, at=T0, **PLANS)
+
+
 def new_change(**overrides) -> ChangeRequest:
+    # Ready to be submitted but for the window (issue 15: authorization needs CIs, a window and the plans).
     args = dict(id="c-1", number="CHG0001001", short_description="Upgrade PostgreSQL to 18", description="",
-                change_type="normal", planned_start=None, planned_end=None, at=T0)
+                change_type="normal", planned_start=None, planned_end=None, at=T0, affected_cis=["ci-1"], **PLANS)
+    if overrides.get("change_type") == "standard":
+        args["template"] = TEMPLATE
     return ChangeRequest.request(**args | overrides)
 
 
@@ -30,6 +38,8 @@ def walk(change: ChangeRequest, *states: State) -> None:
     for state in states:
         if (change.state, state) == (State.AUTHORIZE, State.SCHEDULED):
             change.decide("approve", None, T0, actor="cab-1")
+        elif state is State.CLOSED:
+            change.close("successful", "done", T0)
         else:
             change.move_to(state, T0)
 
@@ -107,7 +117,7 @@ def test_every_state_before_closed_can_be_canceled_and_final_states_allow_nothin
 @pytest.mark.parametrize(("change_type", "rejected_in"), [("normal", "assess"), ("normal", "authorize"),
                                                           ("emergency", "authorize")])
 def test_a_rejected_change_goes_back_to_new(change_type, rejected_in):
-    change = new_change(change_type=change_type)
+    change = new_change(change_type=change_type, **WINDOW)
     path = PATHS[ChangeType(change_type)]
     walk(change, *path[1:path.index(State(rejected_in)) + 1])
     change.move_to(State.NEW, T0)
@@ -135,7 +145,7 @@ def test_illegal_transition_names_the_allowed_ones():
 
 def test_scheduling_needs_a_planned_window():
     change = new_change(change_type="standard", planned_start=T0)
-    with pytest.raises(InvalidValue, match="planned start and end"):
+    with pytest.raises(InvalidValue, match="planned_end"):
         change.move_to(State.SCHEDULED, T0)
     assert change.state is State.NEW
 
@@ -187,9 +197,9 @@ def test_a_move_raises_state_changed_with_who_and_why_and_a_version_each():
     change = new_change(change_type="standard", **WINDOW)
     change.move_to(State.SCHEDULED, T0 + timedelta(minutes=1), actor="agent-1")
     change.move_to(State.CANCELED, T0 + timedelta(minutes=2), actor="agent-1", reason="vendor postponed")
-    assert change.version == 3
-    assert [sequence for sequence, _ in change.events] == [1, 2, 3]
-    [(_, scheduled), (_, canceled)] = change.events[1:]
+    assert change.version == 5  # each move also raises its milestone event (scheduled, canceled)
+    assert [sequence for sequence, _ in change.events] == [1, 2, 3, 4, 5]
+    [(_, scheduled), (_, canceled)] = [(s, e) for s, e in change.events if isinstance(e, ChangeStateChanged)]
     assert isinstance(canceled, ChangeStateChanged)
     assert (scheduled.from_state, scheduled.to_state, scheduled.reason) == ("new", "scheduled", None)
     assert (canceled.from_state, canceled.to_state, canceled.reason, canceled.actor) == (
@@ -204,7 +214,7 @@ def test_an_approval_schedules_the_change_and_is_kept_on_it():
     [approval] = change.approvals
     assert (approval.approver, approval.decision, approval.comment, approval.at) == (
         "cab-1", "approve", "fine by the CAB", T0 + timedelta(hours=1))
-    [(_, approved), (_, moved)] = change.events
+    [(_, approved), (_, moved), _] = change.events
     assert isinstance(approved, ChangeApproved) and approved.actor == "cab-1"
     assert (moved.from_state, moved.to_state) == ("authorize", "scheduled")
 
@@ -238,11 +248,12 @@ def test_a_decision_needs_a_change_awaiting_one(state):
 
 
 def test_an_approval_needs_the_planned_window():
+    # Issue 15: the window is needed before authorize already, so no change awaits approval without one.
     change = new_change(planned_start=T0)
-    walk(change, State.ASSESS, State.AUTHORIZE)
-    with pytest.raises(InvalidValue, match="planned start and end"):
-        change.decide("approve", None, T0, actor="cab-1")
-    assert change.state is State.AUTHORIZE and change.approvals == []
+    walk(change, State.ASSESS)
+    with pytest.raises(InvalidValue, match="planned_end"):
+        change.move_to(State.AUTHORIZE, T0)
+    assert change.state is State.ASSESS and change.approvals == []
 
 
 def test_decisions_are_a_table_from_the_awaiting_state():

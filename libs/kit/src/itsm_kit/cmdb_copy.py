@@ -13,7 +13,7 @@ A service keeping the copy:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -30,6 +30,8 @@ from itsm_kit.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     from itsm_kit.runtime import Runtime
+
+Work = Callable[[UnitOfWork, Sequence[tuple[CloudEvent, Any]]], Awaitable[None]]
 
 CIS, RELATIONSHIPS = "cmdb_cis", "cmdb_relationships"
 BUSINESS_SERVICE = "business_service"
@@ -131,6 +133,32 @@ class CiRepository:
         """), {"cis": sorted(set(ci_ids)), "max_depth": MAX_DEPTH, "business_service": BUSINESS_SERVICE})
         return [dict(r._mapping) for r in rows.all()]
 
+    async def dependants_of(self, ci_ids: Sequence[str]) -> list[dict]:
+        """The live CIs that depend on any of the CIs, directly or not, the CIs themselves included (each once):
+        what a change to them may break. One statement."""
+        return await self._walk(ci_ids, upstream=True)
+
+    async def dependencies_of(self, ci_ids: Sequence[str]) -> list[dict]:
+        """The CIs any of the CIs depend on, directly or not, themselves included (each once, retired or not): the
+        CIs whose records (changes) an event on these CIs may concern. One statement."""
+        return await self._walk(ci_ids, upstream=False)
+
+    async def _walk(self, ci_ids: Sequence[str], *, upstream: bool) -> list[dict]:
+        if not ci_ids:
+            return []
+        near, far = ("target_id", "source_id") if upstream else ("source_id", "target_id")
+        rows = await self.session.execute(text(f"""
+            WITH RECURSIVE walk(id) AS (
+                SELECT start.id FROM unnest(CAST(:cis AS varchar[])) AS start(id)
+              UNION
+                SELECT r.{far} FROM walk JOIN cmdb_relationships r ON r.{near} = walk.id AND NOT r.removed
+            )
+            SELECT walk.id, c.name, c.ci_class, c.criticality, c.operational_status
+            FROM walk LEFT JOIN cmdb_cis c ON c.id = walk.id
+        """), {"cis": sorted(set(ci_ids))})
+        found = [dict(r._mapping) for r in rows.all()]
+        return [r for r in found if r["operational_status"] != "retired"] if upstream else found
+
     async def put(self, rows: Sequence[dict]) -> None:
         """Whole CIs (id, name, ci_class, criticality, operational_status, sequence), unless a newer one is kept."""
         if not rows:
@@ -221,12 +249,23 @@ async def relationships_changed(uow: UnitOfWork, run: Sequence[tuple[CloudEvent,
         await uow.commit()
 
 
-def cmdb_handlers(runtime: Runtime) -> dict[str, Batched]:
-    """Every CMDB event type (topics.CMDB) -> its handler; one handler for several types takes runs that mix them."""
-    changed = runtime.batched(cis_changed)
-    related = runtime.batched(relationships_changed)
+def cmdb_handlers(runtime: Runtime, *, then: Work | None = None) -> dict[str, Batched]:
+    """Every CMDB event type (topics.CMDB) -> its handler; one handler for several types takes runs that mix them.
+    `then(uow, run)`, if given, follows each run once the copy holds it, in the same transaction (a service
+    reacting to what changed in the CMDB, e.g. reassessing records on the CIs)."""
+    def batched(work: Work) -> Batched:
+        if then is None:
+            return runtime.batched(work)
+
+        async def work_then(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, Any]]) -> None:
+            await work(uow, run)
+            await then(uow, run)
+        return runtime.batched(work_then)
+
+    changed = batched(cis_changed)
+    related = batched(relationships_changed)
     return {
-        CiCreated.type: runtime.batched(cis_created),
+        CiCreated.type: batched(cis_created),
         CiUpdated.type: changed, CiStatusChanged.type: changed, CiRetired.type: changed,
         CiRelationshipAdded.type: related, CiRelationshipRemoved.type: related,
     }

@@ -275,7 +275,8 @@ async def integration(request: Request, runtime: RuntimeDep) -> dict:
 
 
 WEBHOOK_PATHS = {"alertmanager": "/api/v1/integrations/alertmanager", "grafana": "/api/v1/integrations/grafana",
-                 "pagerduty": "/api/v1/integrations/pagerduty/v2/enqueue", "generic": "/api/v1/integrations/generic"}
+                 "pagerduty": "/api/v1/integrations/pagerduty/v2/enqueue", "generic": "/api/v1/integrations/generic",
+                 "deployment": "/api/v1/changes/deployments"}
 
 
 def integration_of(kind: str):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
+from pydantic import BaseModel, ConfigDict
+
 from itsm_contracts import topics
 from itsm_contracts.events import EventData, register
 
@@ -79,3 +81,135 @@ class ChangeRejected(ChangeEvent):
 
     comment: str
     rejected_at: datetime
+
+
+# -- lifecycle (issue 15): assessed, scheduled, implemented, closed, canceled; approval rounds ----------------
+
+CloseCode = Literal["successful", "successful_with_issues", "unsuccessful", "backed_out"]
+
+
+@register
+class ChangeApprovalRecorded(ChangeEvent):
+    """One approver approved, but the approval group's rule is not met yet (the change still awaits approval)."""
+
+    type = "itsm.change.approval_recorded"
+
+    approval_group: str
+    rule: str  # any | all | majority
+    approvals: int  # approvals in this round so far
+    approvers: int  # how many approvers the group has (0: any change manager)
+    comment: str | None = None
+    at: datetime
+
+
+@register
+class ChangeAssessed(ChangeEvent):
+    """Assessment done: a normal change moved from assess into authorize (submitted for approval)."""
+
+    type = "itsm.change.assessed"
+
+    assessed_at: datetime
+
+
+@register
+class ChangeScheduled(ChangeEvent):
+    """Scheduled into its planned window: approved, or a standard change (pre-authorized) moved there."""
+
+    type = "itsm.change.scheduled"
+
+    planned_start: datetime
+    planned_end: datetime
+    scheduled_at: datetime
+
+
+@register
+class ChangeImplemented(ChangeEvent):
+    """Implementation started (the change entered implement): incidents after this may have been caused by it."""
+
+    type = "itsm.change.implemented"
+
+    affected_cis: list[str] = []
+    implemented_at: datetime
+
+
+@register
+class ChangeClosed(ChangeEvent):
+    """Closed after review, with how it went."""
+
+    type = "itsm.change.closed"
+
+    close_code: CloseCode
+    close_notes: str
+    affected_cis: list[str] = []
+    closed_at: datetime
+
+
+@register
+class ChangeCanceled(ChangeEvent):
+    type = "itsm.change.canceled"
+
+    from_state: ChangeState
+    reason: str | None = None
+    canceled_at: datetime
+
+
+# -- risk and "possibly caused by" (issue 15) ---------------------------------------------------------------------
+
+RiskLevel = Literal["low", "moderate", "high", "very_high"]
+
+
+class RiskFactorData(BaseModel):
+    """One reason for a change's risk: what it is, which records it names, the points it adds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    detail: str
+    points: int
+
+
+@register
+class ChangeRiskAssessed(ChangeEvent):
+    """The change's risk level changed since it was requested (recomputed from its CIs, the services and CIs that
+    depend on them, their incidents and changes, or its window); the factors say why."""
+
+    type = "itsm.change.risk_assessed"
+
+    risk: RiskLevel
+    previous_risk: RiskLevel
+    factors: list[RiskFactorData] = []
+    assessed_at: datetime
+
+
+@register
+class ChangeIncidentSuspected(ChangeEvent):
+    """An incident opened on a CI the change touched (or on one depending on it) soon after it was implemented:
+    possibly caused by the change."""
+
+    type = "itsm.change.incident_suspected"
+
+    incident_id: str
+    incident_number: str | None = None
+    affected_ci: str
+    opened_at: datetime
+    implemented_at: datetime
+
+
+# -- schedule (issue 15): conflicts between changes ----------------------------------------------------------
+
+ConflictRelation = Literal["same_ci", "depends_on", "depended_on_by"]
+
+
+@register
+class ChangeConflictDetected(ChangeEvent):
+    """Another scheduled or implementing change overlaps this one's planned window on a CI it touches, or on a CI
+    related to one through the CMDB's dependencies. Published on both changes; it warns, it does not block."""
+
+    type = "itsm.change.conflict_detected"
+
+    other_change_id: str
+    other_number: str
+    ci: str  # this change's CI
+    other_ci: str  # the other change's CI (the same CI, or one depending on it or depended on by it)
+    relation: ConflictRelation  # how other_ci stands to ci: same_ci, depends_on (other_ci depends on ci), ...
+    detected_at: datetime

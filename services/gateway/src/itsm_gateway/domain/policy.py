@@ -31,8 +31,9 @@ from itsm_contracts.events.alerts import AlertReceived, AlertRouting
 from itsm_kit.domain import InvalidValue
 from itsm_gateway.domain.common import MAX_DEDUP_KEY, MAX_GROUP_KEY, MAX_LABEL_VALUE, bounded, labels_fingerprint
 
-Kind = Literal["alertmanager", "grafana", "pagerduty", "generic"]
-KINDS: tuple[str, ...] = ("alertmanager", "grafana", "pagerduty", "generic")
+# deployment: a CI/CD pipeline recording deployments as changes (POST /api/v1/changes/deployments); no alerts.
+Kind = Literal["alertmanager", "grafana", "pagerduty", "generic", "deployment"]
+KINDS: tuple[str, ...] = ("alertmanager", "grafana", "pagerduty", "generic", "deployment")
 # Kinds whose senders group alerts themselves (Alertmanager's groupKey, which Grafana sends too).
 SENDER_GROUPED = frozenset({"alertmanager", "grafana"})
 CONTEXT_FIELDS = ("severity", "status", "source", "summary")
