@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from itsm_contracts.events import EventData
 
@@ -71,6 +71,36 @@ def choice(choices: type[E], value: str, what: str) -> E:
         return choices(value)
     except ValueError:
         raise InvalidValue(f"{what} is one of {', '.join(choices)}, not {value!r}") from None
+
+
+class Configuration:
+    """For the records admins manage (detection rules, change templates, approval policies, change windows): a
+    version and no events. A PATCH sets only `FIELDS`, empties none of `NOT_NULL`; `_normalised` tidies what it sends
+    (repeats, text), `_check` holds the record's own rules once it is changed."""
+
+    FIELDS: ClassVar[frozenset[str]]
+    NOT_NULL: ClassVar[frozenset[str]]
+    version: int
+    updated_at: datetime
+
+    def update(self, changes: Mapping[str, Any], at: datetime, *, actor: str | None = None) -> None:
+        """A new version only when something really changed."""
+        check_patch(changes, self.FIELDS, self.NOT_NULL)
+        changed = {name: value for name, value in self._normalised(changes).items() if getattr(self, name) != value}
+        if not changed:
+            return
+        for name, value in changed.items():
+            setattr(self, name, value)
+        self._check()
+        self.updated_at, self.version = at, self.version + 1
+        if actor is not None and hasattr(self, "updated_by"):
+            self.updated_by = actor
+
+    def _normalised(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(changes)
+
+    def _check(self) -> None:
+        pass
 
 
 class RaisesEvents:

@@ -12,26 +12,22 @@ rejection returns it to new at once (as in ServiceNow) to be reworked and submit
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
-from collections.abc import Iterable  # noqa: I001  schedule (issue 15)
-from typing import ClassVar  # schedule (issue 15)
-
 from itsm_contracts.events import EventData
-from itsm_contracts.events.changes import ChangeIncidentSuspected, ChangeRiskAssessed, RiskFactorData
 from itsm_contracts.events.changes import (
-    ChangeApprovalRecorded, ChangeApproved, ChangeAssessed, ChangeCanceled, ChangeClosed, ChangeImplemented,
-    ChangeRejected, ChangeRequested, ChangeScheduled, ChangeStateChanged, ChangeUpdated,
+    ChangeApprovalRecorded, ChangeApproved, ChangeAssessed, ChangeCanceled, ChangeClosed, ChangeConflictDetected,
+    ChangeImplemented, ChangeIncidentSuspected, ChangeRejected, ChangeRequested, ChangeRiskAssessed, ChangeScheduled,
+    ChangeStateChanged, ChangeUpdated, RiskFactorData,
 )
-from itsm_contracts.events.changes import ChangeConflictDetected  # schedule (issue 15)
 from itsm_kit.domain import (
-    SYSTEM, Activity, ActivityKind, Conflict, InvalidTransition, InvalidValue, RaisesEvents, activity_text,
-    check_patch, check_transition, choice,
+    SYSTEM, Activity, ActivityKind, Configuration, Conflict, InvalidTransition, InvalidValue, RaisesEvents,
+    activity_text, check_patch, check_transition, choice,
 )
 
 
@@ -213,7 +209,7 @@ def _text(value: str, what: str) -> str:
 
 
 @dataclass
-class ApprovalPolicy:
+class ApprovalPolicy(Configuration):
     """Who authorizes changes of one type and risk level (or any risk), and how many of them must approve."""
 
     id: str
@@ -226,6 +222,8 @@ class ApprovalPolicy:
     updated_at: datetime
     updated_by: str = SYSTEM
     version: int = 1
+    FIELDS: ClassVar[frozenset[str]] = POLICY_FIELDS
+    NOT_NULL: ClassVar[frozenset[str]] = POLICY_FIELDS
 
     @classmethod
     def create(cls, *, id: str, change_type: str, risk: str, group_name: str, approvers: list[str], rule: str,
@@ -239,8 +237,7 @@ class ApprovalPolicy:
         policy._check()
         return policy
 
-    def update(self, changes: Mapping[str, Any], at: datetime, *, actor: str = SYSTEM) -> None:
-        check_patch(changes, POLICY_FIELDS, POLICY_FIELDS)
+    def _normalised(self, changes: Mapping[str, Any]) -> dict[str, Any]:
         wanted = dict(changes)
         if "rule" in wanted:
             wanted["rule"] = choice(Rule, wanted["rule"], "an approval rule")
@@ -248,13 +245,7 @@ class ApprovalPolicy:
             wanted["group_name"] = _text(wanted["group_name"], "an approval group's name")
         if "approvers" in wanted:
             wanted["approvers"] = distinct(wanted["approvers"])
-        changed = {name: value for name, value in wanted.items() if getattr(self, name) != value}
-        if not changed:
-            return
-        for name, value in changed.items():
-            setattr(self, name, value)
-        self._check()
-        self.updated_at, self.updated_by, self.version = at, actor, self.version + 1
+        return wanted
 
     def _check(self) -> None:
         if not self.approvers:
@@ -274,7 +265,7 @@ def policy_for(policies: list[ApprovalPolicy], change_type: ChangeType, risk: st
 
 
 @dataclass
-class ChangeTemplate:
+class ChangeTemplate(Configuration):
     """A standard change, pre-authorized: what a change requested from it says and how it is done."""
 
     id: str
@@ -290,22 +281,14 @@ class ChangeTemplate:
     updated_at: datetime
     updated_by: str = SYSTEM
     version: int = 1
+    FIELDS: ClassVar[frozenset[str]] = TEMPLATE_FIELDS
+    NOT_NULL: ClassVar[frozenset[str]] = TEMPLATE_NOT_NULL
 
     @classmethod
     def create(cls, *, id: str, at: datetime, actor: str = SYSTEM, **fields: Any) -> ChangeTemplate:
         template = cls(id=id, created_at=at, updated_at=at, updated_by=actor, **fields)
         template._check()
         return template
-
-    def update(self, changes: Mapping[str, Any], at: datetime, *, actor: str = SYSTEM) -> None:
-        check_patch(changes, TEMPLATE_FIELDS, TEMPLATE_NOT_NULL)
-        changed = {name: value for name, value in changes.items() if getattr(self, name) != value}
-        if not changed:
-            return
-        for name, value in changed.items():
-            setattr(self, name, value)
-        self._check()
-        self.updated_at, self.updated_by, self.version = at, actor, self.version + 1
 
     def _check(self) -> None:
         for name in ("name", "short_description", *PLAN_FIELDS):
@@ -689,7 +672,7 @@ def overlaps(start: datetime, end: datetime, other_start: datetime, other_end: d
 
 
 @dataclass
-class ChangeWindow:
+class ChangeWindow(Configuration):
     """A blackout or maintenance window over some CIs (no CIs: over everything)."""
 
     id: str
@@ -703,6 +686,8 @@ class ChangeWindow:
     created_at: datetime
     updated_at: datetime
     version: int = 1
+    FIELDS: ClassVar[frozenset[str]] = WINDOW_FIELDS
+    NOT_NULL: ClassVar[frozenset[str]] = WINDOW_FIELDS
 
     @classmethod
     def create(cls, *, id: str, kind: str, name: str, start: datetime, end: datetime, cis: list[str] | None = None,
@@ -712,16 +697,8 @@ class ChangeWindow:
         window._check()
         return window
 
-    def update(self, changes: Mapping[str, Any], at: datetime) -> None:
-        check_patch(changes, WINDOW_FIELDS, WINDOW_FIELDS)
-        wanted = {**changes, **({"cis": distinct(changes["cis"])} if "cis" in changes else {})}
-        changed = {name: value for name, value in wanted.items() if getattr(self, name) != value}
-        if not changed:
-            return
-        for name, value in changed.items():
-            setattr(self, name, value)
-        self._check()
-        self.updated_at, self.version = at, self.version + 1
+    def _normalised(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        return {**changes, **({"cis": distinct(changes["cis"])} if "cis" in changes else {})}
 
     def _check(self) -> None:
         if not self.name:

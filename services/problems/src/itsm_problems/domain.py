@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from itsm_contracts.events import EventData
 from itsm_contracts.events.problems import (
@@ -21,8 +21,8 @@ from itsm_contracts.events.problems import (
     ProblemUpdated, ProblemWorkNoteAdded,
 )
 from itsm_kit.domain import (
-    SYSTEM, Activity, ActivityKind, Conflict, InvalidTransition, InvalidValue, RaisesEvents, activity_text,
-    check_patch, check_transition, choice, priority_of,
+    SYSTEM, Activity, ActivityKind, Configuration, Conflict, InvalidTransition, InvalidValue, RaisesEvents,
+    activity_text, check_patch, check_transition, choice, priority_of,
 )
 
 
@@ -421,7 +421,7 @@ MAX_WINDOW_MINUTES = 43_200  # 30 days: the observations kept cover it
 
 
 @dataclass
-class DetectionRule:
+class DetectionRule(Configuration):
     """N incidents (threshold) on the same CI, business service or category within window_minutes open a candidate
     problem with this impact, urgency and assignment group, linking them."""
 
@@ -438,6 +438,8 @@ class DetectionRule:
     updated_at: datetime
     updated_by: str = SYSTEM
     version: int = 1
+    FIELDS: ClassVar[frozenset[str]] = RULE_FIELDS
+    NOT_NULL: ClassVar[frozenset[str]] = RULE_NOT_NULL
 
     @classmethod
     def create(cls, *, id: str, name: str, dimension: str, threshold: int, window_minutes: int, enabled: bool,
@@ -452,17 +454,6 @@ class DetectionRule:
     @property
     def priority(self) -> int:
         return priority_of(self.impact, self.urgency)
-
-    def update(self, changes: Mapping[str, Any], at: datetime, *, actor: str = SYSTEM) -> None:
-        """A PATCH: a new version only when something really changed."""
-        check_patch(changes, RULE_FIELDS, RULE_NOT_NULL)
-        changed = {name: value for name, value in changes.items() if getattr(self, name) != value}
-        if not changed:
-            return
-        for name, value in changed.items():
-            setattr(self, name, value)
-        self._check()
-        self.updated_at, self.updated_by, self.version = at, actor, self.version + 1
 
     def _check(self) -> None:
         _required(self.name, "a rule's name")
