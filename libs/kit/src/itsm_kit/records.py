@@ -8,10 +8,10 @@ timeline). A service's repository subclasses AggregateRepository and adds its ow
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import Sequence, Table, bindparam, func, insert, select, update
+from sqlalchemy import Sequence, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_kit.domain import Conflict
@@ -109,6 +109,9 @@ class AggregateRepository(Generic[A]):
         if rows := [{"b_id": a.id, **{k: v for k, v in self.row(a).items() if k != "id"}} for a in changed]:
             await self.session.execute(update(self.table).where(self.table.c.id == bindparam("b_id")), rows)
 
+    async def remove(self, ident: str) -> None:
+        await self.session.execute(delete(self.table).where(self.table.c.id == ident))
+
     async def newest_first(self, at: str, *, limit: int, cursor: str | None) -> tuple[list[A], str | None]:
         """A page of all, newest (by the `at` column) first, and the next page's cursor."""
         query = newest_first(select(self.table), self.table.c[at], self.table.c.id, limit=limit, cursor=cursor)
@@ -116,14 +119,20 @@ class AggregateRepository(Generic[A]):
         return page_of(found, limit, lambda a: (getattr(a, at), a.id))
 
 
+async def _locked(uow: UnitOfWork, repository: type[AggregateRepository[A]], ident: str, if_match: int | None
+                  ) -> tuple[AggregateRepository[A], A]:
+    repo = repository(uow.session)
+    record = found(await repo.get(ident, for_update=True), repository.noun, ident)
+    check_version(repository.noun, ident, record.version, if_match)
+    return repo, record
+
+
 async def apply(uow: UnitOfWork, repository: type[AggregateRepository[A]], ident: str, if_match: int | None,
                 command: Callable[[A], None]) -> A:
     """A command on one aggregate: loaded and locked, If-Match checked (412 when stale), `command` applied, saved
     with its events staged; nothing written when the command changed nothing (its version did not move)."""
     async with uow:
-        repo = repository(uow.session)
-        aggregate = found(await repo.get(ident, for_update=True), repository.noun, ident)
-        check_version(repository.noun, ident, aggregate.version, if_match)
+        repo, aggregate = await _locked(uow, repository, ident, if_match)
         loaded = aggregate.version
         command(aggregate)
         if aggregate.version != loaded:
@@ -131,3 +140,29 @@ async def apply(uow: UnitOfWork, repository: type[AggregateRepository[A]], ident
             uow.add(aggregate)
             await uow.commit()
     return aggregate
+
+
+async def revise(uow: UnitOfWork, repository: type[AggregateRepository[A]], ident: str, if_match: int | None,
+                 change: Callable[[A], None], *,
+                 before_save: Callable[[AggregateRepository[A], A], Awaitable[None]] | None = None) -> A:
+    """`apply` for records admins manage (itsm_kit.domain.Configuration), which raise no events: loaded and locked,
+    If-Match checked, `change` applied, and saved only when its version moved (after `before_save`, for checks
+    across records, like a unique name)."""
+    async with uow:
+        repo, record = await _locked(uow, repository, ident, if_match)
+        loaded = record.version
+        change(record)
+        if record.version != loaded:
+            if before_save is not None:
+                await before_save(repo, record)
+            await repo.save(record, loaded)
+            await uow.commit()
+    return record
+
+
+async def remove(uow: UnitOfWork, repository: type[AggregateRepository[A]], ident: str, if_match: int | None) -> None:
+    """A record deleted: a 404 when there is none, a 412 when If-Match names another version."""
+    async with uow:
+        repo, _ = await _locked(uow, repository, ident, if_match)
+        await repo.remove(ident)
+        await uow.commit()

@@ -37,7 +37,7 @@ from itsm_changes.store import (
 from itsm_kit.clock import utcnow
 from itsm_kit.domain import SYSTEM, Conflict, InvalidValue
 from itsm_kit.errors import check_version, found
-from itsm_kit.records import apply
+from itsm_kit.records import apply, remove, revise
 from itsm_kit.unit_of_work import UnitOfWork
 from itsm_changes.domain import (
     ApprovalPolicy, ChangeRequest, ChangeTemplate, State, policy_for,
@@ -157,17 +157,9 @@ async def create_template(uow: UnitOfWork, *, actor: str = SYSTEM, **fields: Any
 
 async def update_template(uow: UnitOfWork, template_id: str, changes: dict[str, Any], *, actor: str = SYSTEM,
                           if_match: int | None = None) -> ChangeTemplate:
-    async with uow:
-        repo = ChangeTemplateRepository(uow.session)
-        template = found(await repo.get(template_id, for_update=True), repo.noun, template_id)
-        check_version(repo.noun, template_id, template.version, if_match)
-        loaded = template.version
-        template.update(changes, utcnow(), actor=actor)
-        if template.version != loaded:
-            await _unique_template_name(repo, template)
-            await repo.save(template, loaded)
-            await uow.commit()
-    return template
+    return await revise(uow, ChangeTemplateRepository, template_id, if_match,
+                        lambda template: template.update(changes, utcnow(), actor=actor),
+                        before_save=_unique_template_name)
 
 
 async def _unique_template_name(repo: ChangeTemplateRepository, template: ChangeTemplate) -> None:
@@ -199,25 +191,12 @@ async def create_policy(uow: UnitOfWork, *, actor: str = SYSTEM, **fields: Any) 
 
 async def update_policy(uow: UnitOfWork, policy_id: str, changes: dict[str, Any], *, actor: str = SYSTEM,
                         if_match: int | None = None) -> ApprovalPolicy:
-    async with uow:
-        repo = ApprovalPolicyRepository(uow.session)
-        policy = found(await repo.get(policy_id, for_update=True), repo.noun, policy_id)
-        check_version(repo.noun, policy_id, policy.version, if_match)
-        loaded = policy.version
-        policy.update(changes, utcnow(), actor=actor)
-        if policy.version != loaded:
-            await repo.save(policy, loaded)
-            await uow.commit()
-    return policy
+    return await revise(uow, ApprovalPolicyRepository, policy_id, if_match,
+                        lambda policy: policy.update(changes, utcnow(), actor=actor))
 
 
 async def delete_policy(uow: UnitOfWork, policy_id: str, *, if_match: int | None = None) -> None:
-    async with uow:
-        repo = ApprovalPolicyRepository(uow.session)
-        policy = found(await repo.get(policy_id, for_update=True), repo.noun, policy_id)
-        check_version(repo.noun, policy_id, policy.version, if_match)
-        await repo.remove(policy_id)
-        await uow.commit()
+    await remove(uow, ApprovalPolicyRepository, policy_id, if_match)
 
 
 # -- risk (issue 15): assessed from the CMDB and incident copies; reassessed from their events; suspected incidents --
@@ -486,25 +465,12 @@ async def create_window(uow: UnitOfWork, *, actor: str = SYSTEM, **fields: Any) 
 
 async def update_window(uow: UnitOfWork, window_id: str, changes: dict[str, Any], *,
                         if_match: int | None = None) -> ChangeWindow:
-    async with uow:
-        repo = ChangeWindowRepository(uow.session)
-        window = found(await repo.get(window_id, for_update=True), repo.noun, window_id)
-        check_version(repo.noun, window_id, window.version, if_match)
-        loaded = window.version
-        window.update(changes, utcnow())
-        if window.version != loaded:
-            await repo.save(window, loaded)
-            await uow.commit()
-    return window
+    return await revise(uow, ChangeWindowRepository, window_id, if_match,
+                        lambda window: window.update(changes, utcnow()))
 
 
 async def delete_window(uow: UnitOfWork, window_id: str, *, if_match: int | None = None) -> None:
-    async with uow:
-        repo = ChangeWindowRepository(uow.session)
-        window = found(await repo.get(window_id, for_update=True), repo.noun, window_id)
-        check_version(repo.noun, window_id, window.version, if_match)
-        await repo.remove(window_id)
-        await uow.commit()
+    await remove(uow, ChangeWindowRepository, window_id, if_match)
 
 
 async def calendar(uow: UnitOfWork, *, start: datetime, end: datetime

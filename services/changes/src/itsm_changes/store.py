@@ -23,7 +23,7 @@ from collections.abc import Sequence as Seq
 
 from sqlalchemy import (
     BigInteger, Boolean, Column, DateTime, Index, Integer, MetaData, Select, Sequence, String, Table, Text,
-    UniqueConstraint, delete, select,
+    UniqueConstraint, select,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -206,9 +206,6 @@ class ApprovalPolicyRepository(AggregateRepository[ApprovalPolicy]):
         if change_type is not None:
             query = query.where(approval_policies.c.change_type == change_type)
         return [self.load(r) for r in (await self.session.execute(query)).all()]
-
-    async def remove(self, policy_id: str) -> None:
-        await self.session.execute(delete(approval_policies).where(approval_policies.c.id == policy_id))
 
 
 # -- risk (issue 15): the CMDB copy, a slim incident copy, the reads risk and "possibly caused by" make -----------
@@ -400,9 +397,6 @@ class ChangeWindowRepository(AggregateRepository[ChangeWindow]):
         if end is not None:
             query = query.where(w.start < end)
         return [self.load(r) for r in (await self.session.execute(query)).all()]
-
-    async def remove(self, window_id: str) -> None:
-        await self.session.execute(delete(change_windows).where(change_windows.c.id == window_id))
 
 
 async def changes_holding_window(session: AsyncSession, *, start: datetime, end: datetime, cis: Seq[str],

@@ -18,7 +18,7 @@ from itsm_kit.clock import utcnow
 from itsm_kit.cmdb_copy import CiRepository
 from itsm_kit.domain import SYSTEM, Conflict
 from itsm_kit.errors import check_version, found
-from itsm_kit.records import apply
+from itsm_kit.records import apply, remove, revise
 from itsm_kit.unit_of_work import UnitOfWork
 from itsm_problems.domain import (
     AGE_BUCKET_DAYS, FINAL_STATES, DetectionRule, Dimension, KnownError, LinkTo, Notice, OpenCandidate, Problem,
@@ -420,26 +420,13 @@ async def create_detection_rule(uow: UnitOfWork, *, actor: str = SYSTEM, **field
 
 async def update_detection_rule(uow: UnitOfWork, rule_id: str, changes: dict[str, Any], *, actor: str = SYSTEM,
                                 if_match: int | None = None) -> DetectionRule:
-    async with uow:
-        repo = DetectionRuleRepository(uow.session)
-        rule = found(await repo.get(rule_id, for_update=True), "detection rule", rule_id)
-        check_version("detection rule", rule_id, rule.version, if_match)
-        loaded = rule.version
-        rule.update(changes, utcnow(), actor=actor)
-        if rule.version != loaded:
-            await repo.save(rule, loaded)
-            await uow.commit()
-    return rule
+    return await revise(uow, DetectionRuleRepository, rule_id, if_match,
+                        lambda rule: rule.update(changes, utcnow(), actor=actor))
 
 
 async def delete_detection_rule(uow: UnitOfWork, rule_id: str, *, if_match: int | None = None) -> None:
     """Gone: the problems it opened keep its id."""
-    async with uow:
-        repo = DetectionRuleRepository(uow.session)
-        rule = found(await repo.get(rule_id, for_update=True), "detection rule", rule_id)
-        check_version("detection rule", rule_id, rule.version, if_match)
-        await repo.remove(rule_id)
-        await uow.commit()
+    await remove(uow, DetectionRuleRepository, rule_id, if_match)
 
 
 # Suggestions.

@@ -259,9 +259,6 @@ class DetectionRuleRepository(AggregateRepository[DetectionRule]):
             query = query.where(detection_rules.c.enabled)
         return [self.load(r) for r in (await self.session.execute(query)).all()]
 
-    async def remove(self, rule_id: str) -> None:
-        await self.session.execute(delete(detection_rules).where(detection_rules.c.id == rule_id))
-
 
 class Observations:
     """The incidents read model, and the queries detection, suggestions and reports make of it."""
