@@ -266,8 +266,7 @@ async def _detect(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, IncidentOpene
                 touched.setdefault((dimension, value), []).append((cause, data))
     if not touched:
         return set()
-    observations = Observations(uow.session)
-    await observations.lock_values([f"{d}:{v}" for d, v in touched])
+    observations = Observations(uow.session)  # each touched value is locked already (incidents_changed)
     # Each window ends at the newest incident with the value, wherever it was observed: runs of other partitions
     # may have brought later ones first (an end at this run's newest would leave them out, and this run's
     # incidents unlinked); a replay of old incidents counts against the value's present.
