@@ -75,8 +75,18 @@ def infra(stack_slot) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def platform(infra, stack_slot) -> Platform:
-    """All six services as real processes, migrated, ready."""
+def mail():
+    """The SMTP server the notifications service sends to: every message it accepted, in memory."""
+    from mailsink import MailSink
+
+    sink = MailSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+def platform(infra, stack_slot, mail) -> Platform:
+    """All seven services as real processes, migrated, ready."""
     secret = secrets.token_urlsafe(48)
     os.environ["ITSM_GATEWAY_JWT_SECRET"] = secret
     # What the gateway signs its calls to the services with; tests that call a service directly sign with it too.
@@ -89,7 +99,9 @@ def platform(infra, stack_slot) -> Platform:
                                    "ITSM_GATEWAY_STREAM_HEARTBEAT_SECONDS": "1",
                                    # The suite is a few users polling hard; tests/e2e/test_user_rate_limit.py tests
                                    # the per-user limit on a gateway of its own.
-                                   "ITSM_GATEWAY_USER_RATE_PER_SECOND": "500", "ITSM_GATEWAY_USER_BURST": "5000"})
+                                   "ITSM_GATEWAY_USER_RATE_PER_SECOND": "500", "ITSM_GATEWAY_USER_BURST": "5000",
+                                   "ITSM_NOTIFICATIONS_SMTP_HOST": mail.host,
+                                   "ITSM_NOTIFICATIONS_SMTP_PORT": str(mail.port)})
     platform.migrate()
     try:
         platform.start()

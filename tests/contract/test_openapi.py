@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-SERVICES = ["gateway", "incidents", "changes", "problems", "cmdb", "sla"]
+SERVICES = ["gateway", "incidents", "changes", "problems", "cmdb", "sla", "notifications"]
 
 
 def refs(node):

@@ -10,8 +10,10 @@ CHANGES = "itsm.changes"
 PROBLEMS = "itsm.problems"
 CMDB = "itsm.cmdb"
 SLA = "itsm.sla"
+# What the notifications service hears back from connected tools (PagerDuty, Jira), for the owning services.
+NOTIFICATIONS = "itsm.notifications"
 
-ALL = (ALERTS, INCIDENTS, CHANGES, PROBLEMS, CMDB, SLA)
+ALL = (ALERTS, INCIDENTS, CHANGES, PROBLEMS, CMDB, SLA, NOTIFICATIONS)
 
 
 def dead_letter(topic: str) -> str:

@@ -2,7 +2,10 @@
 
 from fastapi import APIRouter
 
-from itsm_gateway.api import changes, cmdb, incidents, integrations, problems, screens, session, sla, stream
+from itsm_gateway.api import (
+    changes, cmdb, connectors, deliveries, directory, incidents, integrations, problems, screens, session, sla, stream,
+    subscriptions,
+)
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(integrations.router)
@@ -21,6 +24,10 @@ router.include_router(changes.change_templates)
 router.include_router(changes.approval_policies)
 router.include_router(changes.change_reports)
 router.include_router(sla.router)
+router.include_router(directory.router)
+router.include_router(subscriptions.router)
+router.include_router(deliveries.router)
+router.include_router(connectors.router)
 router.include_router(stream.router)
 router.include_router(screens.router)
 router.include_router(session.router)

@@ -1,0 +1,1 @@
+"""Notifications: people and groups, subscriptions, durable deliveries, connectors to PagerDuty and Jira."""

@@ -1,0 +1,25 @@
+"""Wiring of the notifications service."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from itsm_contracts import topics
+from itsm_kit.runtime import create_service_app
+from itsm_notifications import consumers, dispatcher
+from itsm_notifications.api import ROUTERS
+from itsm_notifications.settings import NotificationsSettings
+
+
+def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
+    return create_service_app(
+        settings or NotificationsSettings(),
+        title="ITSM notifications",
+        description="Who hears of what: people and groups, subscriptions, durable deliveries over e-mail, chat and "
+                    "signed webhooks, and connectors that keep PagerDuty and Jira in step.",
+        routers=ROUTERS,
+        publishes=[topics.NOTIFICATIONS],
+        consumes=consumers.CONSUMES,
+        handlers=consumers.event_handlers,
+        hooks=[dispatcher.running],
+    )
