@@ -13,6 +13,8 @@ Measures:
 - problem detection: delay from the Nth incident on a CI to its candidate problem (bench/problem_detection.py).
 - change risk: assessing a change on a CI with 999 dependants on the 100,000-CI estate, p50/p99
   (bench/change_risk.py).
+- notifications: delay from an event to its delivery at a webhook receiver at 200 events/s, and deliveries a second
+  to a healthy receiver while another one is down (bench/notifications.py).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "deploy" / "local"))
 
-from bench import change_risk, cmdb, ingest, problem_detection, screens, sla, stream  # noqa: E402
+from bench import change_risk, cmdb, ingest, notifications, problem_detection, screens, sla, stream  # noqa: E402
 from devstack import Stack  # noqa: E402
 from processes import Platform  # noqa: E402
 
@@ -80,6 +82,8 @@ async def measure(platform: Platform, secret: str, incidents_db: str) -> dict:
         # background, which no screen figure should carry (each benchmark measures its own load).
         detail = await screens.run(gateway, secret)
         live = await stream.run(gateway, secret, platform.processes["gateway"].pid)
+        # Before the SLA benchmark too: its breaches are events the notifications service hears of.
+        notified = await notifications.run(gateway, platform.infra_env["ITSM_KAFKA_BOOTSTRAP"])
         batches = await ingest.throughput(gateway, key, incidents_db)
         steady = await ingest.latency_at_rate(gateway, key)
         estate = await cmdb.run(gateway, platform.url("cmdb"), incidents_db.rsplit("/", 1)[0] + "/itsm_cmdb",
@@ -90,7 +94,7 @@ async def measure(platform: Platform, secret: str, incidents_db: str) -> dict:
                                incidents_db.rsplit("/", 1)[0] + "/itsm_sla", platform.processes["sla"].pid)
         detection = await problem_detection.run(gateway, platform.infra_env["ITSM_KAFKA_BOOTSTRAP"])
     return {"webhook_to_incident_visible": flow, "ingest_throughput": batches, "ingest_latency_at_rate": steady,
-            **estate, **risk, **timers, **detail, **live, **detection}
+            **estate, **risk, **timers, **detail, **live, **detection, **notified}
 
 
 def main(measuring=measure, *, stack_name: str = "bench", pg_port: int = 25530, kafka_port: int = 29530,

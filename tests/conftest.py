@@ -85,7 +85,19 @@ def mail():
 
 
 @pytest.fixture(scope="session")
-def platform(infra, stack_slot, mail) -> Platform:
+def scim_directory():
+    """The identity provider's SCIM 2.0 endpoint the notifications service imports from: lists nothing unless a test
+    scripts its answers (tests/e2e/test_directory.py)."""
+    from tests.receivers import Answer, HttpReceiver
+
+    receiver = HttpReceiver().start()
+    receiver.default = Answer(200, {"content-type": "application/scim+json"}, b'{"totalResults": 0, "Resources": []}')
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture(scope="session")
+def platform(infra, stack_slot, mail, scim_directory) -> Platform:
     """All seven services as real processes, migrated, ready."""
     secret = secrets.token_urlsafe(48)
     os.environ["ITSM_GATEWAY_JWT_SECRET"] = secret
@@ -101,7 +113,16 @@ def platform(infra, stack_slot, mail) -> Platform:
                                    # the per-user limit on a gateway of its own.
                                    "ITSM_GATEWAY_USER_RATE_PER_SECOND": "500", "ITSM_GATEWAY_USER_BURST": "5000",
                                    "ITSM_NOTIFICATIONS_SMTP_HOST": mail.host,
-                                   "ITSM_NOTIFICATIONS_SMTP_PORT": str(mail.port)})
+                                   "ITSM_NOTIFICATIONS_SMTP_PORT": str(mail.port),
+                                   "ITSM_NOTIFICATIONS_SCIM_URL": f"{scim_directory.url}/scim/v2",
+                                   "ITSM_NOTIFICATIONS_SCIM_TOKEN": "scim-test-token",
+                                   # Retries, breakers and leases in seconds, not minutes (tests wait for them).
+                                   "ITSM_NOTIFICATIONS_RETRY_BASE_SECONDS": "0.2",
+                                   "ITSM_NOTIFICATIONS_RETRY_MAX_SECONDS": "1",
+                                   "ITSM_NOTIFICATIONS_MAX_ATTEMPTS": "4",
+                                   "ITSM_NOTIFICATIONS_LEASE_SECONDS": "5",
+                                   "ITSM_NOTIFICATIONS_BREAKER_OPEN_SECONDS": "1",
+                                   "ITSM_NOTIFICATIONS_BREAKER_OPEN_MAX_SECONDS": "2"})
     platform.migrate()
     try:
         platform.start()

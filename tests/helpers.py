@@ -157,3 +157,30 @@ def gateway_replica(platform, name: str, offset: int, **settings: object):
         yield replica.url("gateway")
     finally:
         replica.stop()
+
+
+async def notification_delivery(channel: str, recipient: str, *, endpoint_id: str | None = None,
+                                subject: str = "P1 opened", body: str = "INC0001001 is down",
+                                payload: dict | None = None, record_id: str | None = None,
+                                event_type: str = "itsm.incident.opened") -> str:
+    """A delivery row as the notification pipeline makes one, due now, written straight into the notifications
+    database (for tests of the dispatcher alone); its id."""
+    import json
+    import uuid
+
+    import asyncpg
+
+    delivery_id = str(uuid.uuid4())
+    server = os.environ["ITSM_DATABASE_URL"].rsplit("/", 1)[0]
+    connection = await asyncpg.connect(f"{server}/itsm_notifications")
+    try:
+        await connection.execute(
+            "INSERT INTO deliveries (id, dedup_key, event_id, event_type, record_type, record_id, channel,"
+            " endpoint_id, breaker_key, recipient, urgency, state, attempts, next_attempt_at, subject, body, payload,"
+            " created_at, updated_at) VALUES ($1, $2, $3, $4, 'incident', $5, $6, $7, $8, $9, 'high', 'pending', 0,"
+            " clock_timestamp(), $10, $11, $12::jsonb, clock_timestamp(), clock_timestamp())",
+            delivery_id, f"test:{delivery_id}", str(uuid.uuid4()), event_type, record_id, channel, endpoint_id,
+            endpoint_id or "smtp", recipient, subject, body, json.dumps(payload) if payload is not None else None)
+    finally:
+        await connection.close()
+    return delivery_id

@@ -34,6 +34,7 @@ class MailSink:
         self.hold_seconds = 0.0
         self.messages: list[EmailMessage] = []
         self.receiving = threading.Event()  # set when DATA arrived and is being held
+        self.arriving: list[str] = []  # recipients of every DATA that arrived, kept or not
         self._lock = threading.Lock()
         self._controller = Controller(self, hostname=host, port=self.port)
 
@@ -47,6 +48,8 @@ class MailSink:
         self._controller.stop()
 
     async def handle_DATA(self, server, session, envelope) -> str:
+        with self._lock:
+            self.arriving.extend(envelope.rcpt_tos)
         self.receiving.set()
         if self.hold_seconds:
             await asyncio.sleep(self.hold_seconds)  # cancelled if the sender leaves: nothing kept
@@ -63,6 +66,11 @@ class MailSink:
         """Messages whose envelope named `address`."""
         with self._lock:
             return [m for m in self.messages if address in m["X-Envelope-To"].split(", ")]
+
+    def arrived_for(self, address: str) -> bool:
+        """Whether a message to `address` reached DATA (it may still be held, or have been dropped)."""
+        with self._lock:
+            return address in self.arriving
 
     def clear(self) -> None:
         with self._lock:

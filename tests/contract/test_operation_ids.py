@@ -14,7 +14,9 @@ VERBS = {"list", "get", "create", "open", "request", "register", "add", "update"
          "schedule", "implement", "review", "complete", "assign", "link", "unlink", "count", "import", "export",
          "receive", "enqueue", "check", "repair", "stream", "search", "acknowledge", "set", "start", "stop",
          "record", "publish", "retire", "promote", "mark", "move", "escalate", "fulfil", "fulfill", "authorize",
-         "decide", "investigate", "attach", "detach", "read", "refresh", "raise", "withdraw", "accept", "declare"}
+         "decide", "investigate", "attach", "detach", "read", "refresh", "raise", "withdraw", "accept", "declare",
+         "redrive",  # redrive: put dead deliveries back (issue 16)
+         "preview"}  # preview: render a message template with sample data, nothing sent (issue 16)
 SNAKE = re.compile(r"^[a-z]+(_[a-z0-9]+)*$")
 
 

@@ -20,6 +20,8 @@ def unsigned(path: str, operation: dict) -> bool:
                                                             "/api/v1/integrations/grafana",
                                                             "/api/v1/integrations/generic",
                                                             "/api/v1/integrations/pagerduty"))
+            # Connector webhooks: signed by the tool with the endpoint's inbound secret (issue 16).
+            or re.fullmatch(r"/api/v1/connectors/\{endpoint_id\}/(pagerduty|jira)-webhooks", path) is not None
             or path in ("/v2/enqueue", "/api/v1/changes/deployments",  # integration key (deployment)
                         "/api/v1/changes/calendar.ics"))  # calendar feed key (calendar apps send no token)
 

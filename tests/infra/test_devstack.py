@@ -172,3 +172,45 @@ def test_a_start_that_fails_partway_stops_what_it_started(stack_slot, monkeypatc
         assert not stack.started_by_us()
     finally:
         Stack(name, pg_port=pg_port, kafka_port=kafka_port).down(purge=True)
+
+
+# --- make run's SMTP sink (deploy/local/run.py) ---------------------------------------------------
+
+def test_make_run_keeps_the_platforms_mail_in_a_folder_the_banner_names(tmp_path):
+    import smtplib
+    from email.message import EmailMessage
+
+    import run
+    from mailsink import free_port
+    from processes import Platform
+
+    port = free_port()
+    sink, env = run.start_mail_sink(8000, tmp_path / "mail", {"ITSM_SMTP_SINK_PORT": str(port)})
+    try:
+        assert sink is not None
+        assert (env["ITSM_NOTIFICATIONS_SMTP_HOST"], env["ITSM_NOTIFICATIONS_SMTP_PORT"]) == ("127.0.0.1", str(port))
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = "itsm@localhost", "ops@example.com", "SLA breached"
+        message.set_content("INC0000001 breached its resolution target")
+        with smtplib.SMTP(env["ITSM_NOTIFICATIONS_SMTP_HOST"], int(env["ITSM_NOTIFICATIONS_SMTP_PORT"])) as smtp:
+            smtp.send_message(message)
+        [kept] = (tmp_path / "mail").glob("*.eml")
+        assert "Subject: SLA breached" in kept.read_text()
+        platform = Platform({}, tmp_path / "logs", extra_env={"ITSM_INTERNAL_KEY": "k" * 48})
+        assert f"mail      {tmp_path / 'mail'}/" in run.banner(platform, "TOKEN", sink, {})
+    finally:
+        if sink is not None:
+            sink.stop()
+
+
+def test_make_run_starts_no_sink_where_a_relay_is_configured(tmp_path):
+    import run
+    from processes import Platform
+
+    environ = {"ITSM_NOTIFICATIONS_SMTP_HOST": "smtp.example.com", "ITSM_NOTIFICATIONS_SMTP_PORT": "587"}
+    assert run.start_mail_sink(8000, tmp_path / "mail", environ) == (None, {})
+    assert not (tmp_path / "mail").exists()
+    platform = Platform({}, tmp_path / "logs", extra_env={"ITSM_INTERNAL_KEY": "k" * 48})
+    assert "mail      sent through the SMTP relay smtp.example.com:587" in run.banner(platform, "T", None, environ)
+    # Its default port, from the base port, clear of the services and their metrics.
+    assert 8000 + run.SMTP_SINK_OFFSET == 8025

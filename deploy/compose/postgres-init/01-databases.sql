@@ -5,3 +5,4 @@ CREATE DATABASE itsm_changes;
 CREATE DATABASE itsm_problems;
 CREATE DATABASE itsm_cmdb;
 CREATE DATABASE itsm_sla;
+CREATE DATABASE itsm_notifications;

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from itsm_contracts import topics
 from itsm_contracts.events.alerts import AlertReceived
+from itsm_contracts.events.external import (
+    ExternalRecordAcknowledged, ExternalRecordCommented, ExternalRecordResolved, ExternalRecordStatusChanged,
+)
 from itsm_contracts.events.problems import (
     ProblemIncidentLinked, ProblemIncidentLinkRefused, ProblemIncidentUnlinked, ProblemKnownErrorPublished,
     ProblemResolved,
@@ -14,13 +17,14 @@ from itsm_kit.consumer import Batched
 from itsm_kit.runtime import Runtime
 from itsm_incidents import handlers
 
-CONSUMES = [topics.ALERTS, topics.CMDB, topics.SLA, topics.PROBLEMS]
+CONSUMES = [topics.ALERTS, topics.CMDB, topics.SLA, topics.PROBLEMS, topics.NOTIFICATIONS]
 
 
 def event_handlers(runtime: Runtime) -> dict[str, Batched]:
     """Every handler takes runs: alert storms come in runs, and one set of reads and writes for a run
     is what keeps up. One handler for several types takes runs that mix them."""
     problem_links_changed = runtime.batched(handlers.problem_links_changed)
+    external_records = runtime.batched(handlers.external_records)
     return {
         AlertReceived.type: runtime.batched(handlers.receive_alerts),
         SlaBreached.type: runtime.batched(handlers.sla_breached),
@@ -32,4 +36,8 @@ def event_handlers(runtime: Runtime) -> dict[str, Batched]:
         ProblemIncidentLinkRefused.type: problem_links_changed,
         ProblemKnownErrorPublished.type: runtime.batched(handlers.known_errors_published),
         ProblemResolved.type: runtime.batched(handlers.problems_resolved),
+        # Connected tools (PagerDuty, Jira; issue 16): what people did there, applied as the lifecycle allows. One
+        # handler for every type, so that a run keeps one record's acknowledgement before its resolution.
+        **{kind.type: external_records for kind in (ExternalRecordAcknowledged, ExternalRecordResolved,
+                                                    ExternalRecordStatusChanged, ExternalRecordCommented)},
     }

@@ -14,6 +14,7 @@ from typing import Any
 
 from itsm_contracts import CloudEvent
 from itsm_contracts.events.alerts import AlertReceived
+from itsm_contracts.events.external import ExternalRecordAcknowledged, ExternalRecordEvent, ExternalRecordResolved
 from itsm_contracts.events.incidents import IncidentStateChanged
 from itsm_contracts.events.problems import (
     ProblemIncidentLinked, ProblemIncidentLinkRefused, ProblemKnownErrorPublished, ProblemResolved,
@@ -382,5 +383,36 @@ async def problems_resolved(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, Pro
                                                resolved.resolved_at, actor=resolved.actor or SYSTEM,
                                                number=resolved.number):
                     await _save(uow, repo, incident, loaded)
+            uow.caused_by(cause)
+        await uow.commit()
+
+
+# -- connected tools (issue 16: connectors) ------------------------------------------------------------------------
+
+
+async def external_records(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, ExternalRecordEvent]]) -> None:
+    """What people did in a tool mirroring an incident (PagerDuty, Jira; itsm.notifications), in the run's order:
+    an acknowledgement moves a new incident in progress, a resolution resolves an open one (its children follow),
+    a comment or another status is a work note. The incident stays authoritative: its lifecycle decides, and the
+    notifications service never sends the resulting change back to the tool. Other records' events, and incidents
+    this service does not have, are skipped."""
+    async with uow:
+        repo = IncidentRepository(uow.session)
+        for cause, told in run:
+            if told.record_type != "incident":
+                continue
+            if (incident := await repo.get(told.record_id, for_update=True)) is None:
+                log.info("a connected tool names an unknown incident; skipped",
+                         extra={"incident_id": told.record_id, "connector": told.connector, "type": cause.type})
+                continue
+            loaded, actor = incident.version, told.connector
+            if isinstance(told, ExternalRecordAcknowledged):
+                incident.acknowledge_in(told.note(), told.at, actor=actor)
+            elif isinstance(told, ExternalRecordResolved):
+                incident.resolve_in(told.note(), told.at, actor=actor)
+            else:
+                incident.add_work_note(told.note(), told.at, actor=actor)
+            if incident.version != loaded:
+                await _save(uow, repo, incident, loaded)
             uow.caused_by(cause)
         await uow.commit()

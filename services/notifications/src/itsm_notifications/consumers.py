@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+from functools import partial
+
 from itsm_contracts import topics
 from itsm_kit.consumer import Batched
 from itsm_kit.runtime import Runtime
+from itsm_notifications.domain.subscriptions import EVENT_TYPES
+from itsm_notifications.handlers import pipeline
 
 # Everything a subscription may name, and what connected tools said (itsm.notifications, for the records' copy).
 CONSUMES = [topics.INCIDENTS, topics.SLA, topics.CHANGES, topics.PROBLEMS]
 
 
 def event_handlers(runtime: Runtime) -> dict[str, Batched]:
-    return {}  # issue 16: the pipeline helper maps every event type to handlers.pipeline
+    """Every event a subscription may name goes to the pipeline: one handler for all, so that a run keeps each
+    record's events in order (opened before assigned) and the record copy stays current."""
+    events = runtime.batched(partial(pipeline.events_arrived, portal_url=runtime.settings.portal_url,
+                                     digest_interval_seconds=runtime.settings.digest_interval_seconds))
+    return dict.fromkeys(sorted(EVENT_TYPES), events)
+
+
+@contextlib.asynccontextmanager
+async def waking_the_dispatcher(runtime: Runtime) -> AsyncIterator[None]:
+    """Lifespan hook: after each consumer commit (new deliveries may be due now) the dispatcher looks at once,
+    rather than at its next poll."""
+    def wake() -> None:
+        if (dispatcher := runtime.extras.get("dispatcher")) is not None:
+            dispatcher.wake()
+
+    for consumer in runtime.consumers:
+        consumer.committed_listeners.append(wake)
+    yield

@@ -49,3 +49,9 @@ class NotificationsSettings(ServiceSettings):
     scim_url: str | None = None
     scim_token: SecretStr | None = None
     scim_import_interval_seconds: float | None = None  # unset: only on demand (POST /directory/scim-import)
+    # Bounds of one import (directory helper): a page's size, how many pages and resources at most (an import that
+    # would need more is refused whole, never half-applied), and one HTTP call's timeout.
+    scim_page_size: int = Field(default=100, ge=1, le=1000)
+    scim_max_pages: int = Field(default=200, ge=1, le=10_000)
+    scim_max_resources: int = Field(default=20_000, ge=1, le=1_000_000)
+    scim_timeout_seconds: float = Field(default=10, gt=0, le=300)

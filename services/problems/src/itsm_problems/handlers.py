@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from itsm_contracts import CloudEvent
+from itsm_contracts.events.external import ExternalRecordEvent
 from itsm_contracts.events.incidents import (
     IncidentOpened, IncidentProblemLinked, IncidentProblemUnlinked, IncidentStateChanged, IncidentUpdated,
 )
@@ -484,3 +485,27 @@ async def known_error_impact(uow: UnitOfWork, known_error_id: str, *, weeks: int
               for n in range(2 * weeks)]
     return {"known_error_id": known["id"], "number": known["number"], "published_at": known["published_at"],
             "affected_cis": list(known["affected_cis"]), "before": series[:weeks], "after": series[weeks:]}
+
+
+# -- connected tools (issue 16: connectors) ------------------------------------------------------------------------
+
+
+async def external_records(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, ExternalRecordEvent]]) -> None:
+    """What people did in a tool mirroring a problem (Jira; itsm.notifications): a work note each, in the run's
+    order; the problem's own lifecycle is never moved from outside. Other records' events, and problems this service
+    does not have, are skipped."""
+    async with uow:
+        repo = ProblemRepository(uow.session)
+        for cause, told in run:
+            if told.record_type != "problem":
+                continue
+            if (problem := await repo.get(told.record_id, for_update=True)) is None:
+                log.info("a connected tool names an unknown problem; skipped",
+                         extra={"problem_id": told.record_id, "connector": told.connector, "type": cause.type})
+                continue
+            loaded = problem.version
+            problem.add_work_note(told.note(), told.at, actor=told.connector)
+            await repo.save(problem, loaded)
+            uow.add(problem)
+            uow.caused_by(cause)
+        await uow.commit()

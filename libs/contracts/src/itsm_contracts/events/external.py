@@ -15,6 +15,7 @@ from itsm_contracts.events import EventData, register
 
 Connector = Literal["pagerduty", "jira"]
 RecordType = Literal["incident", "problem", "change"]
+TOOL_NAMES = {"pagerduty": "PagerDuty", "jira": "Jira"}
 
 
 class ExternalRecordEvent(EventData):
@@ -29,6 +30,23 @@ class ExternalRecordEvent(EventData):
     external_actor: str | None = None
     url: str | None = None  # the record in the tool, for people
 
+    @property
+    def tool(self) -> str:
+        return TOOL_NAMES.get(self.connector, self.connector)
+
+    @property
+    def at(self) -> datetime:
+        """When it happened in the tool."""
+        return next(getattr(self, name) for name in ("acknowledged_at", "resolved_at", "changed_at", "commented_at")
+                    if name in type(self).model_fields)
+
+    def _by(self) -> str:
+        return f" by {self.external_actor}" if self.external_actor else ""
+
+    def note(self) -> str:
+        """What the owning service's work note says of it (one wording for every service)."""
+        raise NotImplementedError
+
 
 @register
 class ExternalRecordAcknowledged(ExternalRecordEvent):
@@ -37,6 +55,9 @@ class ExternalRecordAcknowledged(ExternalRecordEvent):
     type = "itsm.external_record.acknowledged"
 
     acknowledged_at: datetime
+
+    def note(self) -> str:
+        return f"Acknowledged in {self.tool} by {self.external_actor or 'someone'}"
 
 
 @register
@@ -47,6 +68,9 @@ class ExternalRecordResolved(ExternalRecordEvent):
 
     resolved_at: datetime
     resolution: str | None = None
+
+    def note(self) -> str:
+        return f"Resolved in {self.tool}{self._by()}" + (f" ({self.resolution})" if self.resolution else "")
 
 
 @register
@@ -59,6 +83,9 @@ class ExternalRecordStatusChanged(ExternalRecordEvent):
     status_category: Literal["new", "indeterminate", "done"] | None = None  # Jira's category, when given
     changed_at: datetime
 
+    def note(self) -> str:
+        return f"Status in {self.tool} changed to {self.status}{self._by()}"
+
 
 @register
 class ExternalRecordCommented(ExternalRecordEvent):
@@ -68,3 +95,6 @@ class ExternalRecordCommented(ExternalRecordEvent):
 
     body: str
     commented_at: datetime
+
+    def note(self) -> str:
+        return f"Comment in {self.tool}{self._by()}: {self.body}"

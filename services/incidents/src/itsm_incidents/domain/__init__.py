@@ -9,14 +9,16 @@ from itsm_incidents.domain.alerts import (
     identity, storm_window_start,
 )
 from itsm_incidents.domain.incident import (
-    AUTO_RESOLUTION_CODE, CHILDREN_FOLLOW, MONITORING, OPEN_STATES, PROBLEM_RESOLUTION_CODE, SYSTEM, TRANSITIONS,
+    AUTO_RESOLUTION_CODE, CHILDREN_FOLLOW, EXTERNAL_RESOLUTION_CODE, MONITORING, OPEN_STATES, PROBLEM_RESOLUTION_CODE,
+    SYSTEM, TRANSITIONS,
     Activity, ActivityKind,
     Incident, State, breach_note, is_due_for_auto_close, is_reassignment, last_state_change, leads_children,
     valid_matrix,
 )
 
 __all__ = [
-    "AUTO_RESOLUTION_CODE", "CHILDREN_FOLLOW", "EPISODE_TRANSITIONS", "MONITORING", "OPEN_STATES",
+    "AUTO_RESOLUTION_CODE", "CHILDREN_FOLLOW", "EPISODE_TRANSITIONS", "EXTERNAL_RESOLUTION_CODE", "MONITORING",
+    "OPEN_STATES",
     "PROBLEM_RESOLUTION_CODE", "SYSTEM",
     "TRANSITIONS", "Activity", "ActivityKind", "AlertAction", "AlertDesk", "AlertEpisode", "AlertIdentity",
     "EndedBy", "EpisodeStatus", "Incident", "State", "alert_action", "breach_note", "identity",

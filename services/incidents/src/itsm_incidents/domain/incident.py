@@ -74,6 +74,8 @@ SEVERITY_IMPACT_URGENCY: dict[Severity, tuple[int, int]] = {
 AUTO_RESOLUTION_CODE = "resolved_by_monitoring"
 # An incident resolved because the problem behind it was fixed (ServiceNow's "Resolved by problem").
 PROBLEM_RESOLUTION_CODE = "resolved_by_problem"
+# An incident resolved in a connected tool (PagerDuty, Jira) that mirrors it (issue 16).
+EXTERNAL_RESOLUTION_CODE = "resolved_externally"
 
 
 class HoldReason(StrEnum):
@@ -439,6 +441,31 @@ class Incident(RaisesEvents):
         text = f"Resolved by problem {number or problem_id} ({resolution_code})"
         text += f": {notes}" if notes.strip() else "."
         self.resolve(PROBLEM_RESOLUTION_CODE, text, at, actor=actor)
+        return True
+
+    # -- connected tools (issue 16: connectors) -------------------------------------------------
+    # PagerDuty and Jira mirror incidents; what people do there comes back as itsm.external_record.* events. The
+    # incident stays authoritative: a tool's acknowledgement or resolution is applied only where the lifecycle table
+    # allows it, and the notifications service never sends the resulting change back to the tool that caused it.
+
+    def acknowledge_in(self, note: str, at: datetime, *, actor: str) -> bool:
+        """Acknowledged in a tool: `note` (who, where) as a work note on an open incident, which moves in progress
+        if it was new (the only state before in progress); False for one resolved, closed or canceled (a late
+        acknowledgement changes nothing)."""
+        if not self.is_open:
+            return False
+        if self.state is State.NEW:
+            self._transition(State.IN_PROGRESS, at, actor)
+        self.add_work_note(note, at, actor=actor)
+        return True
+
+    def resolve_in(self, note: str, at: datetime, *, actor: str) -> bool:
+        """Resolved in a tool: an open incident is resolved (code resolved_externally, `note` as the resolution
+        notes and a work note); one already resolved, closed or canceled stays as it is."""
+        if not self.is_open:
+            return False
+        self.resolve(EXTERNAL_RESOLUTION_CODE, note, at, actor=actor)
+        self.add_work_note(note, at, actor=actor)
         return True
 
     # -- comments and notes -----------------------------------------------------------------

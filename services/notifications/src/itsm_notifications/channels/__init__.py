@@ -51,6 +51,8 @@ class Outgoing:
     endpoint: Endpoint | None  # None for e-mail
     record_type: str | None = None
     record_id: str | None = None
+    # Connectors: the tool's id of the record (Jira issue key), from external_links when the delivery is claimed.
+    external_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -184,6 +184,19 @@ external_links = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("external_links_by_external_id", "connector", "external_id"),
     Index("external_links_by_external_key", "connector", "external_key"),
+    # Connectors part (0005): the link's version, the sequence of the events it publishes (itsm.notifications).
+    Column("version", BigInteger, nullable=False, server_default=text("0")),
+)
+
+# Connectors part (0005): the inbound webhook deliveries already taken (PagerDuty event id, Jira webhook
+# identifier), so a tool's retry of one changes nothing and publishes nothing.
+connector_receipts = Table(
+    "connector_receipts",
+    metadata,
+    Column("endpoint_id", String(36), primary_key=True),
+    Column("event_id", String(255), primary_key=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Index("connector_receipts_by_time", "received_at"),
 )
 
 # --- What the templates and recipient rules need to know of the records events speak of.

@@ -1,0 +1,178 @@
+"""Deliveries: what the dispatcher claims and settles, the delivery log, redrive."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, case, delete, exists, func, insert, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from itsm_kit.pagination import newest_first, page_of
+from itsm_notifications.domain.deliveries import (
+    CLOSED, DEAD, HELD, PENDING, SENDING, SENT, Breaker, Settled,
+)
+from itsm_notifications.store.tables import breakers, deliveries, delivery_attempts, endpoints, external_links
+
+# Claims of every replica take turns (a few milliseconds each), so that the per-receiver caps, the one probe of a
+# half-open breaker and the order of a connector's deliveries hold across replicas.
+CLAIM_LOCK = 0x6E6F7469  # "noti"
+SMTP_MISSING = "e-mail is not configured (ITSM_NOTIFICATIONS_SMTP_HOST is unset): waiting, not attempted"
+
+
+class DeliveryStore:
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    # --- the dispatcher ----------------------------------------------------------------------------------
+
+    async def unusual_breakers(self) -> list[Breaker]:
+        """Every breaker not closed (open or probing)."""
+        rows = (await self.session.execute(select(breakers).where(breakers.c.state != CLOSED))).all()
+        return [Breaker(r.key, r.state, r.failures, r.opened_count, r.retry_at) for r in rows]
+
+    async def take_turn(self) -> None:
+        """Wait for any other replica's claim to commit (a transaction-scoped lock)."""
+        await self.session.execute(select(func.pg_advisory_xact_lock(CLAIM_LOCK)))
+
+    async def claim(self, *, now: datetime, limit: int, lease_until: datetime, per_receiver: int,
+                    channels: Collection[str], ordered: Collection[str], blocked: Collection[str],
+                    probing: Collection[str]) -> list[Mapping[str, Any]]:
+        """Due deliveries marked sending until `lease_until`, with their endpoint and external id: pending ones
+        whose time came and sending ones whose lease ran out (their replica died); none through a `blocked`
+        receiver, at most `per_receiver` in flight through one (one through a `probing` one), and of an ordered
+        channel only the oldest unfinished delivery per endpoint and record. Call take_turn first."""
+        d = deliveries
+        older, disabled = deliveries.alias("older"), endpoints.alias("disabled")
+        conditions = [
+            or_(and_(d.c.state == PENDING, d.c.next_attempt_at <= now),
+                and_(d.c.state == SENDING, d.c.lease_until < now)),
+            d.c.channel.in_(list(channels)),
+            ~exists().where(disabled.c.id == d.c.endpoint_id, disabled.c.enabled.is_(False)),
+        ]
+        if blocked:
+            conditions.append(d.c.breaker_key.not_in(list(blocked)))
+        if ordered:
+            conditions.append(or_(d.c.channel.not_in(list(ordered)), d.c.record_id.is_(None), ~exists().where(
+                older.c.endpoint_id == d.c.endpoint_id, older.c.record_id == d.c.record_id,
+                older.c.state.in_([PENDING, SENDING, HELD]),
+                tuple_(older.c.created_at, older.c.id) < tuple_(d.c.created_at, d.c.id))))
+        ranked = select(d.c.id, d.c.breaker_key,
+                        func.row_number().over(partition_by=d.c.breaker_key,
+                                               order_by=(d.c.next_attempt_at, d.c.id)).label("rank")) \
+            .where(*conditions).subquery()
+        # Each receiver's room: its share less what is in flight to it already (by any replica); a probe alone.
+        sending = deliveries.alias("sending")
+        flying = select(sending.c.breaker_key, func.count().label("count")).where(
+            sending.c.state == SENDING, sending.c.lease_until >= now).group_by(sending.c.breaker_key).subquery()
+        room = case((ranked.c.breaker_key.in_(list(probing)), 1),
+                    else_=per_receiver - func.coalesce(flying.c.count, 0))
+        chosen = select(ranked.c.id).select_from(
+            ranked.outerjoin(flying, flying.c.breaker_key == ranked.c.breaker_key)).where(ranked.c.rank <= room)
+        query = (select(d, endpoints.c.name.label("endpoint_name"), endpoints.c.kind.label("endpoint_kind"),
+                        endpoints.c.url.label("endpoint_url"), endpoints.c.secret.label("endpoint_secret"),
+                        endpoints.c.options.label("endpoint_options"),
+                        external_links.c.external_id.label("external_id"))
+                 .select_from(d.outerjoin(endpoints, endpoints.c.id == d.c.endpoint_id)
+                              .outerjoin(external_links, and_(external_links.c.endpoint_id == d.c.endpoint_id,
+                                                              external_links.c.record_type == d.c.record_type,
+                                                              external_links.c.record_id == d.c.record_id)))
+                 # Still due once locked (a row another transaction just settled is read again as it is now).
+                 .where(d.c.id.in_(chosen), conditions[0])
+                 .order_by(d.c.next_attempt_at, d.c.id).limit(limit).with_for_update(of=d, skip_locked=True))
+        taken = [dict(row._mapping) for row in (await self.session.execute(query)).all()]
+        if taken:
+            await self.session.execute(update(d).where(d.c.id.in_([r["id"] for r in taken]))
+                                       .values(state=SENDING, lease_until=lease_until, updated_at=now))
+        return taken
+
+    async def explain_unconfigured(self, channel: str, why: str, now: datetime) -> None:
+        """Due deliveries of a channel that cannot send yet say why in the log (they stay pending: no attempt)."""
+        await self.session.execute(update(deliveries).where(
+            deliveries.c.channel == channel, deliveries.c.state == PENDING, deliveries.c.next_attempt_at <= now,
+            deliveries.c.last_error.is_distinct_from(why)).values(last_error=why, updated_at=now))
+
+    async def settle(self, delivery_id: str, lease_until: datetime, settled: Settled, *, status: int | None,
+                     error: str | None, duration_ms: int, now: datetime) -> bool:
+        """The outcome of an attempt this replica claimed: its row in the log, the delivery moved on. False when
+        the claim was lost (the lease ran out and another replica took the delivery)."""
+        values: dict[str, Any] = {"state": settled.state, "attempts": settled.attempts, "lease_until": None,
+                                  "last_status": status, "last_error": error, "updated_at": now}
+        if settled.next_attempt_at is not None:
+            values["next_attempt_at"] = settled.next_attempt_at
+        if settled.state == SENT:
+            values["sent_at"] = now
+        result = await self.session.execute(update(deliveries).where(
+            deliveries.c.id == delivery_id, deliveries.c.state == SENDING, deliveries.c.lease_until == lease_until)
+            .values(**values))
+        if result.rowcount != 1:
+            return False
+        number = select(func.coalesce(func.max(delivery_attempts.c.number), 0) + 1).where(
+            delivery_attempts.c.delivery_id == delivery_id).scalar_subquery()
+        await self.session.execute(insert(delivery_attempts).values(
+            delivery_id=delivery_id, number=number, at=now, outcome=settled.attempt_outcome, status=status,
+            error=error, duration_ms=duration_ms))
+        return True
+
+    async def breaker_for_update(self, key: str, now: datetime) -> Breaker:
+        await self.session.execute(pg_insert(breakers).values(
+            key=key, state=CLOSED, failures=0, opened_count=0, retry_at=None, updated_at=now
+        ).on_conflict_do_nothing())
+        row = (await self.session.execute(select(breakers).where(breakers.c.key == key).with_for_update())).one()
+        return Breaker(row.key, row.state, row.failures, row.opened_count, row.retry_at)
+
+    async def save_breaker(self, breaker: Breaker, now: datetime) -> None:
+        await self.session.execute(update(breakers).where(breakers.c.key == breaker.key).values(
+            state=breaker.state, failures=breaker.failures, opened_count=breaker.opened_count,
+            retry_at=breaker.retry_at, updated_at=now))
+
+    async def save_breakers(self, changed: Collection[Breaker], now: datetime) -> None:
+        for breaker in changed:
+            await self.save_breaker(breaker, now)
+
+    # --- the delivery log and redrive -------------------------------------------------------------------
+
+    async def page(self, *, limit: int, cursor: str | None, record_id: str | None = None,
+                   endpoint_id: str | None = None, state: str | None = None, recipient: str | None = None,
+                   event_id: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        query = select(deliveries)
+        for column, value in (("record_id", record_id), ("endpoint_id", endpoint_id), ("state", state),
+                              ("recipient", recipient), ("event_id", event_id)):
+            if value is not None:
+                query = query.where(deliveries.c[column] == value)
+        query = newest_first(query, deliveries.c.created_at, deliveries.c.id, limit=limit, cursor=cursor)
+        rows = [dict(r._mapping) for r in (await self.session.execute(query)).all()]
+        return page_of(rows, limit, lambda r: (r["created_at"], r["id"]))
+
+    async def get(self, delivery_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+        query = select(deliveries).where(deliveries.c.id == delivery_id)
+        row = (await self.session.execute(query.with_for_update() if for_update else query)).first()
+        return dict(row._mapping) if row else None
+
+    async def attempts(self, delivery_id: str) -> list[dict[str, Any]]:
+        query = select(delivery_attempts).where(delivery_attempts.c.delivery_id == delivery_id) \
+            .order_by(delivery_attempts.c.number)
+        return [dict(r._mapping) for r in (await self.session.execute(query)).all()]
+
+    async def redrive(self, ids: Collection[str], now: datetime) -> int:
+        """Dead deliveries back to pending, due now, their attempts counted afresh (the log keeps the old ones)."""
+        result = await self.session.execute(update(deliveries).where(
+            deliveries.c.id.in_(list(ids)), deliveries.c.state == DEAD).values(
+            state=PENDING, attempts=0, next_attempt_at=now, lease_until=None, updated_at=now))
+        return result.rowcount
+
+    async def dead_of(self, endpoint_id: str, limit: int) -> list[str]:
+        query = (select(deliveries.c.id).where(deliveries.c.endpoint_id == endpoint_id, deliveries.c.state == DEAD)
+                 .order_by(deliveries.c.created_at, deliveries.c.id).limit(limit)
+                 .with_for_update(skip_locked=True))
+        return list((await self.session.scalars(query)).all())
+
+    async def breaker(self, key: str) -> Breaker:
+        row = (await self.session.execute(select(breakers).where(breakers.c.key == key))).first()
+        return Breaker(row.key, row.state, row.failures, row.opened_count, row.retry_at) if row else Breaker(key)
+
+    async def forget_breaker(self, key: str) -> None:
+        """A new receiver (an endpoint's url changed): its predecessor's failures say nothing of it."""
+        await self.session.execute(delete(breakers).where(breakers.c.key == key))
