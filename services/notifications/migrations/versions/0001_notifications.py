@@ -55,7 +55,7 @@ def upgrade() -> None:
         sa.Column("sent_at", sa.DateTime(timezone=True)),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
-    op.create_index("deliveries_due", "deliveries", ["next_attempt_at"],
+    op.create_index("deliveries_due", "deliveries", ["breaker_key", "next_attempt_at"],
                     postgresql_where=sa.text("state IN ('pending', 'sending')"))
     op.create_index("deliveries_by_endpoint", "deliveries", ["endpoint_id", "created_at"])
     op.create_index("deliveries_by_state", "deliveries", ["state", "created_at"])

@@ -78,7 +78,6 @@ class Dispatcher:
         self.breakers = breaker_policy(self.settings)
         self._wake = asyncio.Event()
         self._sending: set[asyncio.Task] = set()
-        self._full = False
 
     def wake(self) -> None:
         """Look for due deliveries now (the pipeline made some, a slot came free)."""
@@ -89,7 +88,6 @@ class Dispatcher:
         while True:
             self._wake.clear()
             room = min(settings.dispatch_batch_size, settings.dispatch_concurrency - len(self._sending))
-            self._full = room <= 0
             claimed = 0
             if room > 0:
                 try:
@@ -115,9 +113,10 @@ class Dispatcher:
         return len(taken)
 
     def _done(self, task: asyncio.Task) -> None:
+        # A slot came free, in this replica and at its receiver: that receiver's next due delivery may go now,
+        # not at the next poll. Wakes while a claim runs fold into one.
         self._sending.discard(task)
-        if self._full:  # the loop waits for a free slot
-            self.wake()
+        self.wake()
 
     async def deliver(self, row: Mapping[str, Any], lease_until: datetime) -> None:
         channel = self.channels[row["channel"]]

@@ -98,6 +98,8 @@ def settle(attempts_before: int, *, sent: bool, skipped: bool, permanent: bool, 
 
 # --- The circuit breaker of one receiver (an endpoint, or the SMTP relay), shared by every replica.
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+# The receiver (and breaker) of every e-mail: the one SMTP relay. Other deliveries' is their endpoint's id.
+SMTP = "smtp"
 
 
 @dataclass(frozen=True)

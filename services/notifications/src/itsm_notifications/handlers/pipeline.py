@@ -21,7 +21,7 @@ from itsm_contracts import CloudEvent, EventData
 from itsm_kit.clock import utcnow
 from itsm_kit.unit_of_work import UnitOfWork
 from itsm_notifications.channels import Endpoint as Destination
-from itsm_notifications.domain.deliveries import HELD, PENDING
+from itsm_notifications.domain.deliveries import HELD, PENDING, SMTP
 from itsm_notifications.domain.quiet_hours import held_until
 from itsm_notifications.domain.subscriptions import Subscription, addresses, matches, wanted
 from itsm_notifications.domain.templates import (
@@ -147,7 +147,7 @@ async def _deliveries(session, matched, now: datetime, portal_url: str, interval
                     "id": ident, "dedup_key": key, "event_id": event.id, "event_type": event.type,
                     "subscription_id": subscription.id, "record_type": record["type"] if record else None,
                     "record_id": record["id"] if record else None, "channel": channel, "endpoint_id": endpoint_id,
-                    "breaker_key": endpoint_id or "smtp", "recipient": recipient, "person_id": person_id,
+                    "breaker_key": endpoint_id or SMTP, "recipient": recipient, "person_id": person_id,
                     "urgency": subscription.urgency, "state": state, "attempts": 0, "next_attempt_at": due,
                     "lease_until": None, "subject": text.subject, "body": text.body,
                     "payload": payload if payload is not None else {
@@ -205,7 +205,7 @@ async def digest_due(uow: UnitOfWork, *, limit: int = 1000, now: datetime | None
             rows.append({
                 "id": ident, "dedup_key": f"digest:{ident}", "event_id": None, "event_type": DIGEST_EVENT_TYPE,
                 "subscription_id": None, "record_type": None, "record_id": None, "channel": channel,
-                "endpoint_id": None, "breaker_key": "smtp", "recipient": items[-1].recipient, "person_id": person_id,
+                "endpoint_id": None, "breaker_key": SMTP, "recipient": items[-1].recipient, "person_id": person_id,
                 "urgency": "low", "state": PENDING, "attempts": 0, "next_attempt_at": now, "lease_until": None,
                 "subject": subject, "body": body,
                 "payload": {"notification": {"id": ident, "subject": subject, "text": body, "urgency": "low",

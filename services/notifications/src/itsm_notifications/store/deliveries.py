@@ -6,13 +6,15 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, exists, func, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    ARRAY, Integer, String, and_, cast, delete, exists, func, insert, or_, select, text, true, tuple_, update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_kit.pagination import newest_first, page_of
 from itsm_notifications.domain.deliveries import (
-    CLOSED, DEAD, HELD, PENDING, SENDING, SENT, Breaker, Settled,
+    CLOSED, DEAD, HELD, PENDING, SENDING, SENT, SMTP, Breaker, Settled,
 )
 from itsm_notifications.store.tables import breakers, deliveries, delivery_attempts, endpoints, external_links
 
@@ -43,34 +45,43 @@ class DeliveryStore:
         """Due deliveries marked sending until `lease_until`, with their endpoint and external id: pending ones
         whose time came and sending ones whose lease ran out (their replica died); none through a `blocked`
         receiver, at most `per_receiver` in flight through one (one through a `probing` one), and of an ordered
-        channel only the oldest unfinished delivery per endpoint and record. Call take_turn first."""
+        channel only the oldest unfinished delivery per endpoint and record. Call take_turn first.
+
+        Receiver by receiver, each taking its oldest few from the deliveries_due index: the cost is what is
+        taken, not the backlog (a dead receiver's thousands waiting are never read)."""
         d = deliveries
-        older, disabled = deliveries.alias("older"), endpoints.alias("disabled")
-        conditions = [
-            or_(and_(d.c.state == PENDING, d.c.next_attempt_at <= now),
-                and_(d.c.state == SENDING, d.c.lease_until < now)),
-            d.c.channel.in_(list(channels)),
-            ~exists().where(disabled.c.id == d.c.endpoint_id, disabled.c.enabled.is_(False)),
-        ]
-        if blocked:
-            conditions.append(d.c.breaker_key.not_in(list(blocked)))
+        receivers = [key for key in await self._receivers(channels) if key not in blocked]
+        if not receivers:
+            return []
+        sending = (await self.session.execute(
+            select(d.c.breaker_key, func.count()).where(d.c.state == SENDING, d.c.lease_until >= now,
+                                                        d.c.breaker_key.in_(receivers))
+            .group_by(d.c.breaker_key))).all()
+        in_flight = dict((key, count) for key, count in sending)
+        rooms = {key: (1 if key in probing else per_receiver) - in_flight.get(key, 0) for key in receivers}
+        rooms = {key: room for key, room in rooms.items() if room > 0}
+        if not rooms:
+            return []
+        older = deliveries.alias("older")
+        due = or_(and_(d.c.state == PENDING, d.c.next_attempt_at <= now),
+                  and_(d.c.state == SENDING, d.c.lease_until < now))
+        conditions = [due, d.c.channel.in_(list(channels))]
         if ordered:
             conditions.append(or_(d.c.channel.not_in(list(ordered)), d.c.record_id.is_(None), ~exists().where(
                 older.c.endpoint_id == d.c.endpoint_id, older.c.record_id == d.c.record_id,
                 older.c.state.in_([PENDING, SENDING, HELD]),
                 tuple_(older.c.created_at, older.c.id) < tuple_(d.c.created_at, d.c.id))))
-        ranked = select(d.c.id, d.c.breaker_key,
-                        func.row_number().over(partition_by=d.c.breaker_key,
-                                               order_by=(d.c.next_attempt_at, d.c.id)).label("rank")) \
-            .where(*conditions).subquery()
-        # Each receiver's room: its share less what is in flight to it already (by any replica); a probe alone.
-        sending = deliveries.alias("sending")
-        flying = select(sending.c.breaker_key, func.count().label("count")).where(
-            sending.c.state == SENDING, sending.c.lease_until >= now).group_by(sending.c.breaker_key).subquery()
-        room = case((ranked.c.breaker_key.in_(list(probing)), 1),
-                    else_=per_receiver - func.coalesce(flying.c.count, 0))
-        chosen = select(ranked.c.id).select_from(
-            ranked.outerjoin(flying, flying.c.breaker_key == ranked.c.breaker_key)).where(ranked.c.rank <= room)
+        wanted = func.unnest(cast(list(rooms), ARRAY(String)), cast(list(rooms.values()), ARRAY(Integer))) \
+            .table_valued("key", "room").render_derived(name="wanted")
+        oldest = (select(d.c.id).where(d.c.breaker_key == wanted.c.key, *conditions)
+                  .order_by(d.c.next_attempt_at, d.c.id).limit(wanted.c.room)
+                  .with_for_update(skip_locked=True).lateral("oldest"))
+        ids = list((await self.session.scalars(select(oldest.c.id).select_from(wanted.join(oldest, true()))
+                                               .limit(limit))).all())
+        if not ids:
+            return []
+        await self.session.execute(update(d).where(d.c.id.in_(ids))
+                                   .values(state=SENDING, lease_until=lease_until, updated_at=now))
         query = (select(d, endpoints.c.name.label("endpoint_name"), endpoints.c.kind.label("endpoint_kind"),
                         endpoints.c.url.label("endpoint_url"), endpoints.c.secret.label("endpoint_secret"),
                         endpoints.c.options.label("endpoint_options"),
@@ -79,14 +90,24 @@ class DeliveryStore:
                               .outerjoin(external_links, and_(external_links.c.endpoint_id == d.c.endpoint_id,
                                                               external_links.c.record_type == d.c.record_type,
                                                               external_links.c.record_id == d.c.record_id)))
-                 # Still due once locked (a row another transaction just settled is read again as it is now).
-                 .where(d.c.id.in_(chosen), conditions[0])
-                 .order_by(d.c.next_attempt_at, d.c.id).limit(limit).with_for_update(of=d, skip_locked=True))
-        taken = [dict(row._mapping) for row in (await self.session.execute(query)).all()]
-        if taken:
-            await self.session.execute(update(d).where(d.c.id.in_([r["id"] for r in taken]))
-                                       .values(state=SENDING, lease_until=lease_until, updated_at=now))
-        return taken
+                 .where(d.c.id.in_(ids)).order_by(d.c.next_attempt_at, d.c.id))
+        return [dict(row._mapping) for row in (await self.session.execute(query)).all()]
+
+    async def _receivers(self, channels: Collection[str]) -> list[str]:
+        """Every receiver with deliveries pending or sending, but disabled endpoints (theirs wait): a skip scan of
+        the deliveries_due index, one probe per receiver, however long each one's queue."""
+        keys = (await self.session.scalars(text("""
+            WITH RECURSIVE receivers(key) AS (
+                (SELECT breaker_key FROM deliveries WHERE state IN ('pending', 'sending')
+                 ORDER BY breaker_key LIMIT 1)
+                UNION ALL
+                SELECT (SELECT breaker_key FROM deliveries WHERE state IN ('pending', 'sending')
+                        AND breaker_key > receivers.key ORDER BY breaker_key LIMIT 1)
+                FROM receivers WHERE receivers.key IS NOT NULL)
+            SELECT key FROM receivers WHERE key IS NOT NULL"""))).all()
+        disabled = set((await self.session.scalars(
+            select(endpoints.c.id).where(endpoints.c.enabled.is_(False), endpoints.c.id.in_(keys)))).all())
+        return [key for key in keys if key not in disabled and (key != SMTP or "email" in channels)]
 
     async def explain_unconfigured(self, channel: str, why: str, now: datetime) -> None:
         """Due deliveries of a channel that cannot send yet say why in the log (they stay pending: no attempt)."""

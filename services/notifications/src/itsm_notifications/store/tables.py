@@ -149,7 +149,8 @@ deliveries = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True), nullable=False),
-    Index("deliveries_due", "next_attempt_at", postgresql_where=text("state IN ('pending', 'sending')")),
+    # The dispatcher takes each receiver's due deliveries, oldest first, from here (store/deliveries.py claim).
+    Index("deliveries_due", "breaker_key", "next_attempt_at", postgresql_where=text("state IN ('pending', 'sending')")),
     Index("deliveries_held", "person_id", "channel", postgresql_where=text("state = 'held'")),
     Index("deliveries_by_record", "record_id", "created_at"),
     Index("deliveries_by_endpoint", "endpoint_id", "created_at"),
