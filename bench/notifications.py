@@ -3,9 +3,10 @@ and the throughput to a healthy receiver while another one is down.
 
 - the receivers: a small HTTP server in this process (asyncio, keep-alive) that notes when each delivery arrives,
   by the event id in the webhook's body (the payload's `event.id`, channels/__init__.py);
-- the events: itsm.incident.opened CloudEvents (the itsm_contracts envelope) published to itsm.incidents as the
-  incidents service's relay publishes them, RATE a second for SECONDS, each marked in `caller` so only this run's
-  subscriptions match; an event's time is when it was handed to the producer (this process's monotonic clock, the
+- the events: itsm.sla.warning CloudEvents (or itsm.incident.opened, BENCH_NOTIFY_EVENT=incident_opened; the
+  itsm_contracts envelope) published to their topic as the SLA (incidents) service's relay publishes them, RATE a
+  second for SECONDS, each marked (`policy`, `caller`) so only this run's subscriptions match; an event's time is
+  when it was handed to the producer (this process's monotonic clock, the
   receiver's too);
 - delivery delay: a webhook endpoint and a subscription (through the gateway's admin API) for those events; p50,
   p95, p99 and max of event -> arrival at the receiver;
@@ -34,6 +35,7 @@ from aiokafka import AIOKafkaProducer
 
 from itsm_contracts import envelope, topics
 from itsm_contracts.events.incidents import IncidentOpened
+from itsm_contracts.events.sla import SlaWarning
 
 RATE = float(os.environ.get("BENCH_NOTIFY_RATE", "200"))  # events a second
 SECONDS = float(os.environ.get("BENCH_NOTIFY_SECONDS", "30"))
@@ -108,6 +110,23 @@ def opened(marker: str) -> tuple[str, datetime, bytes]:
     return event.id, now, event.to_json()
 
 
+def warned(marker: str) -> tuple[str, datetime, bytes]:
+    """An itsm.sla.warning as the SLA service publishes it; `policy` carries the run's marker."""
+    timer_id, now = str(uuid.uuid4()), datetime.now(UTC)
+    data = SlaWarning(timer_id=timer_id, incident_id=str(uuid.uuid4()), kind="resolution", policy=marker, priority=3,
+                      due_at=now, target_seconds=3600, threshold=75, crossed_at=now)
+    event = envelope(data, source="itsm/sla", subject=timer_id, sequence=1, time=now)
+    return event.id, now, event.to_json()
+
+
+# What the events are (BENCH_NOTIFY_EVENT): SLA warnings by default, which only notifications acts on, so the figures
+# are the notification path's; incident openings also start SLA timers and feed problems and changes (the whole
+# platform's work at that rate, which the ingestion benchmarks measure).
+EVENTS = {"sla_warning": (warned, topics.SLA, SlaWarning.type, "policy"),
+          "incident_opened": (opened, topics.INCIDENTS, IncidentOpened.type, "caller")}
+MAKE, TOPIC, EVENT_TYPE, MARKED = EVENTS[os.environ.get("BENCH_NOTIFY_EVENT", "sla_warning")]
+
+
 async def endpoint(gateway: httpx.AsyncClient, name: str, url: str) -> str:
     response = await gateway.post("/api/v1/endpoints", json={"name": name, "kind": "webhook", "url": url})
     response.raise_for_status()
@@ -116,8 +135,8 @@ async def endpoint(gateway: httpx.AsyncClient, name: str, url: str) -> str:
 
 async def subscribe(gateway: httpx.AsyncClient, name: str, marker: str, endpoint_id: str) -> str:
     response = await gateway.post("/api/v1/subscriptions", json={
-        "name": name, "event_type": IncidentOpened.type, "channel": "webhook", "endpoint_id": endpoint_id,
-        "recipients": [{"kind": "endpoint"}], "filter": [{"field": "caller", "op": "==", "value": marker}],
+        "name": name, "event_type": EVENT_TYPE, "channel": "webhook", "endpoint_id": endpoint_id,
+        "recipients": [{"kind": "endpoint"}], "filter": [{"field": MARKED, "op": "==", "value": marker}],
         "urgency": "high"})
     response.raise_for_status()
     return response.json()["id"]
@@ -140,9 +159,9 @@ async def publish(producer: AIOKafkaProducer, marker: str, rate: float, seconds:
     while n < total:
         due = min(total, int((time.perf_counter() - start) / interval) + 1)
         while n < due:
-            event_id, sent.times[event_id], value = opened(marker)
+            event_id, sent.times[event_id], value = MAKE(marker)
             sent[event_id] = time.perf_counter()
-            pending.append(await producer.send(topics.INCIDENTS, value, key=event_id.encode()))
+            pending.append(await producer.send(TOPIC, value, key=event_id.encode()))
             n += 1
         await asyncio.sleep(TICK)
     await asyncio.gather(*pending)  # every one acknowledged by Kafka
@@ -209,7 +228,8 @@ async def run(gateway: httpx.AsyncClient, bootstrap: str) -> dict:
         publishing = time.perf_counter() - started
         await drain(live, sent)
         delays = delays_ms(live, sent)
-        delay = {"events": len(sent), "rate_per_s": RATE, "achieved_rate_per_s": round(len(sent) / publishing, 1),
+        delay = {"event_type": EVENT_TYPE,
+                 "events": len(sent), "rate_per_s": RATE, "achieved_rate_per_s": round(len(sent) / publishing, 1),
                  "delivered": sum(e in live.arrivals for e in sent), "drain_s": DRAIN_SECONDS, **figures(delays),
                  "target_p99_ms": TARGET_P99_MS,
                  **await stages(gateway, sent, live_id)}
@@ -228,7 +248,7 @@ async def run(gateway: httpx.AsyncClient, bootstrap: str) -> dict:
         health = await gateway.get(f"/api/v1/endpoints/{dead_id}/health")
         dead = health.json() if health.status_code == 200 else {}
         one_dead = {
-            "events": len(sent), "rate_per_s": RATE, "backlog_from_a": backlog,
+            "event_type": EVENT_TYPE, "events": len(sent), "rate_per_s": RATE, "backlog_from_a": backlog,
             "delivered_healthy": len(arrived), "drain_s": DRAIN_SECONDS,
             # From the first event to the last arrival at the healthy receiver.
             "healthy_deliveries_per_s": round(len(arrived) / (arrived[-1] - started), 1) if arrived else 0.0,

@@ -110,19 +110,26 @@ async def test_replicas_claiming_at_once_never_take_one_delivery_twice_nor_overf
 async def test_a_lease_that_ran_out_is_claimed_again_and_the_lost_claim_records_nothing(claims):
     from itsm_notifications.channels import Outcome
     from itsm_notifications.domain.deliveries import BreakerPolicy, RetryPolicy
-    from itsm_notifications.handlers.deliveries import record_outcome
+    from itsm_notifications.handlers.deliveries import Attempt, record_outcomes
 
     sessions, unit = claims
-    key = f"k-{uuid.uuid4().hex[:6]}"
+    key, other = f"k-{uuid.uuid4().hex[:6]}", f"k-{uuid.uuid4().hex[:6]}"
     [delivery_id] = await add_due(sessions, 1, key=key)
     first, first_lease = await claim(unit(), lease_seconds=0.05)
     assert delivery_id in first
     await asyncio.sleep(0.1)
     again, _ = await claim(unit())
     assert delivery_id in again  # its replica is presumed dead
-    row = {"id": delivery_id, "attempts": 0, "breaker_key": key}
-    assert await record_outcome(unit(), row, first_lease, None, Outcome(sent=True, status=200), 5,
-                                retry=RetryPolicy(1, 1, 1, 3), breaker_policy=BreakerPolicy(5, 1, 2, 1)) is None
+    [held_id] = await add_due(sessions, 1, key=other)
+    [held], held_lease = await claim(unit())
+    assert held == held_id
+    sent = Outcome(sent=True, status=200)
+    lost, recorded = await record_outcomes(unit(), [
+        Attempt({"id": delivery_id, "attempts": 0, "breaker_key": key}, first_lease, None, sent, 5),
+        Attempt({"id": held_id, "attempts": 0, "breaker_key": other}, held_lease, None, sent, 5),
+    ], retry=RetryPolicy(1, 1, 1, 3), breaker_policy=BreakerPolicy(5, 1, 2, 1))
+    assert lost is None, "the claim that lost its lease records nothing"
+    assert recorded is not None and recorded.state == "sent", "the one recorded beside it in the same batch"
 
 
 async def test_an_open_breaker_holds_its_deliveries_then_lets_one_probe_through(claims):

@@ -30,6 +30,11 @@ from itsm_notifications.settings import NotificationsSettings
 
 log = logging.getLogger(__name__)
 
+SETTLE_BATCH = 500  # ended attempts recorded in one transaction at most
+# After a wake, the loop waits this long before claiming, so that the sends ending meanwhile free their slots for one
+# claim rather than one claim each.
+COALESCE_SECONDS = 0.01
+
 DELIVERIES = Counter("itsm_notifications_deliveries_total", "Delivery attempts, by channel and outcome "
                      "(sent, failed, refused, skipped)", ["channel", "outcome"])
 DELAY = Histogram("itsm_notifications_delivery_delay_seconds", "From the event to its delivery being sent",
@@ -78,6 +83,8 @@ class Dispatcher:
         self.breakers = breaker_policy(self.settings)
         self._wake = asyncio.Event()
         self._sending: set[asyncio.Task] = set()
+        self._ended: list[tuple[handlers.Attempt, asyncio.Future]] = []
+        self._settle = asyncio.Event()
 
     def wake(self) -> None:
         """Look for due deliveries now (the pipeline made some, a slot came free)."""
@@ -98,6 +105,7 @@ class Dispatcher:
                 continue  # more may be due at once
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), settings.dispatch_poll_seconds)
+                await asyncio.sleep(COALESCE_SECONDS)
 
     async def claim(self, room: int) -> int:
         settings = self.settings
@@ -127,21 +135,46 @@ class Dispatcher:
         else:
             outcome = await self.attempt(channel, out)
         duration_ms = int((time.monotonic() - started) * 1000)
+        ended = handlers.Attempt(row, lease_until, out, outcome, duration_ms, channel.after)
+        settled = asyncio.get_running_loop().create_future()
+        self._ended.append((ended, settled))
+        self._settle.set()
+        await settled  # the slot stays taken until the outcome is recorded: the receiver's share holds
+
+    async def settling(self) -> None:
+        """Records ended attempts, all that ended meanwhile in one transaction."""
+        while True:
+            await self._settle.wait()
+            self._settle.clear()
+            while self._ended:
+                batch, self._ended = self._ended[:SETTLE_BATCH], self._ended[SETTLE_BATCH:]
+                await self._record([ended for ended, _ in batch])
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
+    async def _record(self, ended: list[handlers.Attempt]) -> None:
         try:
-            settled = await retrying(lambda: handlers.record_outcome(
-                self.runtime.unit_of_work(), row, lease_until, out, outcome, duration_ms, retry=self.retry,
-                breaker_policy=self.breakers, after=channel.after))
+            results = await retrying(lambda: handlers.record_outcomes(
+                self.runtime.unit_of_work(), ended, retry=self.retry, breaker_policy=self.breakers))
         except Exception:
+            if len(ended) > 1:  # one attempt's `after` step may be at fault: the others are recorded alone
+                for one in ended:
+                    await self._record([one])
+                return
             # Its lease runs out and it is attempted again: at least once, never lost.
-            log.exception("recording a delivery's outcome failed", extra={"delivery_id": row["id"]})
+            log.exception("recording a delivery's outcome failed", extra={"delivery_id": ended[0].delivery["id"]})
             return
-        if settled is None:
-            log.warning("a delivery's lease ran out while it was being sent; another attempt took it",
-                        extra={"delivery_id": row["id"]})
-            return
-        DELIVERIES.labels(row["channel"], settled.attempt_outcome).inc()
-        if settled.state == "sent":
-            DELAY.labels(row["channel"]).observe(max(0.0, (utcnow() - event_time(row)).total_seconds()))
+        now = utcnow()
+        for attempt, settled in zip(ended, results):
+            row = attempt.delivery
+            if settled is None:
+                log.warning("a delivery's lease ran out while it was being sent; another attempt took it",
+                            extra={"delivery_id": row["id"]})
+                continue
+            DELIVERIES.labels(row["channel"], settled.attempt_outcome).inc()
+            if settled.state == "sent":
+                DELAY.labels(row["channel"]).observe(max(0.0, (now - event_time(row)).total_seconds()))
 
     async def attempt(self, channel: Channel, out: Outgoing) -> Outcome:
         # Within the lease, so that no other replica takes the delivery while this attempt may still land.
@@ -179,12 +212,16 @@ async def running(runtime: Runtime) -> AsyncIterator[None]:
     http = registry.http_client(settings)
     dispatcher = Dispatcher(runtime, registry.channels(settings, http))
     runtime.extras["dispatcher"] = dispatcher
-    task = asyncio.create_task(dispatcher.run(), name="dispatcher")
-    task.add_done_callback(_fail_loudly)
+    tasks = [asyncio.create_task(dispatcher.run(), name="dispatcher"),
+             asyncio.create_task(dispatcher.settling(), name="dispatcher-settling")]
+    for task in tasks:
+        task.add_done_callback(_fail_loudly)
     try:
         yield
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        tasks[0].cancel()
+        await asyncio.gather(tasks[0], return_exceptions=True)
         await dispatcher.stop(grace=5)
+        tasks[1].cancel()
+        await asyncio.gather(tasks[1], return_exceptions=True)
         await http.aclose()

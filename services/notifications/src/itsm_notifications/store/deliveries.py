@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY, Integer, String, and_, cast, delete, exists, func, insert, or_, select, text, true, tuple_, update,
+    ARRAY, Integer, String, and_, cast, delete, exists, func, or_, select, text, true, tuple_, update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_kit.pagination import newest_first, page_of
 from itsm_notifications.domain.deliveries import (
-    CLOSED, DEAD, HELD, PENDING, SENDING, SENT, SMTP, Breaker, Settled,
+    CLOSED, DEAD, HELD, PENDING, SENDING, SMTP, Breaker, Settled,
 )
 from itsm_notifications.store.tables import breakers, deliveries, delivery_attempts, endpoints, external_links
 
@@ -22,6 +23,18 @@ from itsm_notifications.store.tables import breakers, deliveries, delivery_attem
 # half-open breaker and the order of a connector's deliveries hold across replicas.
 CLAIM_LOCK = 0x6E6F7469  # "noti"
 SMTP_MISSING = "e-mail is not configured (ITSM_NOTIFICATIONS_SMTP_HOST is unset): waiting, not attempted"
+
+
+@dataclass(frozen=True)
+class Settling:
+    """One attempt's outcome, as the delivery and the log record it."""
+
+    delivery_id: str
+    lease_until: datetime
+    settled: Settled
+    status: int | None
+    error: str | None
+    duration_ms: int
 
 
 class DeliveryStore:
@@ -115,27 +128,43 @@ class DeliveryStore:
             deliveries.c.channel == channel, deliveries.c.state == PENDING, deliveries.c.next_attempt_at <= now,
             deliveries.c.last_error.is_distinct_from(why)).values(last_error=why, updated_at=now))
 
-    async def settle(self, delivery_id: str, lease_until: datetime, settled: Settled, *, status: int | None,
-                     error: str | None, duration_ms: int, now: datetime) -> bool:
-        """The outcome of an attempt this replica claimed: its row in the log, the delivery moved on. False when
-        the claim was lost (the lease ran out and another replica took the delivery)."""
-        values: dict[str, Any] = {"state": settled.state, "attempts": settled.attempts, "lease_until": None,
-                                  "last_status": status, "last_error": error, "updated_at": now}
-        if settled.next_attempt_at is not None:
-            values["next_attempt_at"] = settled.next_attempt_at
-        if settled.state == SENT:
-            values["sent_at"] = now
-        result = await self.session.execute(update(deliveries).where(
-            deliveries.c.id == delivery_id, deliveries.c.state == SENDING, deliveries.c.lease_until == lease_until)
-            .values(**values))
-        if result.rowcount != 1:
-            return False
-        number = select(func.coalesce(func.max(delivery_attempts.c.number), 0) + 1).where(
-            delivery_attempts.c.delivery_id == delivery_id).scalar_subquery()
-        await self.session.execute(insert(delivery_attempts).values(
-            delivery_id=delivery_id, number=number, at=now, outcome=settled.attempt_outcome, status=status,
-            error=error, duration_ms=duration_ms))
-        return True
+    async def settle_many(self, settling: Sequence[Settling], now: datetime) -> set[str]:
+        """The outcomes of attempts this replica claimed: each delivery moved on and its row in the log. Only
+        those whose claim still holds (state sending, the same lease): the ids settled."""
+        if not settling:
+            return set()
+        kept = set((await self.session.scalars(text("""
+            UPDATE deliveries d SET state = v.state, attempts = v.attempts, lease_until = NULL,
+                   last_status = v.status, last_error = v.error, updated_at = :now,
+                   next_attempt_at = coalesce(v.next_attempt_at, d.next_attempt_at),
+                   sent_at = CASE WHEN v.state = 'sent' THEN CAST(:now AS timestamptz) ELSE d.sent_at END
+            FROM unnest(CAST(:ids AS varchar[]), CAST(:leases AS timestamptz[]), CAST(:states AS varchar[]),
+                        CAST(:attempts AS integer[]), CAST(:statuses AS integer[]), CAST(:errors AS text[]),
+                        CAST(:nexts AS timestamptz[])) AS v(id, lease_until, state, attempts, status, error,
+                                                            next_attempt_at)
+            WHERE d.id = v.id AND d.state = 'sending' AND d.lease_until = v.lease_until
+            RETURNING d.id"""), {
+            "now": now, "ids": [s.delivery_id for s in settling], "leases": [s.lease_until for s in settling],
+            "states": [s.settled.state for s in settling], "attempts": [s.settled.attempts for s in settling],
+            "statuses": [s.status for s in settling], "errors": [s.error for s in settling],
+            "nexts": [s.settled.next_attempt_at for s in settling]})).all())
+        logged = [s for s in settling if s.delivery_id in kept]
+        if logged:
+            await self.session.execute(text("""
+                INSERT INTO delivery_attempts (delivery_id, number, at, outcome, status, error, duration_ms)
+                SELECT v.id, coalesce((SELECT max(a.number) FROM delivery_attempts a WHERE a.delivery_id = v.id), 0)
+                       + 1, :now, v.outcome, v.status, v.error, v.duration_ms
+                FROM unnest(CAST(:ids AS varchar[]), CAST(:outcomes AS varchar[]), CAST(:statuses AS integer[]),
+                            CAST(:errors AS text[]), CAST(:durations AS integer[]))
+                     AS v(id, outcome, status, error, duration_ms)"""), {
+                "now": now, "ids": [s.delivery_id for s in logged],
+                "outcomes": [s.settled.attempt_outcome for s in logged], "statuses": [s.status for s in logged],
+                "errors": [s.error for s in logged], "durations": [s.duration_ms for s in logged]})
+        return kept
+
+    async def breakers_of(self, keys: Collection[str]) -> dict[str, Breaker]:
+        rows = (await self.session.execute(select(breakers).where(breakers.c.key.in_(list(keys))))).all()
+        return {r.key: Breaker(r.key, r.state, r.failures, r.opened_count, r.retry_at) for r in rows}
 
     async def breaker_for_update(self, key: str, now: datetime) -> Breaker:
         await self.session.execute(pg_insert(breakers).values(
