@@ -212,9 +212,11 @@ async def run(gateway: httpx.AsyncClient, bootstrap: str) -> dict:
     live = await Receiver().start()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2, enable_idempotence=True)
     await producer.start()
+    made: list[str] = []  # what to remove afterwards, so the next benchmark runs beside no dead receiver's queue
     try:
         live_id = await endpoint(gateway, f"bench-live-{tag}", f"{live.url}/live")
-        await subscribe(gateway, f"bench delay {tag}", f"bench-a-{tag}", live_id)
+        made += [f"/api/v1/endpoints/{live_id}",
+                 f"/api/v1/subscriptions/{await subscribe(gateway, f'bench delay {tag}', f'bench-a-{tag}', live_id)}"]
 
         # Warm-up: connections, the consumer's assignment, the subscription cache if any.
         warm = await publish(producer, f"bench-a-{tag}", 20, 1)
@@ -238,8 +240,9 @@ async def run(gateway: httpx.AsyncClient, bootstrap: str) -> dict:
         # What (a) left undelivered is still in the healthy receiver's queue: (b) is measured behind it.
         backlog = sum(e not in live.arrivals for e in sent)
         dead_id = await endpoint(gateway, f"bench-dead-{tag}", f"{nobody_listening()}/dead")
-        await subscribe(gateway, f"bench dead {tag}", f"bench-b-{tag}", dead_id)
-        await subscribe(gateway, f"bench healthy {tag}", f"bench-b-{tag}", live_id)
+        made += [f"/api/v1/endpoints/{dead_id}",
+                 f"/api/v1/subscriptions/{await subscribe(gateway, f'bench dead {tag}', f'bench-b-{tag}', dead_id)}",
+                 f"/api/v1/subscriptions/{await subscribe(gateway, f'bench healthy {tag}', f'bench-b-{tag}', live_id)}"]
         started = time.perf_counter()
         sent = await publish(producer, f"bench-b-{tag}", RATE, SECONDS)
         await drain(live, sent)
@@ -256,6 +259,8 @@ async def run(gateway: httpx.AsyncClient, bootstrap: str) -> dict:
             "dead_breaker": dead.get("breaker"), "dead_pending": dead.get("pending"), "dead_dead": dead.get("dead"),
             **await stages(gateway, sent, live_id)}
     finally:
+        for path in reversed(made):  # subscriptions first; a removed endpoint's waiting deliveries are dead
+            await gateway.delete(path)
         await producer.stop()
         await live.stop()
     return {"notification_delivery_delay": delay, "notification_delivery_one_receiver_dead": one_dead}

@@ -184,3 +184,23 @@ async def notification_delivery(channel: str, recipient: str, *, endpoint_id: st
     finally:
         await connection.close()
     return delivery_id
+
+
+# --- what a frontend checks of an answer -------------------------------------------------------------------------
+
+def ok(response, status: int = 200) -> dict:
+    """The body of an answer with the status expected ({} for none)."""
+    assert response.status_code == status, response.text
+    return response.json() if response.content else {}
+
+
+def problem(response, status: int) -> dict:
+    """An RFC 9457 problem with the status expected."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    return response.json()
+
+
+def if_match(record: dict) -> dict:
+    """The If-Match header naming a record's version (its ETag)."""
+    return {"if-match": f'"{record["version"]}"'}

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from itsm_contracts import CloudEvent, topics
-from tests.helpers import database_scalar, read_topic, signed_in
+from tests.helpers import if_match, ok, problem, database_scalar, read_topic, signed_in
 
 pytestmark = pytest.mark.e2e
 
@@ -25,19 +25,7 @@ def ready() -> dict:
     return {**READY, "affected_cis": [f"ci-db-{uuid.uuid4().hex[:8]}"]}
 
 
-def ok(response: httpx.Response, status: int = 200) -> dict:
-    assert response.status_code == status, response.text
-    return response.json()
 
-
-def problem(response: httpx.Response, status: int) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    return response.json()
-
-
-def if_match(record: dict) -> dict:
-    return {"if-match": f'"{record["version"]}"'}
 
 
 async def request(client: httpx.AsyncClient, **fields) -> dict:

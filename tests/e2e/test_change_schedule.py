@@ -15,7 +15,7 @@ import icalendar
 import pytest
 
 from itsm_contracts import CloudEvent, topics
-from tests.helpers import database_scalar, eventually, read_topic, signed_in
+from tests.helpers import if_match, ok, problem, database_scalar, eventually, read_topic, signed_in
 
 pytestmark = pytest.mark.e2e
 
@@ -23,19 +23,7 @@ API = "/api/v1"
 PLANS = {"implementation_plan": "run the playbook", "backout_plan": "restore the snapshot", "test_plan": "smoke test"}
 
 
-def ok(response: httpx.Response, status: int = 200) -> dict:
-    assert response.status_code == status, response.text
-    return response.json()
 
-
-def problem(response: httpx.Response, status: int) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    return response.json()
-
-
-def if_match(record: dict) -> dict:
-    return {"if-match": f'"{record["version"]}"'}
 
 
 def a_day() -> datetime:

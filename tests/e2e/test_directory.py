@@ -10,7 +10,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.helpers import signed_in
+from tests.helpers import if_match, ok, problem, signed_in
 from tests.receivers import Answer
 
 pytestmark = pytest.mark.e2e
@@ -18,19 +18,6 @@ pytestmark = pytest.mark.e2e
 API = "/api/v1"
 
 
-def ok(response: httpx.Response, status: int = 200) -> dict:
-    assert response.status_code == status, response.text
-    return response.json() if response.content else {}
-
-
-def problem(response: httpx.Response, status: int) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    return response.json()
-
-
-def if_match(record: dict) -> dict:
-    return {"if-match": f'"{record["version"]}"'}
 
 
 def unique(name: str) -> str:
