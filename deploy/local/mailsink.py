@@ -14,6 +14,7 @@ import socket
 import sys
 import threading
 import time
+from collections import deque
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
@@ -34,7 +35,7 @@ class MailSink:
         self.hold_seconds = 0.0
         self.messages: list[EmailMessage] = []
         self.receiving = threading.Event()  # set when DATA arrived and is being held
-        self.arriving: list[str] = []  # recipients of every DATA that arrived, kept or not
+        self.arriving: deque[str] = deque(maxlen=10_000)  # recipients of the DATA that arrived, kept or not
         self._lock = threading.Lock()
         self._controller = Controller(self, hostname=host, port=self.port)
 

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from itsm_contracts import topics
 from itsm_kit.runtime import create_service_app
-from itsm_notifications import consumers, digests, dispatcher
+from itsm_notifications import consumers, digests, dispatcher, retention
 from itsm_notifications.api import ROUTERS
 from itsm_notifications.handlers.directory import scim_importing
 from itsm_notifications.settings import NotificationsSettings
@@ -22,5 +22,6 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
         publishes=[topics.NOTIFICATIONS],
         consumes=consumers.CONSUMES,
         handlers=consumers.event_handlers,
-        hooks=[scim_importing, dispatcher.running, consumers.waking_the_dispatcher, digests.digesting],
+        hooks=[scim_importing, dispatcher.running, consumers.waking_the_dispatcher, digests.digesting,
+               retention.pruning],
     )

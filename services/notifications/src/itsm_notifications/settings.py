@@ -48,6 +48,12 @@ class NotificationsSettings(ServiceSettings):
     # the recipient's quiet hours, outside their working hours).
     digest_interval_seconds: float = Field(default=3600, gt=0)
 
+    # Finished deliveries (sent, skipped, digested, dead), their attempts and the connector webhooks taken are kept
+    # this long for the delivery log, then deleted by a periodic job, a batch at a time.
+    delivery_retention_days: float = Field(default=90, ge=1)
+    delivery_prune_interval_seconds: float = Field(default=3600, gt=0)
+    delivery_prune_batch_size: int = Field(default=5000, ge=1)
+
     # Optional import of people and groups from the identity provider's SCIM 2.0 endpoint.
     scim_url: str | None = None
     scim_token: SecretStr | None = None

@@ -34,6 +34,7 @@ PENDING, SENDING, SENT, DEAD, SKIPPED, HELD, DIGESTED = "pending", "sending", "s
     "digested"
 STATES = (PENDING, SENDING, SENT, DEAD, SKIPPED, HELD, DIGESTED)
 UNFINISHED = (PENDING, SENDING, HELD)
+FINISHED = (SENT, SKIPPED, DIGESTED, DEAD)  # nothing more will happen to them (but a redrive of a dead one)
 MOVES: Mapping[str, frozenset[str]] = {
     PENDING: frozenset({SENDING}),
     # A replica that died mid-send leaves the row sending: another takes it again once its lease ran out.

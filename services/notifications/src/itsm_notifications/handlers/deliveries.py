@@ -134,3 +134,11 @@ async def redrive_endpoint(uow: UnitOfWork, endpoint_id: str) -> int:
         count = await store.redrive(await store.dead_of(endpoint_id, MAX_REDRIVE), utcnow())
         await uow.commit()
     return count
+
+
+async def prune_deliveries(uow: UnitOfWork, before: datetime, batch_size: int) -> int:
+    """One batch of the finished deliveries older than the retention deleted; how many."""
+    async with uow:
+        pruned = await DeliveryStore(uow.session).prune(before, batch_size)
+        await uow.commit()
+    return pruned

@@ -15,9 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_kit.pagination import newest_first, page_of
 from itsm_notifications.domain.deliveries import (
-    CLOSED, DEAD, HELD, PENDING, SENDING, SMTP, Breaker, Settled,
+    CLOSED, DEAD, FINISHED, HELD, PENDING, SENDING, SMTP, Breaker, Settled,
 )
-from itsm_notifications.store.tables import breakers, deliveries, delivery_attempts, endpoints, external_links
+from itsm_notifications.store.tables import (
+    breakers, connector_receipts, deliveries, delivery_attempts, endpoints, external_links,
+)
 
 # Claims of every replica take turns (a few milliseconds each), so that the per-receiver caps, the one probe of a
 # half-open breaker and the order of a connector's deliveries hold across replicas.
@@ -222,6 +224,15 @@ class DeliveryStore:
     async def breaker(self, key: str) -> Breaker:
         row = (await self.session.execute(select(breakers).where(breakers.c.key == key))).first()
         return Breaker(row.key, row.state, row.failures, row.opened_count, row.retry_at) if row else Breaker(key)
+
+    async def prune(self, before: datetime, limit: int) -> int:
+        """Up to `limit` finished deliveries made before `before` deleted (their attempts with them), and the
+        connector webhooks taken before it; how many deliveries."""
+        old = (select(deliveries.c.id).where(deliveries.c.state.in_(FINISHED), deliveries.c.created_at < before)
+               .limit(limit).with_for_update(skip_locked=True).scalar_subquery())
+        pruned = (await self.session.execute(delete(deliveries).where(deliveries.c.id.in_(old)))).rowcount
+        await self.session.execute(delete(connector_receipts).where(connector_receipts.c.received_at < before))
+        return pruned
 
     async def forget_breaker(self, key: str) -> None:
         """A new receiver (an endpoint's url changed): its predecessor's failures say nothing of it."""
