@@ -128,3 +128,21 @@ async def test_revocations_and_policy_changes_reach_another_replica_within_the_k
                 assert isinstance(status, str), status
                 assert time.monotonic() - revoked < 1 + 1.5, "the replica accepted a revoked key past the TTL"
                 await asyncio.sleep(0.05)
+
+
+async def test_badly_signed_connector_webhooks_count_as_failed_authentications(platform, gateway):
+    created = await gateway.post("/api/v1/endpoints", json={
+        "name": f"pagerduty-{uuid.uuid4().hex[:8]}", "kind": "pagerduty", "url": "http://127.0.0.1:9/v2/enqueue",
+        "secret": "routing-key-0123456789abcdef", "inbound_secret": "tool-signing-secret-0123456789"})
+    assert created.status_code == 201, created.text
+    path = f"/api/v1/connectors/{created.json()['id']}/pagerduty-webhooks"
+    body = b'{"event": {"id": "1", "event_type": "incident.acknowledged", "data": {"id": "Q1", "incident_key": "k"}}}'
+    with gateway_replica(platform, "gateway-limited-webhooks", 30, failed_auth_rate_per_second=0.01,
+                         failed_auth_burst=2) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as tool:
+            for n in range(2):
+                forged = await tool.post(path, content=body, headers={"x-pagerduty-signature": f"v1={n:064x}"})
+                assert forged.status_code == 401, forged.text
+            # Used up: refused before the notifications service looks the endpoint up and checks a MAC.
+            assert_refused(await tool.post(path, content=body, headers={"x-pagerduty-signature": "v1=" + "f" * 64}),
+                           429)

@@ -12,8 +12,9 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from itsm_kit.api import Ident
+from itsm_kit.errors import Problem
 from itsm_kit.runtime import RuntimeDep
-from itsm_gateway.auth import RoleRoute
+from itsm_gateway.auth import RoleRoute, limits, source_of
 from itsm_gateway.upstream import call
 
 router = APIRouter(tags=["notifications"], route_class=RoleRoute)
@@ -25,6 +26,8 @@ JIRA_HEADERS = ("x-hub-signature", "x-atlassian-webhook-identifier")
 REFUSALS = {401: {"description": "signature missing or not made with the endpoint's inbound secret",
                   "content": PROBLEM},
             404: {"description": "no connector endpoint of this kind with this id", "content": PROBLEM},
+            429: {"description": "too many badly signed calls from this address: retry after Retry-After",
+                  "content": PROBLEM},
             413: {"description": "body too large", "content": PROBLEM}}
 
 
@@ -33,9 +36,18 @@ class WebhookTaken(BaseModel):
 
 
 async def _pass_on(runtime, request: Request, response: Response, path: str, names: tuple[str, ...]) -> dict:
+    # A bad signature is a failed authentication like a bad key: an address that keeps forging is refused (429)
+    # before its calls cost the notifications service a lookup and a MAC.
+    source = source_of(request)
+    limits(runtime).check_source(source, 429)
     headers = {name: request.headers[name] for name in names if name in request.headers}
     headers["content-type"] = request.headers.get("content-type", "application/json")
-    upstream = await call(runtime, "notifications", "POST", path, content=await request.body(), headers=headers)
+    try:
+        upstream = await call(runtime, "notifications", "POST", path, content=await request.body(), headers=headers)
+    except Problem as refused:
+        if refused.status == 401:
+            limits(runtime).failed(source)
+        raise
     response.status_code = upstream.status_code
     return upstream.json()
 
