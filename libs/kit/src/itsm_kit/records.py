@@ -50,6 +50,8 @@ class AggregateRepository(Generic[A]):
     numbering: ClassVar[Numbering | None] = None
     # Columns stored as text that the aggregate holds as a choice (an enum): the name and its type.
     choices: ClassVar[Mapping[str, Callable[[Any], Any]]] = {}
+    # The column (and aggregate field) that identifies one: `id`, or a natural key (a template's name).
+    key: ClassVar[str] = "id"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -79,7 +81,11 @@ class AggregateRepository(Generic[A]):
         return [self.numbering.format(n) for n in values.all()]
 
     async def get(self, ident: str, *, for_update: bool = False) -> A | None:
-        query = select(self.table).where(self.table.c.id == ident)
+        return await self.find(for_update=for_update, **{self.key: ident})
+
+    async def find(self, *, for_update: bool = False, **values: Any) -> A | None:
+        """The one whose columns have these values (a unique name, a username), or None."""
+        query = select(self.table).where(*(self.table.c[name] == value for name, value in values.items()))
         row = (await self.session.execute(query.with_for_update() if for_update else query)).first()
         return self.load(row) if row else None
 
@@ -98,11 +104,12 @@ class AggregateRepository(Generic[A]):
 
     async def save(self, aggregate: A, loaded_version: int) -> None:
         """Write it back unless someone else moved its version on since it was loaded."""
+        ident = getattr(aggregate, self.key)
         result = await self.session.execute(
-            update(self.table).where(self.table.c.id == aggregate.id, self.table.c.version == loaded_version)
+            update(self.table).where(self.table.c[self.key] == ident, self.table.c.version == loaded_version)
             .values(self.row(aggregate)))
         if result.rowcount != 1:
-            raise StaleVersion(self.noun, aggregate.id)
+            raise StaleVersion(self.noun, ident)
 
     async def save_many(self, changed: Iterable[A]) -> None:
         """For aggregates this transaction holds locked, so no other writer can have moved their version."""
@@ -110,7 +117,7 @@ class AggregateRepository(Generic[A]):
             await self.session.execute(update(self.table).where(self.table.c.id == bindparam("b_id")), rows)
 
     async def remove(self, ident: str) -> None:
-        await self.session.execute(delete(self.table).where(self.table.c.id == ident))
+        await self.session.execute(delete(self.table).where(self.table.c[self.key] == ident))
 
     async def newest_first(self, at: str, *, limit: int, cursor: str | None) -> tuple[list[A], str | None]:
         """A page of all, newest (by the `at` column) first, and the next page's cursor."""

@@ -163,7 +163,8 @@ async def update_template(uow: UnitOfWork, template_id: str, changes: dict[str, 
 
 
 async def _unique_template_name(repo: ChangeTemplateRepository, template: ChangeTemplate) -> None:
-    if any(t.name == template.name and t.id != template.id for t in await repo.all()):
+    other = await repo.find(name=template.name)
+    if other is not None and other.id != template.id:
         raise Conflict(f"there is already a change template named {template.name}", name=template.name)
 
 

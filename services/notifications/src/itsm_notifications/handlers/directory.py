@@ -46,7 +46,7 @@ async def get_person(uow: UnitOfWork, person_id: str) -> Person:
 
 async def get_person_by_username(uow: UnitOfWork, username: str) -> Person:
     async with uow:
-        return found(await PersonRepository(uow.session).by_username(username), "person with username", username)
+        return found(await PersonRepository(uow.session).find(username=username), "person with username", username)
 
 
 async def create_person(uow: UnitOfWork, **fields: Any) -> Person:
@@ -71,7 +71,7 @@ async def delete_person(uow: UnitOfWork, person_id: str, *, if_match: int | None
 
 
 async def _unique_username(repo: PersonRepository, person: Person) -> None:
-    other = await repo.by_username(person.username)
+    other = await repo.find(username=person.username)
     if other is not None and other.id != person.id:
         raise Conflict(f"there is already a person with username {person.username}", username=person.username,
                        person_id=other.id)
@@ -180,7 +180,7 @@ async def _member_ids(uow: UnitOfWork, members: Sequence[str]) -> list[str]:
 
 
 async def _unique_group_name(repo: GroupRepository, group: Group) -> None:
-    other = await repo.by_name(group.name)
+    other = await repo.find(name=group.name)
     if other is not None and other.id != group.id:
         raise Conflict(f"there is already a group named {group.name}", name=group.name, group_id=other.id)
 

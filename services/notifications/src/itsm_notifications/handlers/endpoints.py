@@ -19,7 +19,7 @@ SECRET_BYTES = 24
 
 
 async def _name_free(repo: AggregateRepository[Endpoint], endpoint: Endpoint) -> None:
-    other = await repo.named(endpoint.name)
+    other = await repo.find(name=endpoint.name)
     if other is not None and other.id != endpoint.id:
         raise Conflict(f"an endpoint named {endpoint.name!r} exists already", endpoint_id=other.id)
 

@@ -23,7 +23,7 @@ from itsm_notifications.store.subscriptions import SubscriptionRepository, Templ
 async def _checked(repo: SubscriptionRepository, subscription: Subscription) -> None:
     """Across records: a unique name, a template that exists, an endpoint that exists and is of the channel's
     kind."""
-    other = await repo.named(subscription.name)
+    other = await repo.find(name=subscription.name)
     if other is not None and other.id != subscription.id:
         raise Conflict(f"a subscription named {subscription.name!r} exists already", field="name",
                        existing_id=other.id)
@@ -126,12 +126,7 @@ async def save_template(uow: UnitOfWork, name: str, *, description: str, subject
 
 async def delete_template(uow: UnitOfWork, name: str, *, if_match: int | None = None) -> None:
     """The stored template goes (a shipped default it replaced is used again)."""
-    async with uow:
-        repo = TemplateRepository(uow.session)
-        template = found(await repo.get(name, for_update=True), "template", name)
-        check_version("template", name, template.version, if_match)
-        await repo.remove(name)
-        await uow.commit()
+    await remove(uow, TemplateRepository, name, if_match)
 
 
 def preview(*, subject: str, body: str, event_type: str, data: Mapping[str, Any] | None,

@@ -27,10 +27,6 @@ class PersonRepository(AggregateRepository[Person]):
         row["working_hours"] = aggregate.working_hours.as_json() if aggregate.working_hours else None
         return row
 
-    async def by_username(self, username: str) -> Person | None:
-        row = (await self.session.execute(select(people).where(people.c.username == username))).first()
-        return self.load(row) if row else None
-
     async def named(self, *, usernames: Iterable[str] = (), scim_ids: Iterable[str] = (),
                     ids: Iterable[str] = ()) -> list[Person]:
         """Everyone with one of these usernames, SCIM ids or ids, in one query."""
@@ -78,10 +74,6 @@ class PersonRepository(AggregateRepository[Person]):
 
 class GroupRepository(AggregateRepository[Group]):
     table, aggregate, noun = groups, Group, "group"
-
-    async def by_name(self, name: str) -> Group | None:
-        row = (await self.session.execute(select(groups).where(groups.c.name == name))).first()
-        return self.load(row) if row else None
 
     async def all_imported_or_named(self, *, scim_ids: Iterable[str], names: Iterable[str]) -> list[Group]:
         query = select(groups).where(or_(groups.c.scim_id.in_(list(scim_ids)), groups.c.name.in_(list(names))))

@@ -18,10 +18,6 @@ class EndpointRepository(AggregateRepository[Endpoint]):
         query = select(endpoints).order_by(endpoints.c.name)
         return [self.load(r) for r in (await self.session.execute(query)).all()]
 
-    async def named(self, name: str) -> Endpoint | None:
-        row = (await self.session.execute(select(endpoints).where(endpoints.c.name == name))).first()
-        return self.load(row) if row else None
-
     async def waiting(self, endpoint_id: str) -> tuple[int, int]:
         """(pending or sending, dead) deliveries of the endpoint."""
         query = (select(deliveries.c.state, func.count()).where(deliveries.c.endpoint_id == endpoint_id,
