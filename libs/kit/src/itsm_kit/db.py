@@ -14,7 +14,8 @@ from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import (
-    BigInteger, Column, DateTime, Index, Integer, LargeBinary, MetaData, String, Table, Text, func, insert, text,
+    BigInteger, Column, ColumnElement, DateTime, Index, Integer, LargeBinary, MetaData, String, Table, Text, func,
+    insert, or_, text,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -152,3 +153,9 @@ def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def matching(text: str, *columns: ColumnElement) -> ColumnElement[bool]:
+    """Any of these columns contains `text`, case aside; its % and _ are taken literally, not as wildcards."""
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return or_(*(column.ilike(pattern) for column in columns))

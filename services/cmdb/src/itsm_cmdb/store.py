@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from itsm_cmdb.domain import (
     Change, CiClass, ConfigurationItem, Environment, OperationalStatus, Relationship, RelationshipType,
 )
-from itsm_kit.db import copy_rows
+from itsm_kit.db import copy_rows, matching
 from itsm_kit.pagination import keyset, newest_first, page_of
 
 metadata = MetaData()
@@ -248,8 +248,7 @@ class CiRepository:
         if owner_group:
             query = query.where(cis.c.owner_group == owner_group)
         if q:
-            pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            query = query.where(cis.c.name.ilike(pattern))
+            query = query.where(matching(q, cis.c.name))
         s = ci_sightings.c
         reported = select(s.ci_id).where(s.ci_id == cis.c.id)
         if source:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_incidents.domain import Activity, AlertEpisode, AlertIdentity, EndedBy, EpisodeStatus, Incident, State
 from itsm_kit.cmdb_copy import cmdb_copy_tables
+from itsm_kit.db import matching
 from itsm_kit.domain import DEFAULT_PRIORITY_MATRIX, PRIORITY_LABELS
 from itsm_kit.pagination import keyset, page_of
 from itsm_kit.records import AggregateRepository, Numbering
@@ -189,9 +190,7 @@ def _filtered(query: Select, where: Mapping[str, Any]) -> Select:
             query = query.where(column < high)
     if q := where.get("q"):
         # ILIKE: enough at this size; a tsvector GIN index is the next step when it is not.
-        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(or_(c.number.ilike(pattern), c.short_description.ilike(pattern),
-                                c.description.ilike(pattern)))
+        query = query.where(matching(q, c.number, c.short_description, c.description))
     return query
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import and_, delete, func, insert, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from itsm_kit.db import matching
 from itsm_kit.pagination import keyset, page_of
 from itsm_kit.records import AggregateRepository
 from itsm_notifications.domain.directory import Group, GroupWithMembers, Person, WorkingHours
@@ -47,9 +48,7 @@ class PersonRepository(AggregateRepository[Person]):
         """By username, a page at a time; `q` matches a part of the username, name or e-mail."""
         query = select(people)
         if q:
-            pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            query = query.where(or_(people.c.username.ilike(pattern), people.c.name.ilike(pattern),
-                                    people.c.email.ilike(pattern)))
+            query = query.where(matching(q, people.c.username, people.c.name, people.c.email))
         if username is not None:
             query = query.where(people.c.username == username)
         if active is not None:
@@ -83,8 +82,7 @@ class GroupRepository(AggregateRepository[Group]):
                    ) -> tuple[list[Group], str | None]:
         query = select(groups)
         if q:
-            pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            query = query.where(or_(groups.c.name.ilike(pattern), groups.c.description.ilike(pattern)))
+            query = query.where(matching(q, groups.c.name, groups.c.description))
         query = keyset(query, (groups.c.name, groups.c.id), descending=False, limit=limit, cursor=cursor, sort="name")
         found = [self.load(r) for r in (await self.session.execute(query)).all()]
         return page_of(found, limit, lambda g: (g.name, g.id), sort="name")
