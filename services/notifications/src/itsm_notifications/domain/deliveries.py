@@ -32,7 +32,6 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
 # --- A delivery's states. Held rows (quiet hours, digests) are the pipeline's; the dispatcher moves the rest.
 PENDING, SENDING, SENT, DEAD, SKIPPED, HELD, DIGESTED = "pending", "sending", "sent", "dead", "skipped", "held", \
     "digested"
-STATES = (PENDING, SENDING, SENT, DEAD, SKIPPED, HELD, DIGESTED)
 UNFINISHED = (PENDING, SENDING, HELD)
 FINISHED = (SENT, SKIPPED, DIGESTED, DEAD)  # nothing more will happen to them (but a redrive of a dead one)
 MOVES: Mapping[str, frozenset[str]] = {

@@ -21,7 +21,7 @@ from itsm_contracts import CloudEvent, EventData
 from itsm_kit.clock import utcnow
 from itsm_kit.unit_of_work import UnitOfWork
 from itsm_notifications.channels import Endpoint as Destination
-from itsm_notifications.domain.deliveries import HELD, PENDING, SMTP
+from itsm_notifications.domain.deliveries import HELD, PENDING
 from itsm_notifications.domain.quiet_hours import held_until
 from itsm_notifications.domain.subscriptions import Subscription, addresses, matches, wanted
 from itsm_notifications.domain.templates import (
@@ -30,7 +30,9 @@ from itsm_notifications.domain.templates import (
 from itsm_notifications.handlers import connectors
 from itsm_notifications.store.directory import recipients
 from itsm_notifications.store.endpoints import EndpointRepository
-from itsm_notifications.store.records import COPIED, Key, Outgoing, RecordCopies, blank, changes_of, record_key
+from itsm_notifications.store.records import (
+    COPIED, Key, Outgoing, RecordCopies, blank, changes_of, delivery_row, record_key,
+)
 from itsm_notifications.store.subscriptions import SubscriptionRepository, TemplateRepository
 
 log = logging.getLogger(__name__)
@@ -137,26 +139,21 @@ async def _deliveries(session, matched, now: datetime, portal_url: str, interval
                                                  url=url, recipient=recipient_name, event_id=event.id))
 
             def row(channel: str, recipient: str, text: Rendered, *, person_id: str | None = None,
-                    endpoint_id: str | None = None, state: str = PENDING, due: datetime = now,
+                    endpoint_id: str | None = None, state: str = PENDING, due: datetime | None = None,
                     payload: Mapping[str, Any] | None = None) -> None:
                 key = dedup_key(event.id, channel, recipient)
                 if key in rows:
                     return
                 ident = str(uuid.uuid4())
-                rows[key] = {
-                    "id": ident, "dedup_key": key, "event_id": event.id, "event_type": event.type,
-                    "subscription_id": subscription.id, "record_type": record["type"] if record else None,
-                    "record_id": record["id"] if record else None, "channel": channel, "endpoint_id": endpoint_id,
-                    "breaker_key": endpoint_id or SMTP, "recipient": recipient, "person_id": person_id,
-                    "urgency": subscription.urgency, "state": state, "attempts": 0, "next_attempt_at": due,
-                    "lease_until": None, "subject": text.subject, "body": text.body,
-                    "payload": payload if payload is not None else {
+                rows[key] = delivery_row(
+                    ident=ident, dedup_key=key, event_id=event.id, event_type=event.type, channel=channel,
+                    recipient=recipient, urgency=subscription.urgency, subject=text.subject, body=text.body,
+                    payload=payload if payload is not None else {
                         "notification": {"id": ident, "subject": text.subject, "text": text.body,
                                          "urgency": subscription.urgency, "url": url},
                         "event": published, "record": record},
-                    "last_status": None, "last_error": None, "digest_id": None, "created_at": now, "sent_at": None,
-                    "updated_at": now,
-                }
+                    now=now, state=state, due=due, subscription_id=subscription.id, record=record,
+                    endpoint_id=endpoint_id, person_id=person_id)
 
             if subscription.channel == "email":
                 for address in addresses(wanted(subscription, values, record), people, groups):
@@ -202,18 +199,13 @@ async def digest_due(uow: UnitOfWork, *, limit: int = 1000, now: datetime | None
             ident = str(uuid.uuid4())
             subject, body = digest_text([(r.subject, ((r.payload or {}).get("notification") or {}).get("url"))
                                          for r in items])
-            rows.append({
-                "id": ident, "dedup_key": f"digest:{ident}", "event_id": None, "event_type": DIGEST_EVENT_TYPE,
-                "subscription_id": None, "record_type": None, "record_id": None, "channel": channel,
-                "endpoint_id": None, "breaker_key": SMTP, "recipient": items[-1].recipient, "person_id": person_id,
-                "urgency": "low", "state": PENDING, "attempts": 0, "next_attempt_at": now, "lease_until": None,
-                "subject": subject, "body": body,
-                "payload": {"notification": {"id": ident, "subject": subject, "text": body, "urgency": "low",
-                                             "url": None},
-                            "event": None, "record": None, "digest_of": [r.id for r in items]},
-                "last_status": None, "last_error": None, "digest_id": None, "created_at": now, "sent_at": None,
-                "updated_at": now,
-            })
+            rows.append(delivery_row(
+                ident=ident, dedup_key=f"digest:{ident}", event_id=None, event_type=DIGEST_EVENT_TYPE,
+                channel=channel, recipient=items[-1].recipient, urgency="low", subject=subject, body=body,
+                payload={"notification": {"id": ident, "subject": subject, "text": body, "urgency": "low",
+                                          "url": None},
+                         "event": None, "record": None, "digest_of": [r.id for r in items]},
+                now=now, person_id=person_id))
             carried[ident] = [r.id for r in items]
         await out.add(rows)
         await out.digested(carried, now)

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_kit.pagination import newest_first, page_of
 from itsm_notifications.domain.deliveries import (
-    CLOSED, DEAD, FINISHED, HELD, PENDING, SENDING, SMTP, Breaker, Settled,
+    CLOSED, DEAD, FINISHED, PENDING, SENDING, SMTP, UNFINISHED, Breaker, Settled,
 )
 from itsm_notifications.store.tables import (
     breakers, connector_receipts, deliveries, delivery_attempts, endpoints, external_links,
@@ -84,7 +84,7 @@ class DeliveryStore:
         if ordered:
             conditions.append(or_(d.c.channel.not_in(list(ordered)), d.c.record_id.is_(None), ~exists().where(
                 older.c.endpoint_id == d.c.endpoint_id, older.c.record_id == d.c.record_id,
-                older.c.state.in_([PENDING, SENDING, HELD]),
+                older.c.state.in_(UNFINISHED),
                 tuple_(older.c.created_at, older.c.id) < tuple_(d.c.created_at, d.c.id))))
         wanted = func.unnest(cast(list(rooms), ARRAY(String)), cast(list(rooms.values()), ARRAY(Integer))) \
             .table_valued("key", "room").render_derived(name="wanted")

@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_contracts import CloudEvent, EventData
-from itsm_notifications.domain.deliveries import DIGESTED, HELD
+from itsm_notifications.domain.deliveries import DIGESTED, HELD, PENDING, SMTP
 from itsm_notifications.store.tables import deliveries, records
 
 COPIED = ("number", "title", "priority", "state", "assignment_group", "assignee")
@@ -102,6 +102,24 @@ class RecordCopies:
                       "updated_at": statement.excluded.updated_at},
                 where=records.c.sequence < statement.excluded.sequence),
             rows)
+
+
+def delivery_row(*, ident: str, dedup_key: str, event_id: str | None, event_type: str, channel: str,
+                 recipient: str, urgency: str, subject: str, body: str, payload: Mapping[str, Any], now: datetime,
+                 state: str = PENDING, due: datetime | None = None, subscription_id: str | None = None,
+                 record: Mapping[str, Any] | None = None, endpoint_id: str | None = None,
+                 person_id: str | None = None) -> dict[str, Any]:
+    """A new delivery as its row: due at `due` (now), no attempt made yet; its receiver is its endpoint, or the SMTP
+    relay."""
+    return {
+        "id": ident, "dedup_key": dedup_key, "event_id": event_id, "event_type": event_type,
+        "subscription_id": subscription_id, "record_type": record["type"] if record else None,
+        "record_id": record["id"] if record else None, "channel": channel, "endpoint_id": endpoint_id,
+        "breaker_key": endpoint_id or SMTP, "recipient": recipient, "person_id": person_id, "urgency": urgency,
+        "state": state, "attempts": 0, "next_attempt_at": due or now, "lease_until": None, "subject": subject,
+        "body": body, "payload": payload, "last_status": None, "last_error": None, "digest_id": None,
+        "created_at": now, "sent_at": None, "updated_at": now,
+    }
 
 
 class Outgoing:
