@@ -7,8 +7,10 @@ kept on the external link (Channel.after), in the transaction that records the a
 from __future__ import annotations
 
 import httpx
+import orjson
 
-from itsm_notifications.channels import Channel, Outcome, Outgoing, failed_http
+from itsm_notifications.channels import Channel, Outcome, Outgoing
+from itsm_notifications.channels.webhook import post
 from itsm_notifications.domain.connectors import jira_issue
 from itsm_notifications.handlers.connectors import issue_created
 
@@ -27,19 +29,15 @@ def jira_channel(settings, http: httpx.AsyncClient) -> Channel:
         base = endpoint.url.rstrip("/")
         body = jira_issue(record=payload.get("record") or {}, record_type=payload["record_type"],
                           record_id=payload["record_id"], options=endpoint.options, portal_url=settings.portal_url)
-        try:
-            response = await http.post(f"{base}/rest/api/2/issue", json=body,
-                                       auth=(endpoint.options["user"], endpoint.secret),
-                                       timeout=settings.send_timeout_seconds)
-        except httpx.HTTPError as exc:
-            return Outcome(sent=False, error=f"{type(exc).__name__}: {exc}"[:300])
-        if not response.is_success:
-            return failed_http(response.status_code, response.headers, response.text)
-        try:
-            key = response.json().get("key")
-        except (ValueError, AttributeError):
-            key = None
-        return Outcome(sent=True, status=response.status_code, external_id=key,
-                       external_url=f"{base}/browse/{key}" if key else None)
+        def created(response: httpx.Response) -> Outcome:
+            try:
+                key = response.json().get("key")
+            except (ValueError, AttributeError):
+                key = None
+            return Outcome(sent=True, status=response.status_code, external_id=key,
+                           external_url=f"{base}/browse/{key}" if key else None)
+
+        return await post(http, f"{base}/rest/api/2/issue", orjson.dumps(body), {},
+                          auth=(endpoint.options["user"], endpoint.secret), sent=created)
 
     return Channel(send=send, after=issue_created, ordered=True)

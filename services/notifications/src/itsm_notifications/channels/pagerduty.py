@@ -7,8 +7,10 @@ here, with the routing key from the endpoint (a secret, so never stored in a del
 from __future__ import annotations
 
 import httpx
+import orjson
 
-from itsm_notifications.channels import Channel, Outcome, Outgoing, failed_http
+from itsm_notifications.channels import Channel, Outcome, Outgoing
+from itsm_notifications.channels.webhook import post
 from itsm_notifications.domain.connectors import pagerduty_event
 
 
@@ -20,14 +22,8 @@ def pagerduty_channel(settings, http: httpx.AsyncClient) -> Channel:
         body = pagerduty_event(payload["event_action"], record=payload.get("record") or {},
                                record_type=payload["record_type"], record_id=payload["record_id"],
                                portal_url=settings.portal_url, source=payload.get("source") or "itsm")
-        try:
-            response = await http.post(endpoint.url, json={"routing_key": endpoint.secret, **body},
-                                       timeout=settings.send_timeout_seconds)
-        except httpx.HTTPError as exc:
-            return Outcome(sent=False, error=f"{type(exc).__name__}: {exc}"[:300])
-        if response.is_success:  # PagerDuty answers 202
-            return Outcome(sent=True, status=response.status_code)
-        return failed_http(response.status_code, response.headers, response.text)
+        # PagerDuty answers 202.
+        return await post(http, endpoint.url, orjson.dumps({"routing_key": endpoint.secret, **body}), {})
 
     # One record's calls in order: a resolve that overtook its trigger would leave PagerDuty paging.
     return Channel(send=send, ordered=True)

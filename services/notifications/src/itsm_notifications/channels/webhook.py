@@ -5,7 +5,7 @@ id: the same on every attempt). Also the one HTTP call every HTTP channel makes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import httpx
 import orjson
@@ -15,18 +15,24 @@ from itsm_kit.clock import utcnow
 from itsm_notifications.channels import Channel, Outcome, Outgoing, failed_http
 
 
-async def post(http: httpx.AsyncClient, url: str, content: bytes, headers: Mapping[str, str]) -> Outcome:
-    """One POST: 2xx is sent; another status is failed_http's; no answer (refused, reset, timed out) is retried."""
+def _sent(response: httpx.Response) -> Outcome:
+    return Outcome(sent=True, status=response.status_code)
+
+
+async def post(http: httpx.AsyncClient, url: str, content: bytes, headers: Mapping[str, str], *,
+               auth: tuple[str, str] | None = None, sent: Callable[[httpx.Response], Outcome] = _sent) -> Outcome:
+    """One POST of JSON: 2xx is `sent` (what the receiver answered may matter: a connector's external id); another
+    status is failed_http's; no answer (refused, reset, timed out) is retried."""
     try:
         async with asyncio.timeout(http.timeout.read):  # connect to last byte, not per read
-            response = await http.post(url, content=content,
+            response = await http.post(url, content=content, auth=auth,
                                        headers={"content-type": "application/json", **headers})
     except TimeoutError:
         return Outcome(sent=False, error="timed out")
     except httpx.HTTPError as exc:
         return Outcome(sent=False, error=f"{type(exc).__name__}: {str(exc)[:200]}".rstrip(": "))
     if 200 <= response.status_code < 300:
-        return Outcome(sent=True, status=response.status_code)
+        return sent(response)
     return failed_http(response.status_code, response.headers, response.text)
 
 
