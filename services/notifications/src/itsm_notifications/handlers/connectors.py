@@ -25,7 +25,9 @@ from itsm_notifications.domain.connectors import (
     JIRA, JIRA_CREATES, PAGERDUTY, ExternalLink, Heard, dedup_key, echoes, jira_label, jira_signed, pagerduty_action,
     pagerduty_signed, read_jira, read_pagerduty, record_of_label,
 )
+from itsm_notifications.domain.endpoints import Endpoint as ConnectorEndpoint
 from itsm_notifications.store.connectors import ConnectorRepository
+from itsm_notifications.store.endpoints import EndpointRepository
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +110,9 @@ def _parsed(body: bytes) -> Any:
         raise Problem(422, "Unprocessable Content", "the webhook body is not JSON") from None
 
 
-async def _endpoint(repo: ConnectorRepository, endpoint_id: str, connector: str) -> dict[str, Any]:
-    endpoint = await repo.endpoint(endpoint_id)
-    if endpoint is None or endpoint["kind"] != connector:
+async def _endpoint(uow: UnitOfWork, endpoint_id: str, connector: str) -> ConnectorEndpoint:
+    endpoint = await EndpointRepository(uow.session).get(endpoint_id)
+    if endpoint is None or endpoint.kind != connector:
         raise Problem(404, "Not Found", f"no {connector} endpoint {endpoint_id}")
     return endpoint
 
@@ -119,8 +121,8 @@ async def pagerduty_webhook(uow: UnitOfWork, endpoint_id: str, body: bytes, sign
     """A PagerDuty v3 webhook, as received: what became of it (published, repeated, ignored, unknown_record)."""
     async with uow:
         repo = ConnectorRepository(uow.session)
-        endpoint = await _endpoint(repo, endpoint_id, PAGERDUTY)
-        if not pagerduty_signed(body, signature, endpoint["inbound_secret"]):
+        endpoint = await _endpoint(uow, endpoint_id, PAGERDUTY)
+        if not pagerduty_signed(body, signature, endpoint.inbound_secret):
             raise _unauthorized("PagerDuty")
         return await _take(uow, repo, endpoint_id, read_pagerduty(_parsed(body), utcnow()))
 
@@ -130,11 +132,11 @@ async def jira_webhook(uow: UnitOfWork, endpoint_id: str, body: bytes, signature
     """A Jira webhook, as received (delivery_id: X-Atlassian-Webhook-Identifier, the same on Jira's retries)."""
     async with uow:
         repo = ConnectorRepository(uow.session)
-        endpoint = await _endpoint(repo, endpoint_id, JIRA)
-        if not jira_signed(body, signature, endpoint["inbound_secret"]):
+        endpoint = await _endpoint(uow, endpoint_id, JIRA)
+        if not jira_signed(body, signature, endpoint.inbound_secret):
             raise _unauthorized("Jira")
         heard = read_jira(_parsed(body), utcnow(), delivery_id=delivery_id,
-                          own_user=(endpoint["options"] or {}).get("user"))
+                          own_user=(endpoint.options or {}).get("user"))
         return await _take(uow, repo, endpoint_id, heard)
 
 

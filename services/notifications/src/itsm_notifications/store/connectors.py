@@ -1,5 +1,5 @@
-"""Connectors' rows: external links (our record <-> the tool's), the inbound deliveries already taken, and the
-endpoint an inbound webhook names (issue 16, connectors helper)."""
+"""Connectors' rows: external links (our record <-> the tool's) and the inbound deliveries already taken (issue 16,
+connectors helper)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from itsm_kit.clock import utcnow
 from itsm_kit.unit_of_work import Contended
 from itsm_notifications.domain.connectors import ExternalLink
-from itsm_notifications.store.tables import connector_receipts, endpoints, external_links
+from itsm_notifications.store.tables import connector_receipts, external_links
 
 LINK_FIELDS = ("endpoint_id", "record_type", "record_id", "connector", "external_key", "external_id",
                "external_state", "url", "version")
@@ -25,11 +25,6 @@ def _link(row: Any) -> ExternalLink:
 class ConnectorRepository:
     def __init__(self, session: AsyncSession):
         self.session = session
-
-    async def endpoint(self, endpoint_id: str) -> dict[str, Any] | None:
-        """An endpoint with its inbound secret, for verifying what its tool sends."""
-        row = (await self.session.execute(select(endpoints).where(endpoints.c.id == endpoint_id))).first()
-        return dict(row._mapping) if row else None
 
     async def link(self, endpoint_id: str, record_type: str, record_id: str, *,
                    for_update: bool = False) -> ExternalLink | None:
