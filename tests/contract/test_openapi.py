@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-SERVICES = ["gateway", "incidents", "changes", "problems", "cmdb", "sla", "notifications"]
+SERVICES = ["gateway", "incidents", "changes", "problems", "cmdb", "sla", "notifications", "requests"]
 
 
 def refs(node):

@@ -12,8 +12,12 @@ CMDB = "itsm.cmdb"
 SLA = "itsm.sla"
 # What the notifications service hears back from connected tools (PagerDuty, Jira), for the owning services.
 NOTIFICATIONS = "itsm.notifications"
+# Requests, their fulfilment tasks, work orders and dispatch decisions (the requests service).
+REQUESTS = "itsm.requests"
+# People and groups as the directory (the notifications service) keeps them, for services that need a copy.
+DIRECTORY = "itsm.directory"
 
-ALL = (ALERTS, INCIDENTS, CHANGES, PROBLEMS, CMDB, SLA, NOTIFICATIONS)
+ALL = (ALERTS, INCIDENTS, CHANGES, PROBLEMS, CMDB, SLA, NOTIFICATIONS, REQUESTS, DIRECTORY)
 
 
 def dead_letter(topic: str) -> str:

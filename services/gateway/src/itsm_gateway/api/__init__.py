@@ -3,8 +3,8 @@
 from fastapi import APIRouter
 
 from itsm_gateway.api import (
-    changes, cmdb, connectors, deliveries, directory, incidents, integrations, problems, screens, session, sla, stream,
-    subscriptions,
+    catalogue, changes, cmdb, connectors, deliveries, directory, dispatch, incidents, integrations, problems, requests,
+    screens, session, sla, stream, subscriptions, work_orders,
 )
 
 router = APIRouter(prefix="/api/v1")
@@ -28,6 +28,10 @@ router.include_router(directory.router)
 router.include_router(subscriptions.router)
 router.include_router(deliveries.router)
 router.include_router(connectors.router)
+router.include_router(catalogue.router)
+router.include_router(requests.router)
+router.include_router(dispatch.router)
+router.include_router(work_orders.router)
 router.include_router(stream.router)
 router.include_router(screens.router)
 router.include_router(session.router)

@@ -1,0 +1,1 @@
+"""The requests service: service catalogue, requests and their fulfilment, work orders, dispatch."""

@@ -1,0 +1,5 @@
+"""catalogue (issue 17)."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["catalogue"])

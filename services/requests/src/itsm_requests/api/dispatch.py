@@ -1,0 +1,5 @@
+"""dispatch (issue 17)."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["dispatch"])

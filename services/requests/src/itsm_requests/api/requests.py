@@ -1,0 +1,5 @@
+"""requests (issue 17)."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["requests"])
