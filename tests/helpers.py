@@ -12,18 +12,20 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def token(subject: str = "agent-1", roles: list[str] | None = None) -> str:
+def token(subject: str = "agent-1", roles: list[str] | None = None, groups: list[str] | None = None) -> str:
     from itsm_gateway.auth import issue_token
 
-    return issue_token(os.environ["ITSM_GATEWAY_JWT_SECRET"], subject, roles if roles is not None else ["admin"])
+    return issue_token(os.environ["ITSM_GATEWAY_JWT_SECRET"], subject, roles if roles is not None else ["admin"],
+                       groups=groups)
 
 
-def signed_in(platform, subject: str, *roles: str):
-    """An HTTP client of the platform's gateway, signed in as `subject` with these roles (an async context manager)."""
+def signed_in(platform, subject: str, *roles: str, groups: list[str] | None = None):
+    """An HTTP client of the platform's gateway, signed in as `subject` with these roles (and the groups its token
+    names: what catalogue items they may order), an async context manager."""
     import httpx
 
     return httpx.AsyncClient(base_url=platform.url("gateway"), timeout=30,
-                             headers={"authorization": f"Bearer {token(subject, roles=list(roles))}"})
+                             headers={"authorization": f"Bearer {token(subject, roles=list(roles), groups=groups)}"})
 
 
 async def eventually(probe: Callable[[], Awaitable[T]], *, timeout: float = 30, every: float = 0.1) -> T:

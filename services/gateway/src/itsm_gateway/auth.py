@@ -47,9 +47,11 @@ def unauthorized(detail: str) -> Problem:
 
 
 def issue_token(secret: str, subject: str, roles: list[str], audience: str = "itsm",
-                ttl: timedelta = timedelta(hours=8)) -> str:
+                ttl: timedelta = timedelta(hours=8), groups: list[str] | None = None) -> str:
     now = utcnow()
     claims = {"sub": subject, "roles": roles, "aud": audience, "iat": now, "exp": now + ttl}
+    if groups:
+        claims["groups"] = groups
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
