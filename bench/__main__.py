@@ -15,6 +15,9 @@ Measures:
   (bench/change_risk.py).
 - notifications: delay from an event to its delivery at a webhook receiver at 200 events/s, and deliveries a second
   to a healthy receiver while another one is down (bench/notifications.py).
+- requests: the dispatch decision with 500 rules, in process and as a dry run through the gateway (p50/p99), and
+  request submission through the gateway by many requesters at once: requests a second, submit latency, and until
+  their tasks are assigned (bench/requests.py).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "deploy" / "local"))
 
-from bench import change_risk, cmdb, ingest, notifications, problem_detection, screens, sla, stream  # noqa: E402
+from bench import change_risk, cmdb, ingest, notifications, problem_detection, requests, screens, sla, stream  # noqa: E402
 from devstack import Stack  # noqa: E402
 from processes import Platform  # noqa: E402
 
@@ -87,6 +90,9 @@ async def measure(platform: Platform, secret: str, incidents_db: str) -> dict:
         # After ingestion (whose figures should not carry its load), before the SLA benchmark: its breaches are
         # events the notifications service hears of.
         notified = await notifications.run(gateway, platform.infra_env["ITSM_KAFKA_BOOTSTRAP"])
+        # Before the CMDB estate (100,000 CIs the requests service copies from itsm.cmdb) and the SLA breaches: their
+        # load is not the requests service's own. Its dispatch rules are deleted after; its requests stay.
+        ordered = await requests.run(gateway, secret, platform.infra_env["ITSM_KAFKA_BOOTSTRAP"])
         estate = await cmdb.run(gateway, platform.url("cmdb"), incidents_db.rsplit("/", 1)[0] + "/itsm_cmdb",
                                 incidents_db, platform.internal_key)
         risk = await change_risk.run(gateway, platform.url("changes"), incidents_db.rsplit("/", 1)[0],
@@ -95,7 +101,7 @@ async def measure(platform: Platform, secret: str, incidents_db: str) -> dict:
                                incidents_db.rsplit("/", 1)[0] + "/itsm_sla", platform.processes["sla"].pid)
         detection = await problem_detection.run(gateway, platform.infra_env["ITSM_KAFKA_BOOTSTRAP"])
     return {"webhook_to_incident_visible": flow, "ingest_throughput": batches, "ingest_latency_at_rate": steady,
-            **estate, **risk, **timers, **detail, **live, **detection, **notified}
+            **estate, **risk, **timers, **detail, **live, **detection, **notified, **ordered}
 
 
 def main(measuring=measure, *, stack_name: str = "bench", pg_port: int = 25530, kafka_port: int = 29530,

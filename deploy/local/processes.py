@@ -1,4 +1,4 @@
-"""The seven ITSM processes on this machine: migrate, start, watch, stop.
+"""The eight ITSM processes on this machine: migrate, start, watch, stop.
 
 Used by `make run` (deploy/local/run.py) and by the end-to-end tests, so both start
 the platform the same way. Run with the project's virtualenv Python.
@@ -16,7 +16,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Name and port offset from the base port (8000 in `make run`: gateway 8000 .. sla 8005).
+# Name and port offset from the base port (8000 in `make run`: gateway 8000 .. requests 8007).
 SERVICES = {"gateway": 0, "incidents": 1, "changes": 2, "problems": 3, "cmdb": 4, "sla": 5, "notifications": 6,
             "requests": 7}
 UPSTREAMS = ("incidents", "changes", "problems", "cmdb", "sla", "notifications", "requests")

@@ -16,7 +16,9 @@ VERBS = {"list", "get", "create", "open", "request", "register", "add", "update"
          "record", "publish", "retire", "promote", "mark", "move", "escalate", "fulfil", "fulfill", "authorize",
          "decide", "investigate", "attach", "detach", "read", "refresh", "raise", "withdraw", "accept", "declare",
          "redrive",  # redrive: put dead deliveries back (issue 16)
-         "preview"}  # preview: render a message template with sample data, nothing sent (issue 16)
+         "preview",  # preview: render a message template with sample data, nothing sent (issue 16)
+         "apply",  # apply: a work-order template to an incident, change or request (issue 17)
+         "dry"}  # dry_run: what dispatch would decide, nothing written (issue 17)
 SNAKE = re.compile(r"^[a-z]+(_[a-z0-9]+)*$")
 
 

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.e2e
 
 SHIPPED = {("itsm.sla.breached", "escalation_group", "high"), ("itsm.incident.opened", "assignment_group", "high"),
            ("itsm.incident.assigned", "assignee", "high"), ("itsm.sla.warning", "assignee", "low"),
-           ("itsm.change.state_changed", "assignment_group", "high")}
+           ("itsm.change.state_changed", "assignment_group", "high"),
+           ("itsm.request.approval_requested", "people_in", "high")}  # issue 17: each approver
 
 
 async def rows(query: str, *args) -> list[asyncpg.Record]:

@@ -177,3 +177,56 @@ def test_a_scim_group_maps_members_by_user_id():
     group = group_of({"id": "g-1", "displayName": "Network", "members": [{"value": "u-1"}, {"value": "u-2"},
                                                                         {"value": "u-1"}, {"display": "x"}]})
     assert (group.scim_id, group.name, group.member_ids) == ("g-1", "Network", ("u-1", "u-2"))
+
+
+# -- manager and location; the directory's events (issue 17) ----------------------------------------------------
+
+def test_a_person_keeps_a_manager_by_username_and_a_location_trimmed():
+    ada = person(manager=" grace ", location="  Berlin ")
+    assert (ada.manager, ada.location) == ("grace", "Berlin")
+    ada.update({"manager": None, "location": ""}, T0)
+    assert (ada.manager, ada.location) == (None, None)
+
+
+@pytest.mark.parametrize(("fields", "why"), [
+    ({"manager": "a/b"}, "manager"), ({"manager": "ada"}, "own manager"), ({"location": "x" * 201}, "location")])
+def test_a_manager_or_location_that_breaks_a_rule_is_refused(fields, why):
+    with pytest.raises(InvalidValue, match=why):
+        person(**fields)
+
+
+def test_every_write_of_a_person_raises_the_person_as_it_now_is_with_its_version():
+    ada = person(manager="grace", location="Berlin")
+    [(sequence, saved)] = ada.events
+    assert sequence == 1 and saved.type == "itsm.person.saved"
+    assert (saved.username, saved.manager, saved.location, saved.active) == ("ada", "grace", "Berlin", True)
+    ada.events.clear()
+    ada.update({"location": "Berlin"}, T0)
+    assert ada.events == []  # nothing changed: no version, no event
+    ada.update({"active": False}, T0)
+    [(sequence, saved)] = ada.events
+    assert sequence == 2 and saved.active is False
+    ada.removed(T0)
+    assert [(s, e.type) for s, e in ada.events[1:]] == [(3, "itsm.person.removed")]
+
+
+def test_a_group_raises_itself_with_its_members_usernames():
+    team = Group.create(id="g1", name="NetOps", at=T0)
+    team.members_changed(T0)
+    team.saved(["bob", "ada", "bob"], T0)
+    [(sequence, saved)] = team.events
+    assert sequence == 2 and saved.type == "itsm.group.saved" and saved.members == ["ada", "bob"]
+    team.removed(T0)
+    assert (team.events[-1][0], team.events[-1][1].type) == (3, "itsm.group.removed")
+
+
+def test_a_scim_user_takes_the_enterprise_managers_id_and_the_primary_addresss_locality():
+    user = user_of({
+        "id": "u2", "userName": "bob",
+        "addresses": [{"locality": "Paris"}, {"locality": " Berlin ", "primary": True}, {"country": "DE"}],
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"manager": {"value": "u1",
+                                                                                    "displayName": "Ada"}},
+    })
+    assert (user.manager_id, user.location) == ("u1", "Berlin")
+    plain = user_of({"id": "u3", "userName": "cy", "addresses": [{"locality": "Paris"}]})
+    assert (plain.manager_id, plain.location) == (None, "Paris")

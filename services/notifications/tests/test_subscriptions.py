@@ -9,6 +9,7 @@ import pytest
 
 from itsm_contracts import envelope
 from itsm_contracts.events.incidents import IncidentAssigned, IncidentOpened, IncidentStateChanged, IncidentUpdated
+from itsm_contracts.events.requests import RequestSubmitted, RequestTaskAssigned
 from itsm_contracts.events.sla import SlaBreached
 from itsm_kit.domain import InvalidValue
 from itsm_notifications.domain.directory import GroupWithMembers, Person
@@ -161,3 +162,38 @@ def test_the_record_copy_takes_what_each_event_of_its_own_says():
     sla_event = envelope(breached, source="itsm/sla", subject="t-1", sequence=9)
     assert record_key(sla_event, breached) == ("incident", "i-1")  # it reads the incident's copy
     assert changes_of(sla_event, breached) == {}  # and changes none of it
+
+
+# -- requests (issue 17) ----------------------------------------------------------------------------------------
+
+def test_request_events_may_be_subscribed_to():
+    assert {"itsm.request.approval_requested", "itsm.request.submitted", "itsm.request.fulfilled"} <= EVENT_TYPES
+
+
+def test_people_in_names_the_usernames_a_field_of_the_event_holds():
+    approvers = sub(event_type="itsm.request.approval_requested",
+                    recipients=[{"kind": "people_in", "value": "approvers"},
+                                {"kind": "people_in", "value": "requested_for"}])
+    who = wanted(approvers, {"approvers": ["ann", "bob", "ann", 7], "requested_for": "cyd"}, None)
+    assert who.people == ("ann", "bob", "cyd") and who.groups == ()
+    assert wanted(approvers, {"approvers": None}, None).people == ()
+
+
+@pytest.mark.parametrize("value", [None, "", "a..b", "a.b.c.d.e.f.g"])
+def test_people_in_needs_a_field_path(value):
+    with pytest.raises(InvalidValue, match="recipients"):
+        sub(recipients=[{"kind": "people_in", "value": value}])
+
+
+def test_a_requests_events_keep_its_copy_but_its_tasks_events_do_not_change_it():
+    submitted = RequestSubmitted(request_id="r-1", number="REQ1", requested_by="ann", requested_for="bob",
+                                 short_description="new laptop", state="pending_approval", submitted_at=T0, items=[])
+    event = envelope(submitted, source="s", subject="r-1", sequence=1)
+    assert record_key(event, submitted) == ("request", "r-1")
+    assert changes_of(event, submitted) == {"number": "REQ1", "title": "new laptop", "state": "pending_approval"}
+    task = RequestTaskAssigned(task_id="t-1", task_number="TASK1", record_type="request_item", record_id="ri-1",
+                               request_id="r-1", name="image the laptop", assignment_group="desk", assigned_at=T0)
+    task_event = envelope(task, source="s", subject="r-1", sequence=2)
+    assert record_key(task_event, task) == ("request", "r-1") and changes_of(task_event, task) == {}
+    standalone = task.model_copy(update={"request_id": None, "record_type": "incident", "record_id": "i-1"})
+    assert record_key(envelope(standalone, source="s", subject="t-1"), standalone) is None

@@ -12,7 +12,7 @@ rejection returns it to new at once (as in ServiceNow) to be reworked and submit
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from enum import StrEnum
@@ -25,6 +25,8 @@ from itsm_contracts.events.changes import (
     ChangeImplemented, ChangeIncidentSuspected, ChangeRejected, ChangeRequested, ChangeRiskAssessed, ChangeScheduled,
     ChangeStateChanged, ChangeUpdated, RiskFactorData,
 )
+from itsm_contracts.events.requests import WorkOrderApplied
+from itsm_kit.work_orders import applied_note, apply_fields
 from itsm_kit.domain import (
     SYSTEM, Activity, ActivityKind, Configuration, Conflict, InvalidTransition, InvalidValue, RaisesEvents,
     activity_text, check_patch, check_transition, choice,
@@ -100,6 +102,9 @@ UPDATABLE_FIELDS = frozenset({"short_description", "description", "planned_start
                               "assignment_group", "affected_cis", "implementation_plan", "backout_plan", "test_plan",
                               "blackout_reason"})
 NOT_NULL_FIELDS = frozenset({"short_description", "description", "affected_cis"})
+# What a work-order template may set (issue 17): what an agent may PATCH, but what moves the change on the calendar
+# (its window, CIs, blackout reason: checked against blackouts and other changes, which a template does not see).
+WORK_ORDER_FIELDS = UPDATABLE_FIELDS - {"planned_start", "planned_end", "affected_cis", "blackout_reason"}
 # From scheduled on, the change calendar holds the change to its window: it may move, not vanish.
 WINDOW_KEPT_IN = frozenset({State.SCHEDULED, State.IMPLEMENT, State.REVIEW})
 
@@ -512,6 +517,22 @@ class ChangeRequest(RaisesEvents):
 
     def _ready_fields(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in REQUIRED_TO_AUTHORIZE}
+
+    # -- work orders (issue 17): a work-order template's fields, set through the PATCH's rules --------------------
+
+    def apply_work_order(self, applied: WorkOrderApplied, at: datetime, *,
+                         check: Callable[[Mapping[str, Any]], Mapping[str, Any]] = dict) -> bool:
+        """The template's fields (`check`: the PATCH model's checks), with a timeline line naming the template, its
+        tasks and any field skipped (unknown, moving the change on the calendar, or refused now) and why; a closed or
+        canceled change changes nothing (False)."""
+        if self.state in FINAL_STATES:
+            return False
+        actor = applied.actor or SYSTEM
+        skipped = apply_fields(self, applied.fields, lambda change, changes: change.update(
+            check(changes), at, actor=actor), allowed=WORK_ORDER_FIELDS)
+        note = applied_note(applied.template, applied.task_numbers or applied.task_ids, skipped)
+        self.activity.append(Activity(ActivityKind.WORK_NOTE, actor, at, text=note))
+        return True
 
     @staticmethod
     def _check_ready(values: Mapping[str, Any], message: str) -> None:

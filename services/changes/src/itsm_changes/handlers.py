@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from itsm_contracts import CloudEvent
+from itsm_contracts.api.changes import ChangeUpdate
+from itsm_contracts.events.requests import WorkOrderApplied
+from itsm_kit.work_orders import checked_by
 from itsm_contracts.events.incidents import IncidentOpened, IncidentPriorityChanged, IncidentStateChanged
 from itsm_kit.cmdb_copy import BUSINESS_SERVICE, CiRepository, Work
 from itsm_changes.domain import (
@@ -549,3 +552,33 @@ def feed_period(start: datetime | None, end: datetime | None, now: datetime) -> 
     if end <= start or end - start > MAX_WINDOW:
         raise InvalidValue(f"a calendar period runs forward, over at most {MAX_WINDOW.days} days")
     return start, end
+
+
+# -- work orders (issue 17): a work-order template's fields, from itsm.requests -----------------------------------
+
+async def work_orders_applied(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, WorkOrderApplied]]) -> None:
+    """Work-order templates applied to changes (their tasks made by the requests service), in the run's order: the
+    template's fields set as an agent's PATCH would (ChangeRequest.apply_work_order; none moves the change on the
+    calendar, so the schedule's lock is not needed). Other records' templates, and changes this service does not
+    have, are skipped."""
+    applied_here = [(cause, a) for cause, a in run if a.record_type == "change"]
+    if not applied_here:
+        return
+    async with uow:
+        repo = ChangeRepository(uow.session)
+        changes = await repo.get_many({a.record_id for _, a in applied_here}, for_update=True)
+        changed: dict[str, ChangeRequest] = {}
+        loaded = {c.id: c.version for c in changes.values()}
+        for cause, applied in applied_here:
+            if (change := changes.get(applied.record_id)) is None:
+                continue  # a change opened elsewhere (or a test's): nothing here to set
+            if change.apply_work_order(applied, utcnow(), check=CHANGE_PATCH_CHECK):
+                uow.add(change)
+                uow.caused_by(cause)
+                if change.version != loaded[change.id]:
+                    changed[change.id] = change
+        await repo.save_many(list(changed.values()))
+        await uow.commit()
+
+
+CHANGE_PATCH_CHECK = checked_by(ChangeUpdate)  # a template's values are held to what an agent's PATCH is

@@ -11,13 +11,14 @@ from itsm_contracts.events.problems import (
     ProblemIncidentLinked, ProblemIncidentLinkRefused, ProblemIncidentUnlinked, ProblemKnownErrorPublished,
     ProblemResolved,
 )
+from itsm_contracts.events.requests import RecordDispatched, WorkOrderApplied
 from itsm_contracts.events.sla import SlaBreached
 from itsm_kit.cmdb_copy import cmdb_handlers
 from itsm_kit.consumer import Batched
 from itsm_kit.runtime import Runtime
 from itsm_incidents import handlers
 
-CONSUMES = [topics.ALERTS, topics.CMDB, topics.SLA, topics.PROBLEMS, topics.NOTIFICATIONS]
+CONSUMES = [topics.ALERTS, topics.CMDB, topics.SLA, topics.PROBLEMS, topics.NOTIFICATIONS, topics.REQUESTS]
 
 
 def event_handlers(runtime: Runtime) -> dict[str, Batched]:
@@ -40,4 +41,8 @@ def event_handlers(runtime: Runtime) -> dict[str, Batched]:
         # handler for every type, so that a run keeps one record's acknowledgement before its resolution.
         **{kind.type: external_records for kind in (ExternalRecordAcknowledged, ExternalRecordResolved,
                                                     ExternalRecordStatusChanged, ExternalRecordCommented)},
+        # Requests (issue 17): the dispatch rules' decisions, taken unless someone assigned the incident meanwhile.
+        RecordDispatched.type: runtime.batched(handlers.records_dispatched),
+        # ... and work-order templates' fields, set as an agent's PATCH would (the template's tasks are made there).
+        WorkOrderApplied.type: runtime.batched(handlers.work_orders_applied),
     }

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from itsm_contracts import CloudEvent
+from itsm_contracts.api.incidents import IncidentUpdate
 from itsm_contracts.events.alerts import AlertReceived
 from itsm_contracts.events.external import ExternalRecordAcknowledged, ExternalRecordEvent, ExternalRecordResolved
 from itsm_contracts.events.incidents import IncidentStateChanged
@@ -20,11 +21,13 @@ from itsm_contracts.events.problems import (
     ProblemIncidentLinked, ProblemIncidentLinkRefused, ProblemKnownErrorPublished, ProblemResolved,
 )
 from itsm_contracts.events.sla import SlaBreached
+from itsm_contracts.events.requests import RecordDispatched, WorkOrderApplied
 from itsm_kit.clock import utcnow
 from itsm_kit.cmdb_copy import CiRepository
 from itsm_kit.domain import SYSTEM, InvalidValue
 from itsm_kit.errors import check_version, found
 from itsm_kit.unit_of_work import UnitOfWork
+from itsm_kit.work_orders import checked_by
 from itsm_incidents.domain import (
     AlertDesk, AlertEpisode, Incident, State, breach_note, identity, is_due_for_auto_close, last_state_change,
     leads_children, storm_window_start, valid_matrix,
@@ -288,7 +291,11 @@ def _storm_windows(alerts: Iterable[AlertReceived]) -> dict[tuple[str, str], dat
 
 async def sla_breached(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, SlaBreached]]) -> None:
     """Escalate each breached incident, in the run's order; a breach of an incident this service
-    does not have (opened elsewhere, or a test's) changes nothing."""
+    does not have (opened elsewhere, or a test's) changes nothing, nor does a breach of another record's
+    timer (a requested item's: its incident_id is empty)."""
+    run = [(cause, breach) for cause, breach in run if breach.record_type in (None, "incident")]
+    if not run:
+        return
     async with uow:
         repo = IncidentRepository(uow.session)
         incidents = await repo.get_many(sorted({b.incident_id for _, b in run}), for_update=True)
@@ -416,3 +423,57 @@ async def external_records(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, Exte
                 await _save(uow, repo, incident, loaded)
             uow.caused_by(cause)
         await uow.commit()
+
+
+# -- requests (issue 17): dispatch decisions and work-order templates ---------------------------------------------
+
+
+async def records_dispatched(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, RecordDispatched]]) -> None:
+    """The dispatch rules' decisions for incidents, in the run's order: each is taken unless someone assigned the
+    incident meanwhile (Incident.take_dispatch). Other records' decisions, and incidents this service does not
+    have, are skipped."""
+    decisions = [(cause, d) for cause, d in run if d.record_type == "incident"]
+    if not decisions:
+        return
+    async with uow:
+        repo = IncidentRepository(uow.session)
+        incidents = await repo.get_many(sorted({d.record_id for _, d in decisions}), for_update=True)
+        changed: dict[str, Incident] = {}
+        for cause, decision in decisions:
+            if (incident := incidents.get(decision.record_id)) is None:
+                log.info("a dispatch decision names an unknown incident; skipped",
+                         extra={"incident_id": decision.record_id})
+                continue
+            if incident.take_dispatch(decision, utcnow()):
+                changed[incident.id] = incident
+                uow.add(incident)
+                uow.caused_by(cause)
+        await repo.save_many(list(changed.values()))
+        await uow.commit()
+
+
+async def work_orders_applied(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, WorkOrderApplied]]) -> None:
+    """Work-order templates applied to incidents (their tasks made by the requests service), in the run's order: the
+    template's fields set as an agent's PATCH would (Incident.apply_work_order). Other records' templates, and
+    incidents this service does not have, are skipped."""
+    applied_here = [(cause, a) for cause, a in run if a.record_type == "incident"]
+    if not applied_here:
+        return
+    async with uow:
+        repo = IncidentRepository(uow.session)
+        incidents = await repo.get_many({a.record_id for _, a in applied_here}, for_update=True)
+        matrix = await PriorityMatrixRepository(uow.session).get()
+        changed: dict[str, Incident] = {}
+        for cause, applied in applied_here:
+            if (incident := incidents.get(applied.record_id)) is None:
+                log.info("a work order names an unknown incident; skipped", extra={"incident_id": applied.record_id})
+                continue
+            if incident.apply_work_order(applied, utcnow(), check=PATCH_CHECK, matrix=matrix):
+                changed[incident.id] = incident
+                uow.add(incident)
+                uow.caused_by(cause)
+        await repo.save_many(list(changed.values()))
+        await uow.commit()
+
+
+PATCH_CHECK = checked_by(IncidentUpdate)  # a template's values are held to what an agent's PATCH is

@@ -69,6 +69,7 @@ incidents = Table(
     Column("integration_id", String(36)),
     Column("problem_id", String(36)),  # the problem's id, as the problems service's events name it (no foreign key)
     Column("problem_changed_at", DateTime(timezone=True)),  # when problem_id last changed, from either side
+    Column("dispatched_at", DateTime(timezone=True)),  # issue 17: the dispatch decision applied last (migration 0010)
     Index("incidents_by_opened", "opened_at", "id"),
     # The sort orders lists offer, and the filters a service desk uses most.
     Index("incidents_by_updated", "updated_at", "id"),

@@ -13,7 +13,7 @@ from itsm_notifications.domain.subscriptions import EVENT_TYPES
 from itsm_notifications.handlers import pipeline
 
 # Everything a subscription may name, and what connected tools said (itsm.notifications, for the records' copy).
-CONSUMES = [topics.INCIDENTS, topics.SLA, topics.CHANGES, topics.PROBLEMS]
+CONSUMES = [topics.INCIDENTS, topics.SLA, topics.CHANGES, topics.PROBLEMS, topics.REQUESTS]
 
 
 def event_handlers(runtime: Runtime) -> dict[str, Batched]:

@@ -19,7 +19,7 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
         description="Who hears of what: people and groups, subscriptions, durable deliveries over e-mail, chat and "
                     "signed webhooks, and connectors that keep PagerDuty and Jira in step.",
         routers=ROUTERS,
-        publishes=[topics.NOTIFICATIONS],
+        publishes=[topics.NOTIFICATIONS, topics.DIRECTORY],  # itsm.directory: people and groups (issue 17)
         consumes=consumers.CONSUMES,
         handlers=consumers.event_handlers,
         hooks=[scim_importing, dispatcher.running, consumers.waking_the_dispatcher, digests.digesting,

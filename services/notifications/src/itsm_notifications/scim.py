@@ -19,6 +19,7 @@ from itsm_kit.errors import Problem, unavailable
 
 MAX_PAGE_BYTES = 16 * 1024 * 1024  # one ListResponse page; a hundred users are a few hundred KB
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"  # RFC 7643 4.3
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,10 @@ class ScimUser:
     email: str | None
     active: bool
     timezone: str
+    # Issue 17: the enterprise extension's manager (the manager's SCIM id: the import names them by username) and
+    # the primary address's locality (the person's site).
+    manager_id: str | None = None
+    location: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,22 @@ def user_of(resource: Mapping[str, Any]) -> ScimUser | None:
     name = _text(resource.get("displayName")) or formatted or username
     return ScimUser(scim_id=scim_id, username=username, name=name,
                     email=_text(chosen.get("value")) if chosen else None, active=active is not False,
-                    timezone=_text(resource.get("timezone")) or "UTC")
+                    timezone=_text(resource.get("timezone")) or "UTC", manager_id=_manager_id(resource),
+                    location=_locality(resource))
+
+
+def _manager_id(resource: Mapping[str, Any]) -> str | None:
+    """The enterprise extension's manager.value: the manager's SCIM id."""
+    enterprise = resource.get(ENTERPRISE_USER)
+    manager = enterprise.get("manager") if isinstance(enterprise, Mapping) else None
+    return _text(manager.get("value")) if isinstance(manager, Mapping) else None
+
+
+def _locality(resource: Mapping[str, Any]) -> str | None:
+    """The primary address's locality, else the first address's that has one."""
+    addresses = [a for a in resource.get("addresses") or [] if isinstance(a, Mapping) and _text(a.get("locality"))]
+    chosen = next((a for a in addresses if a.get("primary") is True), addresses[0] if addresses else None)
+    return _text(chosen.get("locality"))[:200] if chosen else None
 
 
 def group_of(resource: Mapping[str, Any]) -> ScimGroup | None:

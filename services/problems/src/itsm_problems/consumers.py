@@ -9,12 +9,13 @@ from itsm_contracts.events.external import (
 from itsm_contracts.events.incidents import (
     IncidentOpened, IncidentProblemLinked, IncidentProblemUnlinked, IncidentStateChanged, IncidentUpdated,
 )
+from itsm_contracts.events.requests import RecordDispatched
 from itsm_kit.cmdb_copy import cmdb_handlers
 from itsm_kit.consumer import Batched
 from itsm_kit.runtime import Runtime
 from itsm_problems import handlers
 
-CONSUMES = [topics.CMDB, topics.INCIDENTS, topics.NOTIFICATIONS]
+CONSUMES = [topics.CMDB, topics.INCIDENTS, topics.NOTIFICATIONS, topics.REQUESTS]
 INCIDENT_EVENTS = (IncidentOpened, IncidentUpdated, IncidentStateChanged, IncidentProblemLinked,
                    IncidentProblemUnlinked)
 
@@ -31,4 +32,6 @@ def event_handlers(runtime: Runtime) -> dict[str, Batched]:
         # Connected tools (Jira; issue 16): what people did there, as work notes only.
         **{kind.type: external for kind in (ExternalRecordAcknowledged, ExternalRecordResolved,
                                             ExternalRecordStatusChanged, ExternalRecordCommented)},
+        # Requests (issue 17): the dispatch rules' decisions, taken unless someone assigned the problem meanwhile.
+        RecordDispatched.type: runtime.batched(handlers.records_dispatched),
     }

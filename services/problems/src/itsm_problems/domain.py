@@ -20,6 +20,8 @@ from itsm_contracts.events.problems import (
     ProblemKnownErrorRetired, ProblemOpened, ProblemResolved, ProblemRootCauseIdentified, ProblemStateChanged,
     ProblemUpdated, ProblemWorkNoteAdded,
 )
+from itsm_contracts.events.requests import RecordDispatched
+from itsm_kit.dispatch import DISPATCH, dispatch_note, dispatched_assignment
 from itsm_kit.domain import (
     SYSTEM, Activity, ActivityKind, Configuration, Conflict, InvalidTransition, InvalidValue, RaisesEvents,
     activity_text, check_patch, check_transition, choice, priority_of,
@@ -142,6 +144,7 @@ class Problem(RaisesEvents):
     detection_rule_id: str | None = None
     detected_on: str | None = None
     detected_value: str | None = None
+    dispatched_at: datetime | None = None  # issue 17: when the dispatch decision applied last was made
     # Timeline lines written since loading; the unit of work's timeline writer stores them.
     activity: list[Activity] = field(default_factory=list, repr=False, compare=False)
     # (sequence, event) raised since loading; the handler stores them with the problem.
@@ -320,6 +323,22 @@ class Problem(RaisesEvents):
         self._line("known_error", known.number, None, at, actor)
         self._raise(ProblemKnownErrorRetired(problem_id=self.id, known_error_id=known.id, number=known.number,
                                              retired_at=at, actor=actor), at)
+
+    # -- dispatch (issue 17) ----------------------------------------------------------------------
+
+    def take_dispatch(self, decision: RecordDispatched, at: datetime) -> bool:
+        """Assigned as the requests service's dispatch rules decided (the PATCH's path: itsm.problem.updated), with a
+        work note naming the rule, its version and the method, unless someone assigned it meanwhile or it is resolved,
+        closed or canceled (itsm_kit.dispatch); False when it changes nothing."""
+        taken = dispatched_assignment(decision, group=self.assignment_group, assignee=self.assignee,
+                                      is_open=self.state not in FINAL_STATES | {State.RESOLVED},
+                                      dispatched_at=self.dispatched_at)
+        if taken is None:
+            return False
+        self.dispatched_at = decision.decided_at
+        self.update({"assignment_group": taken[0], "assignee": taken[1]}, at, actor=DISPATCH)
+        self.add_work_note(dispatch_note(decision, *taken), at, actor=DISPATCH)
+        return True
 
     # -- comments and work notes -----------------------------------------------------------
 

@@ -15,6 +15,7 @@ from itsm_contracts.events.incidents import (
     IncidentOpened, IncidentProblemLinked, IncidentProblemUnlinked, IncidentStateChanged, IncidentUpdated,
 )
 from itsm_contracts.events.problems import ProblemIncidentLinkRefused, ProblemLinkSuggested
+from itsm_contracts.events.requests import RecordDispatched
 from itsm_kit.clock import utcnow
 from itsm_kit.cmdb_copy import CiRepository
 from itsm_kit.domain import SYSTEM, Conflict
@@ -508,4 +509,31 @@ async def external_records(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, Exte
             await repo.save(problem, loaded)
             uow.add(problem)
             uow.caused_by(cause)
+        await uow.commit()
+
+
+# -- requests (issue 17): dispatch decisions ------------------------------------------------------------------------
+
+
+async def records_dispatched(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, RecordDispatched]]) -> None:
+    """The dispatch rules' decisions for problems, in the run's order: each is taken unless someone assigned the
+    problem meanwhile (Problem.take_dispatch). Other records' decisions, and problems this service does not have,
+    are skipped."""
+    decisions = [(cause, d) for cause, d in run if d.record_type == "problem"]
+    if not decisions:
+        return
+    async with uow:
+        repo = ProblemRepository(uow.session)
+        problems = await repo.get_many({d.record_id for _, d in decisions}, for_update=True)
+        changed: dict[str, Problem] = {}
+        for cause, decision in decisions:
+            if (problem := problems.get(decision.record_id)) is None:
+                log.info("a dispatch decision names an unknown problem; skipped",
+                         extra={"problem_id": decision.record_id})
+                continue
+            if problem.take_dispatch(decision, utcnow()):
+                changed[problem.id] = problem
+                uow.add(problem)
+                uow.caused_by(cause)
+        await repo.save_many(list(changed.values()))
         await uow.commit()

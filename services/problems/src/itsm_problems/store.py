@@ -58,6 +58,7 @@ problems = Table(
     Column("detection_rule_id", String(36)),
     Column("detected_on", String(20)),
     Column("detected_value", String(255)),
+    Column("dispatched_at", DateTime(timezone=True)),  # issue 17: the dispatch decision applied last (migration 0008)
     Index("problems_by_opened", "opened_at", "id"),
     # The filters lists offer: each keeps the newest-first order, so a filtered page is an index range.
     Index("problems_by_state", "state", "opened_at", "id"),

@@ -17,7 +17,9 @@ from itsm_contracts.api.sla import (
     DefinitionBody, DefinitionList, DefinitionPublic, RepairRequest, RepairResult, SegmentPublic, TimerList,
     TimerPublic,
 )
+from itsm_contracts.events.sla import TimedRecord
 from itsm_kit.api import Actor, Ident, IfMatch, tag
+from itsm_kit.domain import InvalidValue
 from itsm_kit.clock import utcnow
 from itsm_kit.runtime import RuntimeDep, UnitOfWorkDep
 from itsm_sla import handlers
@@ -39,7 +41,7 @@ def public(timer: Timer, clock: Clock, now: datetime) -> TimerPublic:
                               business_seconds=clock.measure(s.start, s.end or max(now, s.start)).total_seconds())
                 for s in timer.segments]
     return TimerPublic(
-        id=timer.id, incident_id=timer.incident_id, kind=timer.kind, policy=timer.policy, priority=timer.priority,
+        id=timer.id, incident_id=timer.incident_id or "", kind=timer.kind, policy=timer.policy, priority=timer.priority,
         stage=timer.stage.value, started_at=timer.started_at, due_at=timer.due(clock, now),
         stopped_at=timer.stopped_at, breached=timer.is_breached(clock, now), elapsed_seconds=elapsed.total_seconds(),
         remaining_seconds=(timer.target - elapsed).total_seconds(), percent=timer.percent(clock, now),
@@ -48,6 +50,7 @@ def public(timer: Timer, clock: Clock, now: datetime) -> TimerPublic:
         breached_at=timer.breached_at, paused_seconds=timer.paused_for(now).total_seconds(),
         warning_thresholds=list(timer.thresholds), notified_percent=timer.notified_percent,
         escalation_group=timer.escalation_group, business_service=timer.business_service, segments=segments,
+        record_type=timer.record_type, record_id=timer.record_id, request_id=timer.request_id,
     )
 
 
@@ -56,8 +59,15 @@ def publish_all(clocked: list[Clocked]) -> list[TimerPublic]:
     return [public(t, clock, now) for t, clock in clocked]
 
 
-@timers_router.get("", response_model=TimerList, summary="The SLA timers of an incident")
-async def list_timers(incident_id: str, uow: UnitOfWorkDep, runtime: RuntimeDep) -> TimerList:
+@timers_router.get("", response_model=TimerList,
+                   summary="The SLA timers of an incident (incident_id, or record_type=incident&record_id) or of a "
+                           "requested item (record_type=request_item&record_id)")
+async def list_timers(uow: UnitOfWorkDep, runtime: RuntimeDep, incident_id: str | None = None,
+                      record_type: TimedRecord = "incident", record_id: str | None = None) -> TimerList:
+    if record_type == "request_item" and record_id:
+        return TimerList(items=publish_all(await handlers.list_request_item_timers(uow, record_id)))
+    if (incident_id := incident_id or (record_id if record_type == "incident" else None)) is None:
+        raise InvalidValue("name the record: incident_id, or record_type and record_id", record_type=record_type)
     return TimerList(items=publish_all(await handlers.list_timers(uow, catalog_of(runtime), incident_id)))
 
 

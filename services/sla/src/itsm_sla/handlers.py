@@ -25,7 +25,8 @@ from itsm_kit.domain import Conflict, InvalidValue
 from itsm_kit.errors import check_version, found
 from itsm_kit.unit_of_work import UnitOfWork
 from itsm_sla.catalog import Catalog, body_of, calendar_body, calendar_of, definition_of
-from itsm_sla.domain import Clock, Engine, Fact, Timer, arrive, fact_of, ordered, steps
+from itsm_sla.domain import ALWAYS, Clock, Engine, Fact, Timer, arrive, fact_of, ordered, steps
+from itsm_sla.domain import requests as request_timers
 from itsm_sla.store import CatalogRepository, HistoryRepository, TimerRepository, Versions
 
 Run = Sequence[tuple[CloudEvent, EventData]]
@@ -105,6 +106,32 @@ async def take_cis(uow: UnitOfWork, run: Run) -> None:
         await uow.commit()
 
 
+# -- requested items (issue 17) ---------------------------------------------------------------------
+
+
+async def take_request_events(uow: UnitOfWork, run: Run) -> list[Timer]:
+    """Start and move requested items' timers by request events, in the run's order (see domain.requests).
+
+    Returns the timers written (for the scheduler to know what is due)."""
+    items = {item_id for _, data in run for item_id in request_timers.items_of(data)}
+    if not items:
+        return []
+    async with uow:
+        repo = TimerRepository(uow.session)
+        timers = await repo.for_request_items(items, for_update=True)
+        loaded = {t.id: t.version for listed in timers.values() for t in listed}
+        for cause, data in run:
+            request_timers.take(timers, data, cause.id, cause.time)
+            for item_id in request_timers.items_of(data):
+                uow.add(*timers.get(item_id, []))
+            uow.caused_by(cause)
+        written = [t for listed in timers.values() for t in listed if loaded.get(t.id) != t.version]
+        await repo.add_many([t for t in written if t.id not in loaded])
+        await repo.save_many([t for t in written if t.id in loaded])
+        await uow.commit()
+    return written
+
+
 # -- the scheduler -------------------------------------------------------------------------------
 
 
@@ -147,6 +174,13 @@ async def _clocked(uow: UnitOfWork, catalog: Catalog, timers: list[Timer]) -> li
 async def list_timers(uow: UnitOfWork, catalog: Catalog, incident_id: str) -> list[Clocked]:
     async with uow:
         return await _clocked(uow, catalog, await TimerRepository(uow.session).for_incident(incident_id))
+
+
+async def list_request_item_timers(uow: UnitOfWork, item_id: str) -> list[Clocked]:
+    """A requested item's timers (24x7: they run by no calendar)."""
+    async with uow:
+        found = await TimerRepository(uow.session).for_request_items([item_id])
+    return [(t, ALWAYS) for t in found.get(item_id, [])]
 
 
 async def get_timer(uow: UnitOfWork, catalog: Catalog, timer_id: str) -> Clocked:

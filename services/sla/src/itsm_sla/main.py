@@ -13,7 +13,8 @@ def create_app(settings: SlaSettings | None = None) -> FastAPI:
         settings or SlaSettings(),
         title="ITSM SLA",
         description="SLA definitions, business calendars and timers for incidents: started, paused and stopped by "
-                    "incident events, warnings and breaches announced at the moment they happen.",
+                    "incident events, warnings and breaches announced at the moment they happen. Requested items "
+                    "are timed too (response and fulfilment targets from the catalogue, by request events).",
         routers=[api.timers_router, api.definitions_router, api.calendars_router, api.operations_router],
         publishes=[topics.SLA],
         consumes=consumers.CONSUMES,

@@ -5,7 +5,9 @@
 - `incident_events` is every incident event sla received (`id`: arrival order), read back in
   the order they happened (`sequence`): what repair and retroactive starts replay.
 - `cis` maps CMDB ids and names to classes, for definitions that apply by CI class.
-- `timers` carry their segments (JSONB) and, for the scheduler, the next alarm instant.
+- `timers` carry their segments (JSONB) and, for the scheduler, the next alarm instant; each runs
+  for an incident (`incident_id`) or, since issue 17, a requested item (`record_type` 'request_item',
+  `request_item_id`). Reports (compliance, at risk) are the incidents'.
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ timers = Table(
     "timers",
     metadata,
     Column("id", String(36), primary_key=True),
-    Column("incident_id", String(36), nullable=False),
+    Column("incident_id", String(36)),  # null for a requested item's timer
     Column("kind", String(20), nullable=False),
     Column("policy", String(200), nullable=False),
     Column("priority", Integer, nullable=False),
@@ -104,6 +106,12 @@ timers = Table(
     Column("breached_at", DateTime(timezone=True)),
     Column("notified_percent", Integer, nullable=False),
     Column("next_alarm_at", DateTime(timezone=True)),
+    # issue 17 (requested items' timers; migration 0004)
+    Column("record_type", String(20), nullable=False, server_default="incident"),
+    Column("request_item_id", String(36)),
+    Column("request_id", String(36)),
+    Column("record_number", String(40)),
+    Index("timers_by_request_item", "request_item_id", postgresql_where=text("request_item_id IS NOT NULL")),
     Index("timers_by_incident", "incident_id"),
     Index("timers_by_definition", "definition_id"),
     # What the scheduler reads: the next alarm of every timer that has one.
@@ -117,6 +125,8 @@ timers = Table(
 _FIELDS = [f.name for f in dataclasses.fields(Timer) if f.name != "events"]
 _CHANGEABLE = [name for name in _FIELDS if name != "id"]
 _OF_INCIDENTS = timers.c.incident_id == any_(bindparam("incident_ids", type_=ARRAY(String)))
+_OF_ITEMS = timers.c.request_item_id == any_(bindparam("item_ids", type_=ARRAY(String)))
+_INCIDENTS_ONLY = timers.c.record_type == "incident"
 _SAVE = update(timers).where(timers.c.id == bindparam("b_id")).values({n: bindparam(n) for n in _CHANGEABLE})
 
 
@@ -156,6 +166,19 @@ class TimerRepository:
             found.setdefault(timer.incident_id, []).append(timer)
         for listed in found.values():
             listed.sort(key=lambda t: (t.started_at, t.kind != "response", t.definition_id, t.cycle))
+        return found
+
+    async def for_request_items(self, item_ids: Iterable[str], *, for_update: bool = False) -> dict[str, list[Timer]]:
+        """The timers of each of these requested items (those with any), response first; locked in id order."""
+        query = select(timers).where(_OF_ITEMS)
+        if for_update:
+            query = query.order_by(timers.c.id).with_for_update()
+        found: dict[str, list[Timer]] = {}
+        for row in await self.session.execute(query, {"item_ids": sorted(set(item_ids))}):
+            timer = _to_timer(row)
+            found.setdefault(timer.request_item_id, []).append(timer)
+        for listed in found.values():
+            listed.sort(key=lambda t: (t.kind != "response", t.started_at))
         return found
 
     async def get(self, timer_id: str) -> Timer | None:
@@ -206,7 +229,8 @@ class TimerRepository:
                    "period": [func.date_trunc(period, c.stopped_at, "UTC").label("period_start")]}
         keys = [col for name in group_by for col in columns[name]]
         query = select(*keys, func.count().label("total"), func.count().filter(c.breached.is_(False)).label("met"))
-        query = query.where(c.stage == Stage.COMPLETED.value, c.stopped_at >= start, c.stopped_at < before)
+        query = query.where(c.stage == Stage.COMPLETED.value, c.stopped_at >= start, c.stopped_at < before,
+                            _INCIDENTS_ONLY)
         if kind:
             query = query.where(c.kind == kind)
         if priorities:
@@ -220,7 +244,7 @@ class TimerRepository:
     async def at_risk(self, *, limit: int, kind: str | None, priorities: list[int],
                       business_service: str | None) -> list[Timer]:
         c = timers.c
-        query = select(timers).where(c.stage.in_(OPEN_STAGES), or_(c.notified_percent > 0, c.breached))
+        query = select(timers).where(c.stage.in_(OPEN_STAGES), or_(c.notified_percent > 0, c.breached), _INCIDENTS_ONLY)
         if kind:
             query = query.where(c.kind == kind)
         if priorities:

@@ -6,3 +6,4 @@ CREATE DATABASE itsm_problems;
 CREATE DATABASE itsm_cmdb;
 CREATE DATABASE itsm_sla;
 CREATE DATABASE itsm_notifications;
+CREATE DATABASE itsm_requests;

@@ -24,6 +24,11 @@ Weekday = Annotated[WholeNumber, Field(ge=1, le=7, description="ISO weekday: 1 M
 # A members list names people by id or by username.
 MemberRef = Annotated[str, Field(min_length=1, max_length=100, description="a person's id or username")]
 Search = Annotated[str, Field(min_length=1, max_length=100, description="a part of the name, username or e-mail")]
+# Issue 17: who approves what a person requests, and where they are (dispatch rules route by it).
+Manager = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$",
+                               description="the manager's username: who approves what this person requests")]
+Location = Annotated[str, Field(min_length=1, max_length=200, description="a site name, e.g. Berlin (dispatch rules "
+                                                                           "may route by the requester's location)")]
 
 
 class WorkingHours(BaseModel):
@@ -46,6 +51,8 @@ class PersonCreate(BaseModel):
     timezone: Timezone = "UTC"
     working_hours: WorkingHours | None = Field(default=None, description="null: reachable at any hour")
     active: bool = True
+    manager: Manager | None = None
+    location: Location | None = None
 
 
 class PersonUpdate(BaseModel):
@@ -58,6 +65,8 @@ class PersonUpdate(BaseModel):
     timezone: Timezone | None = None
     working_hours: WorkingHours | None = None
     active: bool | None = None
+    manager: Manager | None = None
+    location: Location | None = None
 
     @model_validator(mode="after")
     def _something_sent(self) -> PersonUpdate:
@@ -81,6 +90,8 @@ class PersonPublic(PersonBrief):
     timezone: str
     working_hours: WorkingHours | None
     active: bool
+    manager: str | None = Field(default=None, description="the manager's username: who approves their requests")
+    location: str | None = Field(default=None, description="a site name")
     scim_id: str | None = Field(description="the identity provider's id, when the SCIM import keeps this person")
     created_at: datetime
     updated_at: datetime
@@ -175,6 +186,13 @@ class GroupQuery(BaseModel):
     q: Search | None = None
     cursor: str | None = Field(default=None, max_length=1000, description="`next_cursor` of the page before")
     limit: int = Field(default=50, ge=1, le=200)
+
+
+class DirectoryPublished(BaseModel):
+    """POST /directory/publish (issue 17): everyone and every group published again on itsm.directory."""
+
+    people: int
+    groups: int
 
 
 class ScimImportResult(BaseModel):

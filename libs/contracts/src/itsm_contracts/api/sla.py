@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from itsm_contracts.api.values import Day, Instant, Span, WholeNumber
 
 from itsm_contracts.events.incidents import IncidentState
-from itsm_contracts.events.sla import TimerKind, TimerStage
+from itsm_contracts.events.sla import TimedRecord, TimerKind, TimerStage
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 Priority = Annotated[WholeNumber, Field(ge=1, le=5)]
@@ -155,7 +155,7 @@ class SegmentPublic(BaseModel):
 
 class TimerPublic(BaseModel):
     id: str
-    incident_id: str
+    incident_id: str = Field(description="the incident's id; empty for a requested item's timer")
     kind: TimerKind
     policy: str = Field(description="the SLA definition's name")
     priority: int
@@ -181,6 +181,9 @@ class TimerPublic(BaseModel):
     escalation_group: str | None = None
     business_service: str | None = None
     segments: list[SegmentPublic] = []
+    record_type: TimedRecord = Field(default="incident", description="what the timer runs for")
+    record_id: str | None = Field(default=None, description="the incident's or the requested item's id")
+    request_id: str | None = Field(default=None, description="a requested item's request")
 
 
 class TimerList(BaseModel):

@@ -8,7 +8,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Op = Literal["==", "!=", "<", "<=", ">", ">=", "in", "not_in", "exists"]
-RecipientKind = Literal["assignee", "assignment_group", "escalation_group", "group", "person", "endpoint"]
+# people_in (issue 17): the usernames a field of the event (or "record.<field>") holds, e.g. a request's approvers.
+RecipientKind = Literal["assignee", "assignment_group", "escalation_group", "group", "person", "endpoint", "people_in"]
 Channel = Literal["email", "slack", "teams", "webhook", "pagerduty", "jira"]
 Urgency = Literal["high", "low"]
 EventType = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[a-z0-9_.]+$",
@@ -40,7 +41,8 @@ class Recipient(BaseModel):
 
     kind: RecipientKind
     value: Annotated[str, Field(min_length=1, max_length=100)] | None = Field(
-        default=None, description="the group's name (group) or the person's username (person); nothing otherwise")
+        default=None, description="the group's name (group), the person's username (person) or the event's field "
+                                  "holding usernames (people_in, e.g. approvers); nothing otherwise")
 
 
 Filter = Annotated[list[Condition], Field(max_length=20)]

@@ -208,5 +208,8 @@ class WorkOrderApplied(EventData):
     record_id: str
     fields: dict[str, FieldValue]
     task_ids: list[str] = []
+    # The same tasks' numbers (TASK0001001), in the same order, for the record's timeline (other-services helper,
+    # issue 17: additive; an older event without them names the tasks by id).
+    task_numbers: list[str] = []
     applied_at: datetime
     actor: str | None = None

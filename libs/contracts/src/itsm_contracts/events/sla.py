@@ -3,6 +3,10 @@
 A timer's events have the timer id as subject and its version as sequence. Warnings and
 breaches are raised by sla's scheduler at the moment a threshold is crossed (each at most
 once per timer); `met` when a timer stops before its due time.
+
+A timer runs for an incident or for a requested item (issue 17): `record_type` and `record_id` name
+the record; `incident_id` is the incident's id for an incident's timer and empty for any other
+record's (it was the only name before requests were timed, and stays required).
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from typing import Literal
 from itsm_contracts import topics
 from itsm_contracts.events import EventData, register
 
-TimerKind = Literal["response", "resolution"]
+# fulfilment: a requested item's (its catalogue item's fulfilment target); incidents have response and resolution.
+TimerKind = Literal["response", "resolution", "fulfilment"]
+TimedRecord = Literal["incident", "request_item"]
 TimerStage = Literal["in_progress", "paused", "completed", "cancelled"]
 
 
@@ -24,6 +30,8 @@ class SlaTimerEvent(EventData):
     incident_id: str
     kind: TimerKind
     definition_id: str | None = None  # the SLA definition the timer runs by
+    record_type: TimedRecord | None = None  # null from before requests were timed: an incident
+    record_id: str | None = None  # the incident's or the requested item's id
 
 
 @register
@@ -82,6 +90,8 @@ class SlaAlarm(SlaTimerEvent):
     due_at: datetime
     target_seconds: float
     escalation_group: str | None = None
+    record_number: str | None = None  # a requested item's number (RITM...), for messages
+    request_id: str | None = None  # a requested item's request
 
 
 @register

@@ -11,8 +11,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from itsm_contracts.api.directory import (
-    GroupCreate, GroupMemberAdd, GroupMembers, GroupPage, GroupPublic, GroupQuery, GroupUpdate, PersonCreate,
-    PersonPage, PersonPublic, PersonQuery, PersonUpdate, ScimImportResult,
+    DirectoryPublished, GroupCreate, GroupMemberAdd, GroupMembers, GroupPage, GroupPublic, GroupQuery, GroupUpdate,
+    PersonCreate, PersonPage, PersonPublic, PersonQuery, PersonUpdate, ScimImportResult,
 )
 from itsm_kit.api import Ident, IfMatchHeader
 from itsm_kit.runtime import RuntimeDep
@@ -136,3 +136,11 @@ async def remove_group_member(group_id: Ident, person_id: Ident, runtime: Runtim
                          "when the identity provider fails; either way nothing changes.")
 async def import_directory_from_scim(runtime: RuntimeDep, user: AdminUser, response: Response) -> dict:
     return await directory.send(runtime, response, "POST", "/directory/scim-import", None, actor=user)
+
+
+@router.post("/directory/publish", response_model=DirectoryPublished,
+             summary="Publish every person and group again on itsm.directory",
+             description="At their current versions (nothing changes): for people and groups written before the "
+                         "directory was published (issue 17), or a copy rebuilt from scratch.")
+async def publish_directory(runtime: RuntimeDep, user: AdminUser, response: Response) -> dict:
+    return await directory.send(runtime, response, "POST", "/directory/publish", None, actor=user)

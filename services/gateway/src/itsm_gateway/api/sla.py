@@ -14,6 +14,7 @@ from itsm_contracts.api.sla import (
     AtRiskList, AtRiskQuery, CalendarBody, CalendarList, CalendarPublic, ComplianceQuery, ComplianceReport,
     DefinitionBody, DefinitionList, DefinitionPublic, RepairRequest, RepairResult, TimerList, TimerPublic,
 )
+from itsm_contracts.events.sla import TimedRecord
 from itsm_kit.api import Ident, IfMatchHeader
 from itsm_kit.runtime import RuntimeDep
 from itsm_gateway.auth import AdminUser, AgentUser, RoleRoute
@@ -68,8 +69,10 @@ versioned("/calendars", "calendar", CalendarBody, CalendarPublic, CalendarList,
 # -- timers, repair, reports ----------------------------------------------------------------------
 
 @router.get("/timers", response_model=TimerList,
-            summary="An incident's SLA timers: elapsed, remaining, percent, due, and the segments behind them")
-async def list_timers(incident_id: str, request: Request, runtime: RuntimeDep, user: AgentUser) -> dict:
+            summary="An incident's (incident_id) or a requested item's (record_type=request_item&record_id) SLA "
+                    "timers: elapsed, remaining, percent, due, and the segments behind them")
+async def list_timers(request: Request, runtime: RuntimeDep, user: AgentUser, incident_id: str | None = None,
+                      record_type: TimedRecord = "incident", record_id: str | None = None) -> dict:
     return await sla.read(runtime, request, "/timers")
 
 

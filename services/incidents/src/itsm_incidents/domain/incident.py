@@ -6,7 +6,7 @@ of work stores them with it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -15,6 +15,9 @@ from typing import Any
 from itsm_contracts.events import EventData
 from itsm_contracts.events.alerts import AlertReceived, Severity
 from itsm_contracts.events.sla import SlaBreached
+from itsm_contracts.events.requests import RecordDispatched, WorkOrderApplied
+from itsm_kit.dispatch import DISPATCH, dispatch_note, dispatched_assignment
+from itsm_kit.work_orders import applied_note, apply_fields
 from itsm_kit.domain import (
     DEFAULT_PRIORITY_MATRIX, PRIORITY_LABELS, SYSTEM, Activity, ActivityKind, Conflict, InvalidValue, RaisesEvents,
     activity_text, check_patch, check_transition, choice, priority_of,
@@ -104,6 +107,8 @@ PLAIN_FIELDS = frozenset({"short_description", "description", "caller", "categor
 UPDATABLE_FIELDS = PLAIN_FIELDS | {"assignment_group", "assignee", "impact", "urgency", "priority",
                                    "priority_override_reason", "parent_id"}
 NOT_NULL_FIELDS = frozenset({"short_description", "description", "major", "impact", "urgency"})
+# What a work-order template may set (issue 17): what an agent may PATCH, but the parent (a record of its own).
+WORK_ORDER_FIELDS = UPDATABLE_FIELDS - {"parent_id"}
 
 MONITORING = "monitoring"
 SLA = "sla"
@@ -187,6 +192,7 @@ class Incident(RaisesEvents):
     integration_id: str | None = None  # the monitoring integration whose alert opened it: its alerts' scope
     problem_id: str | None = None  # the problem it is linked to, from either side
     problem_changed_at: datetime | None = None  # when problem_id last changed: older problem events are stale
+    dispatched_at: datetime | None = None  # issue 17: when the dispatch decision applied last was made
     # (sequence, event) raised since loading; the handler stores them with the incident.
     events: list[tuple[int, EventData]] = field(default_factory=list, repr=False, compare=False)
     # Timeline lines since loading, stored by the handler with the incident.
@@ -466,6 +472,37 @@ class Incident(RaisesEvents):
             return False
         self.resolve(EXTERNAL_RESOLUTION_CODE, note, at, actor=actor)
         self.add_work_note(note, at, actor=actor)
+        return True
+
+    # -- dispatch (issue 17) ----------------------------------------------------------------------
+    # The requests service's dispatch rules decide a group (and a person) for an incident opened without one; the
+    # decision comes as an event and is taken here unless someone assigned the incident meanwhile.
+
+    def take_dispatch(self, decision: RecordDispatched, at: datetime) -> bool:
+        """Assigned as the decision says (the assign path: itsm.incident.assigned, as for a person's assignment), with
+        a work note naming the rule, its version and the method; False when it changes nothing (itsm_kit.dispatch)."""
+        taken = dispatched_assignment(decision, group=self.assignment_group, assignee=self.assignee,
+                                      is_open=self.is_open, dispatched_at=self.dispatched_at)
+        if taken is None:
+            return False
+        self.dispatched_at = decision.decided_at
+        self.assign(*taken, at, actor=DISPATCH)
+        self.add_work_note(dispatch_note(decision, *taken), at, actor=DISPATCH)
+        return True
+
+    def apply_work_order(self, applied: WorkOrderApplied, at: datetime, *,
+                         check: Callable[[Mapping[str, Any]], Mapping[str, Any]] = dict,
+                         matrix: Mapping[tuple[int, int], int] = PRIORITY_MATRIX) -> bool:
+        """A work-order template's fields, set through the PATCH's rules (`check`: the PATCH model's checks), with
+        a work note naming the template, its tasks and any field skipped (unknown, or refused now) and why; an
+        incident resolved, closed or canceled changes nothing (False)."""
+        if not self.is_open:
+            return False
+        actor = applied.actor or SYSTEM
+        skipped = apply_fields(self, applied.fields, lambda incident, changes: incident.update(
+            check(changes), at, actor=actor, matrix=matrix), allowed=WORK_ORDER_FIELDS)
+        self.add_work_note(applied_note(applied.template, applied.task_numbers or applied.task_ids, skipped), at,
+                           actor=actor)
         return True
 
     # -- comments and notes -----------------------------------------------------------------

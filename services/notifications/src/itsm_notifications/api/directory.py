@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from itsm_contracts.api.directory import (
-    GroupCreate, GroupMemberAdd, GroupMembers, GroupPage, GroupPublic, GroupQuery, GroupSummary, GroupUpdate,
-    PersonBrief, PersonCreate, PersonPage, PersonPublic, PersonQuery, PersonUpdate, ScimImportResult,
+    DirectoryPublished, GroupCreate, GroupMemberAdd, GroupMembers, GroupPage, GroupPublic, GroupQuery, GroupSummary,
+    GroupUpdate, PersonBrief, PersonCreate, PersonPage, PersonPublic, PersonQuery, PersonUpdate, ScimImportResult,
 )
 from itsm_kit.api import Ident, IfMatch, tag
 from itsm_kit.runtime import RuntimeDep, UnitOfWorkDep
@@ -139,3 +139,10 @@ async def remove_group_member(group_id: Ident, person_id: Ident, uow: UnitOfWork
 async def import_directory(uow: UnitOfWorkDep, runtime: RuntimeDep) -> ScimImportResult:
     counts = await handlers.import_from_scim(uow, scim.source_of(runtime.settings))
     return ScimImportResult(**counts.__dict__)
+
+
+@router.post("/directory/publish", response_model=DirectoryPublished,
+             summary="Publish every person and group again on itsm.directory (issue 17)")
+async def publish_directory(uow: UnitOfWorkDep) -> DirectoryPublished:
+    people, groups = await handlers.publish_directory(uow)
+    return DirectoryPublished(people=people, groups=groups)

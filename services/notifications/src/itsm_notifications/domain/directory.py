@@ -14,6 +14,8 @@ from datetime import datetime, time
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from itsm_contracts.events import EventData
+from itsm_contracts.events.directory import GroupRemoved, GroupSaved, PersonRemoved, PersonSaved
 from itsm_kit.domain import Configuration, InvalidValue
 
 MAX_MEMBERS = 1000  # per group: a mail to more is a broadcast list, not a team
@@ -103,7 +105,9 @@ class WorkingHours:
         return (day in self.days and now >= self.start) or ((day - 2) % 7 + 1 in self.days and now < self.end)
 
 
-PERSON_FIELDS = frozenset({"username", "name", "email", "chat_handle", "timezone", "working_hours", "active"})
+PERSON_FIELDS = frozenset({"username", "name", "email", "chat_handle", "timezone", "working_hours", "active",
+                           "manager", "location"})  # issue 17: manager, location
+MAX_LOCATION = 200
 PERSON_NOT_NULL = frozenset({"username", "name", "timezone", "active"})
 
 
@@ -121,6 +125,11 @@ class Person(Configuration):
     updated_at: datetime
     scim_id: str | None = None
     version: int = 1
+    # Issue 17: the manager's username (who approves what this person requests) and a site name (dispatch rules).
+    manager: str | None = None
+    location: str | None = None
+    # (sequence, event) raised since loading: every write publishes the person as it now is on itsm.directory.
+    events: list[tuple[int, EventData]] = field(default_factory=list, repr=False, compare=False)
     FIELDS: ClassVar[frozenset[str]] = PERSON_FIELDS
     NOT_NULL: ClassVar[frozenset[str]] = PERSON_NOT_NULL
 
@@ -128,13 +137,37 @@ class Person(Configuration):
     def create(cls, *, id: str, username: str, name: str, at: datetime, email: str | None = None,
                chat_handle: str | None = None, timezone: str = "UTC",
                working_hours: WorkingHours | Mapping[str, Any] | None = None, active: bool = True,
-               scim_id: str | None = None) -> Person:
+               scim_id: str | None = None, manager: str | None = None, location: str | None = None) -> Person:
         person = cls(id=id, username=username, name=name, email=email, chat_handle=chat_handle, timezone=timezone,
-                     working_hours=working_hours, active=active, created_at=at, updated_at=at, scim_id=scim_id)
+                     working_hours=working_hours, active=active, created_at=at, updated_at=at, scim_id=scim_id,
+                     manager=manager, location=location)
         for name_, value in person._normalised(person.__dict__).items():
             setattr(person, name_, value)
         person._check()
+        person.saved(at)
         return person
+
+    def update(self, changes: Mapping[str, Any], at: datetime, *, actor: str | None = None) -> None:
+        """Configuration's update; a new version is published (itsm.person.saved)."""
+        loaded = self.version
+        super().update(changes, at, actor=actor)
+        if self.version != loaded:
+            self.saved(at)
+
+    def _check(self) -> None:
+        if self.manager is not None and self.manager == self.username:
+            raise InvalidValue(f"{self.username} cannot be their own manager")
+
+    def saved(self, at: datetime) -> None:
+        """The person as it now is, for the copies other services keep (the requests service's dispatch and
+        approvals); its version is the event's sequence."""
+        self.events.append((self.version, PersonSaved(
+            person_id=self.id, username=self.username, name=self.name, email=self.email, manager=self.manager,
+            location=self.location, active=self.active, saved_at=at)))
+
+    def removed(self, at: datetime) -> None:
+        self.events.append((self.version + 1, PersonRemoved(person_id=self.id, username=self.username,
+                                                            removed_at=at)))
 
     def _normalised(self, changes: Mapping[str, Any]) -> dict[str, Any]:
         tidy = {k: v for k, v in changes.items() if k in PERSON_FIELDS}
@@ -153,6 +186,14 @@ class Person(Configuration):
             tidy["timezone"] = timezone_name(tidy["timezone"].strip())
         if tidy.get("working_hours") is not None:
             tidy["working_hours"] = WorkingHours.of(tidy["working_hours"])
+        if "manager" in tidy:  # issue 17: a username (the person need not be in the directory yet)
+            tidy["manager"] = manager = (tidy["manager"] or "").strip() or None
+            if manager is not None and not USERNAME.fullmatch(manager):
+                raise InvalidValue(f"a manager is named by username, not {manager!r}")
+        if "location" in tidy:
+            tidy["location"] = location = (tidy["location"] or "").strip() or None
+            if location is not None and len(location) > MAX_LOCATION:
+                raise InvalidValue(f"a location is a site name of at most {MAX_LOCATION} characters")
         return tidy
 
     def is_at_work(self, at: datetime) -> bool:
@@ -176,6 +217,8 @@ class Group(Configuration):
     updated_at: datetime
     scim_id: str | None = None
     version: int = 1
+    # (sequence, event) raised since loading: the handler publishes each write with the members it then has.
+    events: list[tuple[int, EventData]] = field(default_factory=list, repr=False, compare=False)
     FIELDS: ClassVar[frozenset[str]] = GROUP_FIELDS
     NOT_NULL: ClassVar[frozenset[str]] = GROUP_NOT_NULL
 
@@ -197,6 +240,18 @@ class Group(Configuration):
         if "email" in tidy:
             tidy["email"] = email_address(tidy["email"], "a group's email")
         return tidy
+
+    def members_changed(self, at: datetime) -> None:
+        """A member change is a change of the group: a new version (the ETag of what GET /groups/{id} shows)."""
+        self.updated_at, self.version = at, self.version + 1
+
+    def saved(self, members: Iterable[str], at: datetime) -> None:
+        """The group as it now is, with its members' usernames (active or not); its version is the sequence."""
+        self.events.append((self.version, GroupSaved(group_id=self.id, name=self.name, members=sorted(set(members)),
+                                                     saved_at=at)))
+
+    def removed(self, at: datetime) -> None:
+        self.events.append((self.version + 1, GroupRemoved(group_id=self.id, name=self.name, removed_at=at)))
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,14 @@ from itsm_notifications.domain.directory import GroupWithMembers, Person
 
 # What a subscription may name: every event of the topics the service consumes (consumers.py maps each to the
 # pipeline).
-SUBSCRIBABLE_TOPICS = (topics.INCIDENTS, topics.SLA, topics.CHANGES, topics.PROBLEMS)
+SUBSCRIBABLE_TOPICS = (topics.INCIDENTS, topics.SLA, topics.CHANGES, topics.PROBLEMS, topics.REQUESTS)
 EVENT_TYPES: frozenset[str] = frozenset(m.type for m in REGISTRY.values() if m.topic in SUBSCRIBABLE_TOPICS)
 
 OPS = ("==", "!=", "<", "<=", ">", ">=", "in", "not_in", "exists")
-RECIPIENT_KINDS = ("assignee", "assignment_group", "escalation_group", "group", "person", "endpoint")
-NAMED_KINDS = frozenset({"group", "person"})  # the ones whose value names who
+# people_in (issue 17): the usernames a field of the event holds, e.g. a request's "approvers" or "requested_for".
+RECIPIENT_KINDS = ("assignee", "assignment_group", "escalation_group", "group", "person", "endpoint", "people_in")
+NAMED_KINDS = frozenset({"group", "person", "people_in"})  # the ones whose value names who (or where to look)
+MAX_PEOPLE_IN = 100  # usernames taken from one field of one event
 CHANNELS = ("email", "slack", "teams", "webhook", "pagerduty", "jira")
 ENDPOINT_CHANNELS = frozenset(CHANNELS) - {"email"}
 URGENCIES = ("high", "low")
@@ -71,6 +73,9 @@ def check_recipients(recipients: Sequence[Mapping[str, Any]], channel: str) -> N
                                field=f"{where}.kind")
         if kind in NAMED_KINDS and not (isinstance(value, str) and value):
             raise InvalidValue(f"{where}.value must name the {kind}", field=f"{where}.value")
+        if kind == "people_in" and (len(value.split(".")) > MAX_PATH_PARTS + 1 or not all(value.split("."))):
+            raise InvalidValue(f"{where}.value must name a field (dotted path) of the event, not {value!r}",
+                               field=f"{where}.value")
         if kind not in NAMED_KINDS and value is not None:
             raise InvalidValue(f"{where}.value is not taken by kind {kind}", field=f"{where}.value")
         if (kind == "endpoint") != (channel in ENDPOINT_CHANNELS):
@@ -208,6 +213,12 @@ def wanted(subscription: Subscription, data: Mapping[str, Any], record: Mapping[
             value = data.get("escalation_group")  # the SLA definition's, as the breach names it
         elif kind == "endpoint":
             endpoint = True
+            continue
+        elif kind == "people_in":  # a username, or a list of them, in the event (or the record copy)
+            named = lookup(value, data, record)
+            for username in (named if isinstance(named, list) else [named])[:MAX_PEOPLE_IN]:
+                if isinstance(username, str) and username and username not in people:
+                    people.append(username)
             continue
         if not value:
             continue

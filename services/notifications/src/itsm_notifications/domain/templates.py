@@ -194,16 +194,18 @@ DEFAULTS: Mapping[str, tuple[str, str]] = {
         "{% if record.priority %}Priority: {{ record.priority }}\n{% endif %}" + _FOOTER,
     ),
     "itsm.sla.warning": (
-        "SLA warning: {{ record.number or 'an incident' }} at {{ event.data.threshold }}% of its "
-        "{{ event.data.kind }} target",
+        "SLA warning: {{ record.number or event.data.record_number or 'an incident' }} at "
+        "{{ event.data.threshold }}% of its {{ event.data.kind }} target",
         "Hello {{ recipient.name or '' }},\n\nThe {{ event.data.kind }} SLA ({{ event.data.policy }}) of "
-        "{{ record.number or 'an incident' }} passed {{ event.data.threshold }}% of its target; it is due at "
-        "{{ event.data.due_at }}.\n\n{{ record.title or '' }}\n" + _FOOTER,
+        "{{ record.number or event.data.record_number or 'an incident' }} passed {{ event.data.threshold }}% of its "
+        "target; it is due at {{ event.data.due_at }}.\n\n{{ record.title or '' }}\n" + _FOOTER,
     ),
     "itsm.sla.breached": (
-        "SLA breached: {{ record.number or 'an incident' }} missed its {{ event.data.kind }} target",
+        "SLA breached: {{ record.number or event.data.record_number or 'an incident' }} missed its "
+        "{{ event.data.kind }} target",
         "Hello {{ recipient.name or '' }},\n\nThe {{ event.data.kind }} SLA ({{ event.data.policy }}) of "
-        "{{ record.number or 'an incident' }} (priority {{ event.data.priority }}) was breached at "
+        "{{ record.number or event.data.record_number or 'an incident' }}{% if event.data.priority %} (priority "
+        "{{ event.data.priority }}){% endif %} was breached at "
         "{{ event.data.breached_at }}.\n\n{{ record.title or '' }}\n"
         "{% if record.assignment_group %}Assignment group: {{ record.assignment_group }}\n{% endif %}"
         "{% if record.assignee %}Assignee: {{ record.assignee }}\n{% endif %}" + _FOOTER,
@@ -214,6 +216,13 @@ DEFAULTS: Mapping[str, tuple[str, str]] = {
         "to {{ event.data.to_state }}{% if event.data.to_state == 'authorize' %} and awaits approval{% endif %}."
         "\n\n{{ record.title or '' }}\n{% if event.data.reason %}Reason: {{ event.data.reason }}\n{% endif %}"
         + _FOOTER,
+    ),
+    # Issue 17: the default subscription e-mails each approver (recipient kind people_in: approvers).
+    "itsm.request.approval_requested": (
+        "Approval requested: {{ event.data.number }} for {{ event.data.requested_for }}",
+        "Hello {{ recipient.name or '' }},\n\nYour approval is requested for {{ event.data.number }}"
+        "{% if record.title %} ({{ record.title }}){% endif %}, ordered for {{ event.data.requested_for }}"
+        "{% if event.data.rule == 'all' %}; every approver must approve{% endif %}.\n" + _FOOTER,
     ),
 }
 

@@ -6,18 +6,18 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from itsm_kit.clock import utcnow
 from itsm_kit.domain import Conflict, InvalidValue
 from itsm_kit.errors import check_version, found
 from itsm_kit.jobs import periodic
-from itsm_kit.records import remove, revise
 from itsm_kit.runtime import Runtime
 from itsm_kit.unit_of_work import UnitOfWork
 from itsm_notifications import scim
 from itsm_notifications.domain.directory import (
-    Group, Person, check_member_count, email_address, member_list, timezone_name,
+    USERNAME, Group, Person, check_member_count, email_address, member_list, timezone_name,
 )
 from itsm_notifications.store.directory import GroupRepository, PersonRepository, import_lock
 
@@ -55,19 +55,49 @@ async def create_person(uow: UnitOfWork, **fields: Any) -> Person:
         person = Person.create(id=str(uuid.uuid4()), at=utcnow(), **fields)
         await _unique_username(repo, person)
         await repo.add(person)
+        uow.add(person)  # itsm.person.saved, in this transaction (issue 17)
         await uow.commit()
     return person
 
 
 async def update_person(uow: UnitOfWork, person_id: str, changes: dict[str, Any], *,
                         if_match: int | None = None) -> Person:
-    return await revise(uow, PersonRepository, person_id, if_match, lambda p: p.update(changes, utcnow()),
-                        before_save=_unique_username)
+    """Saved, and published, only when something changed; a new username is a change of the groups they are in
+    (their members go out by username)."""
+    async with uow:
+        repo = PersonRepository(uow.session)
+        person = await _locked(repo, person_id, if_match)
+        loaded, username, at = person.version, person.username, utcnow()
+        person.update(changes, at)
+        if person.version != loaded:
+            await _unique_username(repo, person)
+            await repo.save(person, loaded)
+            uow.add(person)
+            if person.username != username:
+                await _groups_follow(uow, await GroupRepository(uow.session).groups_of([person.id]), at)
+            await uow.commit()
+    return person
 
 
 async def delete_person(uow: UnitOfWork, person_id: str, *, if_match: int | None = None) -> None:
-    """Gone, and out of every group (deliveries made for them keep their id and address)."""
-    await remove(uow, PersonRepository, person_id, if_match)
+    """Gone, and out of every group (deliveries made for them keep their id and address): published as removed, and
+    each of their groups as saved without them."""
+    async with uow:
+        repo = PersonRepository(uow.session)
+        person = await _locked(repo, person_id, if_match)
+        groups_before = await GroupRepository(uow.session).groups_of([person.id])
+        at = utcnow()
+        person.removed(at)
+        uow.add(person)
+        await repo.remove(person_id)
+        await _groups_follow(uow, groups_before, at)
+        await uow.commit()
+
+
+async def _locked(repo: PersonRepository | GroupRepository, ident: str, if_match: int | None) -> Any:
+    record = found(await repo.get(ident, for_update=True), repo.noun, ident)
+    check_version(repo.noun, ident, record.version, if_match)
+    return record
 
 
 async def _unique_username(repo: PersonRepository, person: Person) -> None:
@@ -105,19 +135,34 @@ async def create_group(uow: UnitOfWork, *, members: Sequence[str] = (), **fields
         await repo.add(group)
         await repo.set_members(group.id, ids)
         view = GroupView(group, await repo.members(group.id))
+        _publish(uow, group, view.members, group.created_at)
         await uow.commit()
     return view
 
 
 async def update_group(uow: UnitOfWork, group_id: str, changes: dict[str, Any], *,
                        if_match: int | None = None) -> GroupView:
-    await revise(uow, GroupRepository, group_id, if_match, lambda g: g.update(changes, utcnow()),
-                 before_save=_unique_group_name)
+    async with uow:
+        repo = GroupRepository(uow.session)
+        group = await _locked(repo, group_id, if_match)
+        loaded, at = group.version, utcnow()
+        group.update(changes, at)
+        if group.version != loaded:
+            await _unique_group_name(repo, group)
+            await repo.save(group, loaded)
+            _publish(uow, group, await repo.members(group_id), at)
+            await uow.commit()
     return await get_group(uow, group_id)
 
 
 async def delete_group(uow: UnitOfWork, group_id: str, *, if_match: int | None = None) -> None:
-    await remove(uow, GroupRepository, group_id, if_match)
+    async with uow:
+        repo = GroupRepository(uow.session)
+        group = await _locked(repo, group_id, if_match)
+        group.removed(utcnow())
+        uow.add(group)
+        await repo.remove(group_id)
+        await uow.commit()
 
 
 async def set_group_members(uow: UnitOfWork, group_id: str, members: Sequence[str], *,
@@ -126,10 +171,13 @@ async def set_group_members(uow: UnitOfWork, group_id: str, members: Sequence[st
     async with uow:
         repo, group = await _locked_group(uow, group_id, if_match)
         ids = await _member_ids(uow, members)
-        if set(ids) != set(await repo.member_ids(group_id)):
+        changed = set(ids) != set(await repo.member_ids(group_id))
+        if changed:
             await repo.set_members(group_id, ids)
             await _touched(repo, group)
         view = GroupView(group, await repo.members(group_id))
+        if changed:
+            _publish(uow, group, view.members, group.updated_at)
         await uow.commit()
     return view
 
@@ -139,11 +187,14 @@ async def add_group_member(uow: UnitOfWork, group_id: str, member: str, *, if_ma
         repo, group = await _locked_group(uow, group_id, if_match)
         [person_id] = await _member_ids(uow, [member])
         current = await repo.member_ids(group_id)
-        if person_id not in current:
+        added = person_id not in current
+        if added:
             check_member_count([*current, person_id])
             await repo.add_member(group_id, person_id)
             await _touched(repo, group)
         view = GroupView(group, await repo.members(group_id))
+        if added:
+            _publish(uow, group, view.members, group.updated_at)
         await uow.commit()
     return view
 
@@ -155,6 +206,7 @@ async def remove_group_member(uow: UnitOfWork, group_id: str, person_id: str, *,
         if not await repo.remove_member(group_id, person_id):
             raise found(None, f"member of group {group.name}:", person_id)
         await _touched(repo, group)
+        _publish(uow, group, await repo.members(group_id), group.updated_at)
         await uow.commit()
 
 
@@ -166,10 +218,50 @@ async def _locked_group(uow: UnitOfWork, group_id: str, if_match: int | None) ->
 
 
 async def _touched(repo: GroupRepository, group: Group) -> None:
-    """A member change is a change of the group: a new version (the ETag of what GET /groups/{id} shows)."""
     loaded = group.version
-    group.updated_at, group.version = utcnow(), group.version + 1
+    group.members_changed(utcnow())
     await repo.save(group, loaded)
+
+
+# -- publishing the directory on itsm.directory (issue 17) ---------------------------------------------------------
+# Every write of a person or a group is published through the outbox, in the write's transaction: the requests
+# service keeps a copy (group members for dispatch, a requester's manager and location). A person raises their own
+# events (Person.create/update); a group is published here, with the members it has after the write.
+
+def _publish(uow: UnitOfWork, group: Group, members: Sequence[Person] | Sequence[str], at: datetime) -> None:
+    group.saved([m if isinstance(m, str) else m.username for m in members], at)
+    uow.add(group)
+
+
+async def publish_directory(uow: UnitOfWork) -> tuple[int, int]:
+    """Every person and group published again as they now are, at their current versions (nothing changed: a copy
+    that has them already keeps what it has): for people and groups written before the directory was published, or a
+    copy rebuilt from scratch. (people, groups)."""
+    async with uow:
+        people_repo, group_repo, at = PersonRepository(uow.session), GroupRepository(uow.session), utcnow()
+        everyone, teams = await people_repo.everyone(), await group_repo.everyone()
+        for person in everyone:
+            person.saved(at)
+        uow.add(*everyone)
+        usernames = await group_repo.member_usernames([g.id for g in teams])
+        for group in teams:
+            _publish(uow, group, usernames[group.id], at)
+        await uow.commit()
+    return len(everyone), len(teams)
+
+
+async def _groups_follow(uow: UnitOfWork, group_ids: Sequence[str], at: datetime) -> None:
+    """Groups whose members' usernames changed without a membership change of theirs (a member renamed or removed
+    from the directory): a new version each, published with the members they have now."""
+    if not group_ids:
+        return
+    repo = GroupRepository(uow.session)
+    changed = list((await repo.get_many(group_ids, for_update=True)).values())
+    usernames = await repo.member_usernames([g.id for g in changed])
+    for group in changed:
+        group.members_changed(at)
+        _publish(uow, group, usernames[group.id], at)
+    await repo.save_many(changed)
 
 
 async def _member_ids(uow: UnitOfWork, members: Sequence[str]) -> list[str]:
@@ -219,7 +311,12 @@ async def _apply_import(uow: UnitOfWork, listed: scim.ScimDirectory) -> ImportCo
     known += [p for p in await people_repo.imported() if p.id not in {k.id for k in known}]
     by_scim = {p.scim_id: p for p in known if p.scim_id}
     by_username = {p.username: p for p in known}
+    usernames_before = {p.id: p.username for p in known}
     listed_ids = {u.scim_id for u in users}
+    # Issue 17: a manager is named by username, among the users this import lists (checked below, once people are).
+    listed_usernames = {u.scim_id: u.username for u in users}
+    manager_of = {u.scim_id: m for u in users
+                  if (m := listed_usernames.get(u.manager_id)) not in (None, u.username) and USERNAME.fullmatch(m)}
     created: list[Person] = []
     changed: dict[str, Person] = {}
     person_of_user: dict[str, str] = {}
@@ -239,12 +336,14 @@ async def _apply_import(uow: UnitOfWork, listed: scim.ScimDirectory) -> ImportCo
             if person is None:
                 person = Person.create(id=str(uuid.uuid4()), username=user.username, name=user.name,
                                        email=_or_none(user.email), timezone=_timezone(user.timezone),
-                                       active=user.active, scim_id=user.scim_id, at=at)
+                                       active=user.active, scim_id=user.scim_id, at=at,
+                                       manager=manager_of.get(user.scim_id), location=user.location)
                 created.append(person)
             else:
                 loaded = person.version
                 person.update({"username": user.username, "name": user.name, "email": _or_none(user.email),
-                               "timezone": _timezone(user.timezone), "active": user.active}, at)
+                               "timezone": _timezone(user.timezone), "active": user.active,
+                               "manager": manager_of.get(user.scim_id), "location": user.location}, at)
                 if person.scim_id != user.scim_id:
                     person.scim_id, person.version = user.scim_id, loaded + 1
                 if person.version != loaded:
@@ -254,6 +353,14 @@ async def _apply_import(uow: UnitOfWork, listed: scim.ScimDirectory) -> ImportCo
             continue
         taken.add(user.username)
         person_of_user[user.scim_id] = person.id
+    # A manager the import skipped (their username taken by someone else) is nobody's manager here.
+    imported = {p.id: p for p in (*created, *changed.values())}
+    kept_usernames = {listed_usernames[scim_id] for scim_id in person_of_user}
+    for person_id in person_of_user.values():
+        person = imported.get(person_id)
+        if person is not None and person.manager is not None and person.manager not in kept_usernames:
+            person.update({"manager": None}, at)
+    renamed = [p.id for p in known if p.id in changed and p.username != usernames_before[p.id]]
     deactivated = 0
     for person in known:
         if person.scim_id and person.scim_id not in listed_ids and person.active and person.id not in changed:
@@ -299,6 +406,13 @@ async def _apply_import(uow: UnitOfWork, listed: scim.ScimDirectory) -> ImportCo
     await group_repo.add(*new_groups)
     await group_repo.save_many(changed_groups.values())
     await group_repo.replace_memberships(members)
+    # Published (issue 17): every person and group this import wrote, and the groups a renamed member is in.
+    uow.add(*created, *changed.values())
+    written = [*new_groups, *changed_groups.values()]
+    usernames = await group_repo.member_usernames([g.id for g in written])
+    for group in written:
+        _publish(uow, group, usernames[group.id], at)
+    await _groups_follow(uow, sorted(set(await group_repo.groups_of(renamed)) - {g.id for g in written}), at)
     return ImportCounts(created=len(created), updated=len(changed) - deactivated, deactivated=deactivated,
                         groups=len(new_groups) + len(changed_groups))
 

@@ -40,11 +40,12 @@ log = logging.getLogger(__name__)
 CONNECTOR_CHANNELS = frozenset({"pagerduty", "jira"})
 MAX_DEDUP_KEY = 300
 DIGEST_EVENT_TYPE = "itsm.notification.digest"
-PATHS = {"incident": "incidents", "problem": "problems", "change": "changes"}
+PATHS = {"incident": "incidents", "problem": "problems", "change": "changes", "request": "requests"}
 
 
 def record_url(portal_url: str, record: Mapping[str, Any] | None) -> str | None:
-    if not record:
+    """The record's page; none for a record the portal has no page of its own for (a requested item)."""
+    if not record or record["type"] not in PATHS:
         return None
     return f"{portal_url.rstrip('/')}/{PATHS[record['type']]}/{record['id']}"
 

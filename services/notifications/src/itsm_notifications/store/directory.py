@@ -58,6 +58,10 @@ class PersonRepository(AggregateRepository[Person]):
         found = [self.load(r) for r in (await self.session.execute(query)).all()]
         return page_of(found, limit, lambda p: (p.username, p.id), sort="username")
 
+    async def everyone(self) -> list[Person]:
+        """The whole directory's people (bounded by what an import takes): to publish it again (issue 17)."""
+        return [self.load(r) for r in (await self.session.execute(select(people).order_by(people.c.id))).all()]
+
     async def member_keys(self, wanted: Collection[str]) -> dict[str, str]:
         """id or username -> person id, for the entries of a members list that name someone."""
         if not wanted:
@@ -133,6 +137,32 @@ class GroupRepository(AggregateRepository[Group]):
         result = await self.session.execute(delete(group_members).where(
             and_(group_members.c.group_id == group_id, group_members.c.person_id == person_id)))
         return result.rowcount == 1
+
+    # -- publishing the directory (issue 17) --
+
+    async def everyone(self) -> list[Group]:
+        return [self.load(r) for r in (await self.session.execute(select(groups).order_by(groups.c.id))).all()]
+
+    async def member_usernames(self, group_ids: Collection[str]) -> dict[str, list[str]]:
+        """group id -> its members' usernames, active or not, sorted (every id given is a key)."""
+        found: dict[str, list[str]] = {g: [] for g in group_ids}
+        if not found:
+            return found
+        rows = await self.session.execute(
+            select(group_members.c.group_id, people.c.username)
+            .join(people, people.c.id == group_members.c.person_id)
+            .where(group_members.c.group_id.in_(list(found))).order_by(people.c.username))
+        for group_id, username in rows.all():
+            found[group_id].append(username)
+        return found
+
+    async def groups_of(self, person_ids: Collection[str]) -> list[str]:
+        """The ids of the groups these people are members of."""
+        if not person_ids:
+            return []
+        rows = await self.session.scalars(select(group_members.c.group_id).distinct()
+                                          .where(group_members.c.person_id.in_(list(person_ids))))
+        return sorted(rows.all())
 
     async def replace_memberships(self, members: Mapping[str, Collection[str]]) -> None:
         """For each group id: its members are exactly these person ids (the SCIM import), in two statements."""

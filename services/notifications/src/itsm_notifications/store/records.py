@@ -24,8 +24,12 @@ from itsm_notifications.store.tables import deliveries, records
 COPIED = ("number", "title", "priority", "state", "assignment_group", "assignee")
 # Events name their record by one of these; SLA events name the incident their timer runs for.
 RECORD_IDS = (("incident_id", "incident"), ("problem_id", "problem"), ("change_id", "change"))
-RENAMED = {"short_description": "title", "to_state": "state", "to_priority": "priority"}
-OWN_EVENTS = {"incident": "itsm.incident.", "problem": "itsm.problem.", "change": "itsm.change."}
+RENAMED = {"short_description": "title", "to_state": "state", "to_priority": "priority",
+           "request_state": "state"}  # issue 17: a request's state as its items' events carry it
+OWN_EVENTS = {"incident": "itsm.incident.", "problem": "itsm.problem.", "change": "itsm.change.",
+              "request": "itsm.request."}
+# Events under a record's prefix that speak of something else of it: a request's task (its name, group, person).
+NOT_THE_RECORDS = ("itsm.request.task_",)
 FIRST_STATE = {"itsm.problem.opened": "new", "itsm.change.requested": "new"}
 STATE_OF = {"itsm.incident.resolved": "resolved", "itsm.incident.closed": "closed",
             "itsm.incident.canceled": "canceled", "itsm.problem.closed": "closed", "itsm.change.closed": "closed",
@@ -39,7 +43,10 @@ def record_key(event: CloudEvent, data: EventData) -> Key | None:
     naming an incident is about the change)."""
     for prefix_type, prefix in OWN_EVENTS.items():
         if event.type.startswith(prefix):
-            return prefix_type, getattr(data, f"{prefix_type}_id")
+            ident = getattr(data, f"{prefix_type}_id", None)  # a standalone task names no request
+            return (prefix_type, ident) if ident else None
+    if getattr(data, "record_type", None) not in (None, "incident"):  # an SLA event of a requested item's timer
+        return data.record_type, data.record_id
     incident = getattr(data, "incident_id", None)
     return ("incident", incident) if incident else None
 
@@ -47,7 +54,7 @@ def record_key(event: CloudEvent, data: EventData) -> Key | None:
 def changes_of(event: CloudEvent, data: EventData) -> dict[str, Any]:
     """The copied fields this event of the record's own says (an SLA event says none)."""
     key = next((t for t, prefix in OWN_EVENTS.items() if event.type.startswith(prefix)), None)
-    if key is None:
+    if key is None or event.type.startswith(NOT_THE_RECORDS):
         return {}
     values = data.model_dump(mode="json")
     values.update(values.pop("changes", None) or {})  # *.updated: the fields and their new values

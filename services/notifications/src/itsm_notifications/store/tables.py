@@ -36,6 +36,10 @@ people = Table(
     Column("working_hours", JSONB),
     Column("active", Boolean, nullable=False),
     Column("scim_id", String(255), unique=True),  # set when imported from the identity provider
+    # Issue 17 (directory for requests and dispatch): the manager's username (who approves what this person
+    # requests) and a site name (dispatch rules' requester_location). Migration 0006.
+    Column("manager", String(100)),
+    Column("location", String(200)),
     *_record_columns(),
 )
 

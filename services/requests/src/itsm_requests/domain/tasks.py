@@ -12,7 +12,8 @@ from datetime import datetime
 from enum import StrEnum
 
 from itsm_contracts.events.requests import RequestTaskAssigned, RequestTaskCompleted
-from itsm_kit.domain import RaisesEvents, check_transition
+from itsm_contracts.events import EventData
+from itsm_kit.domain import Conflict, InvalidValue, RaisesEvents, check_transition
 
 
 class TaskState(StrEnum):
@@ -31,6 +32,8 @@ TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
     TaskState.CANCELED: frozenset(),
 }
 FINISHED = frozenset({TaskState.DONE, TaskState.INCOMPLETE, TaskState.CANCELED})
+# What a standalone task is for (a work-order template applied to one); a requested item's tasks are "request_item".
+STANDALONE_RECORD_TYPES = frozenset({"incident", "change", "request"})
 
 
 @dataclass
@@ -56,15 +59,41 @@ class Task(RaisesEvents):
     version: int = 0
     events: list = field(default_factory=list)
 
+    @classmethod
+    def opened(cls, *, id: str, number: str, record_type: str, record_id: str, name: str, description: str,
+               at: datetime, request_id: str | None = None, stage: int | None = None,
+               template: str | None = None) -> Task:
+        """A new open task, nobody's yet (its owner assigns it as dispatch decides)."""
+        if not name.strip():
+            raise InvalidValue("a task needs a name")
+        return cls(id=id, number=number, record_type=record_type, record_id=record_id, request_id=request_id,
+                   stage=stage, name=name.strip(), description=description, assignment_group=None, assignee=None,
+                   state=TaskState.OPEN, dispatch_rule=None, dispatch_rule_version=None, template=template,
+                   opened_at=at, closed_at=None, created_at=at, updated_at=at)
+
     @property
     def finished(self) -> bool:
         return self.state in FINISHED
+
+    @property
+    def standalone(self) -> bool:
+        """A work-order template's task: its own aggregate (a requested item's belongs to its request)."""
+        return self.request_id is None
+
+    def own(self, event: EventData | None) -> None:
+        """A standalone task records its own events (their subject is its id); every change moves its version."""
+        if event is None:
+            self.version += 1
+        else:
+            self.record(event)
 
     def assign(self, group: str | None, assignee: str | None, at: datetime, actor: str, *,
                rule: str | None = None, rule_version: int | None = None,
                method: str | None = None) -> RequestTaskAssigned:
         """Give the task to a group and person; the rule (and its version) that chose the group is kept, so the
         timeline says which rule assigned what even after the rule changes."""
+        if self.finished:
+            raise Conflict(f"task {self.number} is {self.state.value}: a finished task keeps its assignment")
         previous_group, previous_assignee = self.assignment_group, self.assignee
         self.assignment_group, self.assignee = group, assignee
         if rule is not None:

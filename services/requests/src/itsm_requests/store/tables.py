@@ -261,8 +261,21 @@ open_work = Table(
     Column("assignee", String(255)),
     Column("priority", Integer),
     Column("sequence", BigInteger, nullable=False),  # the record's event sequence: an older event changes nothing
+    # dispatch helper (0004): a resolved record stays as a row that is not open, so that a reopen finds its
+    # assignee and priority again and a late older event cannot bring it back.
+    Column("open", Boolean, nullable=False, server_default="true"),
     PrimaryKeyConstraint("record_type", "record_id"),
     Index("open_work_by_assignee", "assignee"),
+)
+
+# dispatch helper (0004): one row whose generation changes with every write to dispatch_rules, in the writer's
+# transaction. Each process keeps the rules compiled and reads only this row per decision: another value means
+# another replica changed the rules, so they are read again (a change applies to the next decision everywhere).
+dispatch_rules_generation = Table(
+    "dispatch_rules_generation",
+    metadata,
+    Column("id", Integer, primary_key=True),  # always 1
+    Column("generation", String(36), nullable=False),  # a fresh uuid per write: never the same twice
 )
 
 # --- Work orders: named templates that pre-fill a record's fields and add its tasks.

@@ -4,7 +4,8 @@
 - definitions: which incidents a definition applies to, its goals and their conditions;
 - history: incident events as facts, folded into the incident record step by step;
 - timers: the timers those steps start, pause, resume, stop, cancel and reset, and the
-  engine that applies them (also to replay a history, for repair).
+  engine that applies them (also to replay a history, for repair);
+- requests: requested items' response and fulfilment timers, moved by request events (issue 17).
 """
 
 from itsm_sla.domain.calendar import ALWAYS, Calendar, Clock, NoWorkingTime

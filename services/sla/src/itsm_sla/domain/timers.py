@@ -73,10 +73,13 @@ class Segment:
                    value["end_event"], value.get("reason", ""), value.get("end_reason"))
 
 
+INCIDENT = "incident"
+
+
 @dataclass
 class Timer(RaisesEvents):
     id: str
-    incident_id: str
+    incident_id: str | None  # None for another record's timer (record_type)
     definition_id: str
     definition_version: int
     kind: TimerKind
@@ -101,11 +104,25 @@ class Timer(RaisesEvents):
     due_at: datetime | None = None
     next_alarm_at: datetime | None = None
     version: int = 0
+    # What the timer runs for: an incident (incident_id), or a requested item (issue 17; see domain.requests).
+    record_type: str = INCIDENT
+    request_item_id: str | None = None
+    request_id: str | None = None
+    record_number: str | None = None  # a requested item's RITM number (incidents' are the incidents service's)
     events: list[tuple[int, EventData]] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def is_open(self) -> bool:
         return self.stage in OPEN
+
+    @property
+    def record_id(self) -> str:
+        return self.incident_id if self.record_type == INCIDENT else self.request_item_id
+
+    def _names(self) -> dict[str, Any]:
+        """How its events name the timer and its record (incident_id stays required: empty for other records)."""
+        return dict(timer_id=self.id, incident_id=self.incident_id or "", kind=self.kind,
+                    definition_id=self.definition_id, record_type=self.record_type, record_id=self.record_id)
 
     # -- measuring ------------------------------------------------------------------------
 
@@ -200,9 +217,9 @@ class Timer(RaisesEvents):
         level, at = crossed[-1]
         self.notified_percent = level
         due = self.crossing(clock, self.target) or at
-        common = dict(timer_id=self.id, incident_id=self.incident_id, kind=self.kind,
-                      definition_id=self.definition_id, policy=self.policy, priority=self.priority, due_at=due,
-                      target_seconds=self.target.total_seconds(), escalation_group=self.escalation_group)
+        common = dict(self._names(), policy=self.policy, priority=self.priority, due_at=due,
+                      target_seconds=self.target.total_seconds(), escalation_group=self.escalation_group,
+                      record_number=self.record_number, request_id=self.request_id)
         if level == BREACH:
             self.breached, self.breached_at = True, at
             event: EventData = SlaBreached(breached_at=at, detected_at=now, **common)
@@ -274,8 +291,7 @@ class Timer(RaisesEvents):
         return at
 
     def _event(self, kind: type[EventData], **fields) -> EventData:
-        return kind(timer_id=self.id, incident_id=self.incident_id, kind=self.kind,
-                    definition_id=self.definition_id, **fields)
+        return kind(**self._names(), **fields)
 
     def started_event(self, clock: Clock) -> EventData:
         due = self.due(clock, self.attached_at) or self.attached_at + self.target
