@@ -2,21 +2,25 @@
 
 - dispatch, in process: RULES rules (the dispatch domain's DispatchRule), the only one that matches the record third
   from the end, so nearly all of them are looked at; compiled once into a Ruleset, as the requests service keeps
-  them between rule changes; then the decision (Ruleset.first, the group's method) RUNS times: p50/p99/max. The
-  compile of the RULES rules is timed too (the cost each rule change brings once).
+  them between rule changes; then the decision (Ruleset.first, timed by itsm_requests.dispatch_bench) RUNS times:
+  p50/p99/max; the same over dispatch_bench's worst case (only the last rule matches). The compile of the RULES
+  rules is timed too (the cost each rule change brings once).
 - dispatch, end to end: the same rules created through the gateway (POST /api/v1/dispatch/rules, appended in
   order), then POST /api/v1/dispatch/dry-run RUNS times one after another as an agent (gateway -> requests
-  service -> its rules -> the answer, which must name the matching rule): p50/p99/max. The rules are deleted after.
+  service -> its rules -> the answer, which must name the matching rule): p50/p99/max; and the same straight at the
+  requests service (signed as the gateway signs its calls), which leaves the gateway's hop out. The rules are
+  deleted after.
 - submission: a catalogue category and item (a JSON Schema form; a one-stage tasks flow whose task no group is
   given, so a dispatch rule for the item's category assigns it, to a group of AGENTS people in the directory whose
-  method is round robin: each task's dispatch takes the group's turn), through the catalogue API; REQUESTERS requesters
+  method is round robin: each task's dispatch takes the group's turn), through the catalogue API; REQUESTERS
+  requesters
   (tokens of their own, in the group that may order the item) each submit requests one after another for SECONDS
   through the gateway: accepted requests a second, p50/p99 of the submit (201) latency; then each request's
   itsm.request.task_assigned as it reaches a consumer of itsm.requests (a group of its own, joined before the first
   submit): submit -> task assigned p50/p99, and how long after the last submit every task was assigned.
 
 `python -m bench.requests` runs this one alone (a stack of its own); BENCH_DISPATCH_RULES, BENCH_DISPATCH_RUNS,
-BENCH_REQUESTERS and BENCH_REQUESTS_SECONDS change the sizes.
+BENCH_REQUESTERS and BENCH_REQUESTS_SECONDS change the sizes, BENCH_REQUESTS_METHOD the tasks' group's method.
 """
 
 from __future__ import annotations
@@ -31,13 +35,15 @@ from datetime import UTC, datetime
 import httpx
 from aiokafka import AIOKafkaConsumer
 
-from bench.cmdb import percentile
+from bench.cmdb import percentile, signed_for
 from itsm_contracts import CloudEvent, topics
 
 RULES = int(os.environ.get("BENCH_DISPATCH_RULES", "500"))
 RUNS = int(os.environ.get("BENCH_DISPATCH_RUNS", "2000"))
 REQUESTERS = int(os.environ.get("BENCH_REQUESTERS", "32"))
 AGENTS = 5  # members of the group the tasks go to
+# The group's method: round_robin (each task's dispatch takes the group's turn, a row every submit locks) or none.
+METHOD = os.environ.get("BENCH_REQUESTS_METHOD", "round_robin")
 SECONDS = float(os.environ.get("BENCH_REQUESTS_SECONDS", "20"))
 TARGET_P99_MS = 5
 DRAIN_SECONDS = 120  # how long after the last submit task assignments may still arrive
@@ -87,8 +93,11 @@ def rule_bodies(tag: str, count: int) -> tuple[list[dict], dict, str]:
 
 
 def in_process(bodies: list[dict], record: dict, expected: str, runs: int) -> dict:
-    """The pure decision (itsm_requests.domain.dispatch) over the rules, as the service makes it once compiled."""
-    from itsm_requests.domain.dispatch import DispatchRule, Facts, Member, Ruleset, pick, traits_of
+    """The pure decision (itsm_requests.domain.dispatch: Ruleset.first, timed by itsm_requests.dispatch_bench) over
+    the same rules as the dry run, compiled once as the service keeps them; and over the dispatch helper's worst case
+    (sample_rules: only the last of RULES matches, each rule checking a category, a priority and a location)."""
+    from itsm_requests.dispatch_bench import decision_times, sample_rules, sample_traits
+    from itsm_requests.domain.dispatch import DispatchRule, Facts, Ruleset, traits_of
 
     at = datetime.now(UTC)
     rules = [DispatchRule.create(id=str(uuid.uuid4()), position=n + 1, at=at, **body)
@@ -96,18 +105,16 @@ def in_process(bodies: list[dict], record: dict, expected: str, runs: int) -> di
     started = time.perf_counter()
     ruleset = Ruleset(rules)
     compiled_ms = (time.perf_counter() - started) * 1000
-    facts = Facts(**record)
-    members = [Member(f"agent-{n}") for n in range(10)]
-    rule, evaluated = ruleset.first(traits_of(facts))
+    traits = traits_of(Facts(**record))
+    rule, evaluated = ruleset.first(traits)
     assert rule is not None and rule.name == expected, f"in process: {rule} matched, not {expected}"
-    latencies = []
-    for _ in range(runs):
-        began = time.perf_counter()
-        rule, evaluated = ruleset.first(traits_of(facts))
-        pick("round_robin", members, last="agent-3")
-        latencies.append((time.perf_counter() - began) * 1000)
-    return {"rules": len(rules), "rules_evaluated": evaluated, "runs": runs, **ms(latencies),
-            "compile_ms": round(compiled_ms, 2), "target_p99_ms": TARGET_P99_MS}
+    same = [t * 1000 for t in decision_times(ruleset, traits, runs)]
+    worst_rules, worst_traits = Ruleset(sample_rules(len(bodies))), sample_traits(len(bodies))
+    worst = [t * 1000 for t in decision_times(worst_rules, worst_traits, runs)]
+    return {"rules": len(rules), "rules_evaluated": evaluated, "runs": runs, **ms(same),
+            "compile_ms": round(compiled_ms, 2),
+            "worst_case": {"rules_evaluated": worst_rules.first(worst_traits)[1], **ms(worst)},
+            "target_p99_ms": TARGET_P99_MS}
 
 
 async def create_rules(gateway: httpx.AsyncClient, bodies: list[dict]) -> list[tuple[str, str | None]]:
@@ -126,13 +133,13 @@ async def delete_all(gateway: httpx.AsyncClient, paths: list[tuple[str, str | No
         await gateway.delete(path, headers={"if-match": etag} if etag else {})
 
 
-async def end_to_end(agent: httpx.AsyncClient, record: dict, expected: str, runs: int) -> dict:
+async def end_to_end(agent: httpx.AsyncClient, path: str, record: dict, expected: str, runs: int) -> dict:
     for _ in range(20):  # warm-up: connections, the service's compiled rules
-        (await agent.post("/api/v1/dispatch/dry-run", json=record)).raise_for_status()
+        (await agent.post(path, json=record)).raise_for_status()
     latencies, answer = [], {}
     for _ in range(runs):
         began = time.perf_counter()
-        response = await agent.post("/api/v1/dispatch/dry-run", json=record)
+        response = await agent.post(path, json=record)
         latencies.append((time.perf_counter() - began) * 1000)
         response.raise_for_status()
         answer = response.json()
@@ -168,15 +175,15 @@ async def catalogue(gateway: httpx.AsyncClient, tag: str) -> tuple[dict, dict, l
     return category, item, [(f"/api/v1/dispatch/rules/{rule_id}", etag)]
 
 
-async def round_robin_group(gateway: httpx.AsyncClient, tag: str, timeout: float = 30) -> int:
-    """The tasks' group in the directory with AGENTS people, its method round robin; how many members the requests
+async def fulfilment_group(gateway: httpx.AsyncClient, tag: str, timeout: float = 30) -> int:
+    """The tasks' group in the directory with AGENTS people, its method METHOD; how many members the requests
     service knows of (its copy comes from itsm.directory) when it is ready, or when `timeout` has passed."""
     group = f"bench-fulfil-{tag}"
     people = [f"bench-agent-{tag}-{n}" for n in range(AGENTS)]
     for username in people:
         (await gateway.post("/api/v1/people", json={"username": username, "name": username})).raise_for_status()
     (await gateway.post("/api/v1/groups", json={"name": group, "members": people})).raise_for_status()
-    (await gateway.put(f"/api/v1/dispatch/groups/{group}", json={"method": "round_robin"})).raise_for_status()
+    (await gateway.put(f"/api/v1/dispatch/groups/{group}", json={"method": METHOD})).raise_for_status()
     deadline, members = time.perf_counter() + timeout, []
     while len(members) < AGENTS and time.perf_counter() < deadline:
         await asyncio.sleep(0.2)
@@ -280,17 +287,18 @@ async def submission(gateway: httpx.AsyncClient, secret: str, bootstrap: str, ta
             "accepted_per_s": round(len(submitted) / elapsed, 1),
             "submit_p50_ms": round(percentile(latencies, 50), 1), "submit_p99_ms": round(percentile(latencies, 99), 1),
             "submit_max_ms": round(max(latencies), 1),
-            "tasks_assigned": len(assigned), "group_members": members, "group_method": "round_robin",
+            "tasks_assigned": len(assigned), "group_members": members, "group_method": METHOD,
             "tasks_with_assignee": sum(bool(assignments.assignees.get(r)) for r in assigned),
             "submit_to_assigned_p50_ms": round(percentile(delays, 50), 1) if delays else None,
             "submit_to_assigned_p99_ms": round(percentile(delays, 99), 1) if delays else None,
             "all_assigned_after_last_submit_s": round(max(0.0, everything), 2) if everything is not None else None,
+            "submitting_s": round(elapsed, 1),
             "drain_s": DRAIN_SECONDS}
 
 
 # --- the run ------------------------------------------------------------------------------------------------------
 
-async def run(gateway: httpx.AsyncClient, secret: str, bootstrap: str) -> dict:
+async def run(gateway: httpx.AsyncClient, secret: str, bootstrap: str, requests_url: str, internal_key: str) -> dict:
     from itsm_gateway.auth import issue_token
 
     tag = uuid.uuid4().hex[:8]
@@ -302,18 +310,22 @@ async def run(gateway: httpx.AsyncClient, secret: str, bootstrap: str) -> dict:
         made = await create_rules(gateway, bodies)
         undo += [(f"/api/v1/dispatch/rules/{rule_id}", etag) for rule_id, etag in made]
         async with httpx.AsyncClient(base_url=str(gateway.base_url), headers=agent_headers, timeout=60) as agent:
-            through = await end_to_end(agent, record, expected, RUNS)
+            through = await end_to_end(agent, "/api/v1/dispatch/dry-run", record, expected, RUNS)
+        async with httpx.AsyncClient(base_url=requests_url, timeout=60,
+                                     auth=signed_for("requests", internal_key)) as direct:
+            straight = await end_to_end(direct, "/dispatch/dry-run", record, expected, RUNS)
         # The RULES rules go before the submissions: each task's dispatch would look at them all.
         await delete_all(gateway, undo)
         undo.clear()
         _, item, more = await catalogue(gateway, tag)
         undo += more
-        members = await round_robin_group(gateway, tag)
+        members = await fulfilment_group(gateway, tag)
         submitted = await submission(gateway, secret, bootstrap, tag, item, members)
         await gateway.patch(f"/api/v1/catalog/items/{item['id']}", json={"active": False})
     finally:
         await delete_all(gateway, undo)
-    return {"dispatch_decision": {"rules": RULES, "in_process": pure, "dry_run_through_gateway": through},
+    return {"dispatch_decision": {"rules": RULES, "in_process": pure, "dry_run_through_gateway": through,
+                                  "dry_run_requests_direct": straight},
             "request_submission": submitted}
 
 
@@ -323,7 +335,8 @@ async def alone(platform, secret: str, incidents_db: str) -> dict:
 
     headers = {"authorization": f"Bearer {issue_token(secret, 'bench', ['admin'])}"}
     async with httpx.AsyncClient(base_url=platform.url("gateway"), headers=headers, timeout=60) as gateway:
-        return await run(gateway, secret, platform.infra_env["ITSM_KAFKA_BOOTSTRAP"])
+        return await run(gateway, secret, platform.infra_env["ITSM_KAFKA_BOOTSTRAP"], platform.url("requests"),
+                         platform.internal_key)
 
 
 def standalone() -> int:

@@ -1,4 +1,5 @@
-"""A dispatch decision, as the service owning the record takes it (issue 17). Pure: no I/O.
+"""A dispatch decision, as the service owning the record takes it (issue 17). Pure: no I/O (the consumer's handler
+is itsm_kit.dispatch_decisions).
 
 The requests service's dispatch rules choose a group (and the group's method a person) for an incident or a problem
 and publish it (itsm.record.dispatched); the owning service assigns the record unless someone assigned it meanwhile.
@@ -51,3 +52,4 @@ def dispatch_note(decision: RecordDispatched, group: str, assignee: str | None) 
     else:
         how = "; no assignee (the group's method names nobody)"
     return f"Assigned to {who} by {by}{how}."
+

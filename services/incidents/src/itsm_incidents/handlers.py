@@ -24,6 +24,7 @@ from itsm_contracts.events.sla import SlaBreached
 from itsm_contracts.events.requests import RecordDispatched, WorkOrderApplied
 from itsm_kit.clock import utcnow
 from itsm_kit.cmdb_copy import CiRepository
+from itsm_kit.dispatch_decisions import decisions_taken
 from itsm_kit.domain import SYSTEM, InvalidValue
 from itsm_kit.errors import check_version, found
 from itsm_kit.unit_of_work import UnitOfWork
@@ -429,27 +430,8 @@ async def external_records(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, Exte
 
 
 async def records_dispatched(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, RecordDispatched]]) -> None:
-    """The dispatch rules' decisions for incidents, in the run's order: each is taken unless someone assigned the
-    incident meanwhile (Incident.take_dispatch). Other records' decisions, and incidents this service does not
-    have, are skipped."""
-    decisions = [(cause, d) for cause, d in run if d.record_type == "incident"]
-    if not decisions:
-        return
-    async with uow:
-        repo = IncidentRepository(uow.session)
-        incidents = await repo.get_many(sorted({d.record_id for _, d in decisions}), for_update=True)
-        changed: dict[str, Incident] = {}
-        for cause, decision in decisions:
-            if (incident := incidents.get(decision.record_id)) is None:
-                log.info("a dispatch decision names an unknown incident; skipped",
-                         extra={"incident_id": decision.record_id})
-                continue
-            if incident.take_dispatch(decision, utcnow()):
-                changed[incident.id] = incident
-                uow.add(incident)
-                uow.caused_by(cause)
-        await repo.save_many(list(changed.values()))
-        await uow.commit()
+    """The dispatch rules' decisions for incidents (Incident.take_dispatch says when one is taken)."""
+    await decisions_taken(uow, run, record_type="incident", repository=IncidentRepository)
 
 
 async def work_orders_applied(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, WorkOrderApplied]]) -> None:

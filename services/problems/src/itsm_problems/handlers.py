@@ -18,6 +18,7 @@ from itsm_contracts.events.problems import ProblemIncidentLinkRefused, ProblemLi
 from itsm_contracts.events.requests import RecordDispatched
 from itsm_kit.clock import utcnow
 from itsm_kit.cmdb_copy import CiRepository
+from itsm_kit.dispatch_decisions import decisions_taken
 from itsm_kit.domain import SYSTEM, Conflict
 from itsm_kit.errors import check_version, found
 from itsm_kit.records import apply, remove, revise
@@ -516,24 +517,5 @@ async def external_records(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, Exte
 
 
 async def records_dispatched(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, RecordDispatched]]) -> None:
-    """The dispatch rules' decisions for problems, in the run's order: each is taken unless someone assigned the
-    problem meanwhile (Problem.take_dispatch). Other records' decisions, and problems this service does not have,
-    are skipped."""
-    decisions = [(cause, d) for cause, d in run if d.record_type == "problem"]
-    if not decisions:
-        return
-    async with uow:
-        repo = ProblemRepository(uow.session)
-        problems = await repo.get_many({d.record_id for _, d in decisions}, for_update=True)
-        changed: dict[str, Problem] = {}
-        for cause, decision in decisions:
-            if (problem := problems.get(decision.record_id)) is None:
-                log.info("a dispatch decision names an unknown problem; skipped",
-                         extra={"problem_id": decision.record_id})
-                continue
-            if problem.take_dispatch(decision, utcnow()):
-                changed[problem.id] = problem
-                uow.add(problem)
-                uow.caused_by(cause)
-        await repo.save_many(list(changed.values()))
-        await uow.commit()
+    """The dispatch rules' decisions for problems (Problem.take_dispatch says when one is taken)."""
+    await decisions_taken(uow, run, record_type="problem", repository=ProblemRepository)

@@ -76,6 +76,7 @@ async def list_dispatch_groups(request: Request, runtime: RuntimeDep, user: Agen
 
 
 @router.put("/groups/{name}", response_model=DispatchGroupPublic,
+            responses={201: {"model": DispatchGroupPublic, "description": "the group's method set for the first time"}},
             summary="Set how a group's work goes to its members: round_robin, least_loaded or none")
 async def set_dispatch_group_method(name: GroupName, body: DispatchGroupMethod, runtime: RuntimeDep, user: AdminUser,
                                     response: Response, if_match: IfMatchHeader = None) -> dict:
