@@ -93,7 +93,8 @@ async def measure(platform: Platform, secret: str, incidents_db: str) -> dict:
         # Before the CMDB estate (100,000 CIs the requests service copies from itsm.cmdb) and the SLA breaches: their
         # load is not the requests service's own. Its dispatch rules are deleted after; its requests stay.
         ordered = await requests.run(gateway, secret, platform.infra_env["ITSM_KAFKA_BOOTSTRAP"],
-                                     platform.url("requests"), platform.internal_key)
+                                     platform.url("requests"), platform.internal_key,
+                                     incidents_db.rsplit("/", 1)[0] + "/itsm_requests")
         estate = await cmdb.run(gateway, platform.url("cmdb"), incidents_db.rsplit("/", 1)[0] + "/itsm_cmdb",
                                 incidents_db, platform.internal_key)
         risk = await change_risk.run(gateway, platform.url("changes"), incidents_db.rsplit("/", 1)[0],

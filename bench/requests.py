@@ -5,6 +5,9 @@
   them between rule changes; then the decision (Ruleset.first, timed by itsm_requests.dispatch_bench) RUNS times:
   p50/p99/max; the same over dispatch_bench's worst case (only the last rule matches). The compile of the RULES
   rules is timed too (the cost each rule change brings once).
+- dispatch in the service: with those rules in the requests database, handlers.dispatch.decide itself RUNS times
+  (its reads: the rules' generation, the group's row), each in a transaction rolled back: the decision as an
+  incident's or a task's dispatch makes it, without HTTP.
 - dispatch, end to end: the same rules created through the gateway (POST /api/v1/dispatch/rules, appended in
   order), then POST /api/v1/dispatch/dry-run RUNS times one after another as an agent (gateway -> requests
   service -> its rules -> the answer, which must name the matching rule): p50/p99/max; and the same straight at the
@@ -115,6 +118,34 @@ def in_process(bodies: list[dict], record: dict, expected: str, runs: int) -> di
             "compile_ms": round(compiled_ms, 2),
             "worst_case": {"rules_evaluated": worst_rules.first(worst_traits)[1], **ms(worst)},
             "target_p99_ms": TARGET_P99_MS}
+
+
+async def with_reads(requests_db: str, record: dict, expected: str, runs: int) -> dict:
+    """The decision as the requests service makes it for an incident or a task (handlers.dispatch.decide): the rules'
+    generation read, the compiled rules kept between changes, the group's row, on the requests database with the
+    RULES rules in it; each in a transaction rolled back (nothing kept): p50/p99/max, without HTTP."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from itsm_kit.db import make_engine
+    from itsm_requests.domain.dispatch import Facts
+    from itsm_requests.handlers.dispatch import decide
+
+    engine = make_engine(make_url(requests_db).set(drivername="postgresql+asyncpg"), pool_size=1)
+    latencies, decision = [], None
+    try:
+        async with AsyncSession(engine) as session:
+            for n in range(runs + 20):  # the first 20 warm the connection and the compiled rules
+                await session.begin()
+                began = time.perf_counter()
+                decision = await decide(session, Facts(**record))
+                if n >= 20:
+                    latencies.append((time.perf_counter() - began) * 1000)
+                await session.rollback()
+    finally:
+        await engine.dispose()
+    assert decision is not None and decision.rule == expected, f"decide chose {decision}, not {expected}"
+    return {"rules_evaluated": decision.rules_evaluated, "runs": runs, **ms(latencies), "target_p99_ms": TARGET_P99_MS}
 
 
 async def create_rules(gateway: httpx.AsyncClient, bodies: list[dict]) -> list[tuple[str, str | None]]:
@@ -298,7 +329,8 @@ async def submission(gateway: httpx.AsyncClient, secret: str, bootstrap: str, ta
 
 # --- the run ------------------------------------------------------------------------------------------------------
 
-async def run(gateway: httpx.AsyncClient, secret: str, bootstrap: str, requests_url: str, internal_key: str) -> dict:
+async def run(gateway: httpx.AsyncClient, secret: str, bootstrap: str, requests_url: str, internal_key: str,
+              requests_db: str) -> dict:
     from itsm_gateway.auth import issue_token
 
     tag = uuid.uuid4().hex[:8]
@@ -309,6 +341,7 @@ async def run(gateway: httpx.AsyncClient, secret: str, bootstrap: str, requests_
     try:
         made = await create_rules(gateway, bodies)
         undo += [(f"/api/v1/dispatch/rules/{rule_id}", etag) for rule_id, etag in made]
+        service = await with_reads(requests_db, record, expected, RUNS)
         async with httpx.AsyncClient(base_url=str(gateway.base_url), headers=agent_headers, timeout=60) as agent:
             through = await end_to_end(agent, "/api/v1/dispatch/dry-run", record, expected, RUNS)
         async with httpx.AsyncClient(base_url=requests_url, timeout=60,
@@ -324,7 +357,8 @@ async def run(gateway: httpx.AsyncClient, secret: str, bootstrap: str, requests_
         await gateway.patch(f"/api/v1/catalog/items/{item['id']}", json={"active": False})
     finally:
         await delete_all(gateway, undo)
-    return {"dispatch_decision": {"rules": RULES, "in_process": pure, "dry_run_through_gateway": through,
+    return {"dispatch_decision": {"rules": RULES, "in_process": pure, "in_the_service_with_its_reads": service,
+                                  "dry_run_through_gateway": through,
                                   "dry_run_requests_direct": straight},
             "request_submission": submitted}
 
@@ -336,7 +370,7 @@ async def alone(platform, secret: str, incidents_db: str) -> dict:
     headers = {"authorization": f"Bearer {issue_token(secret, 'bench', ['admin'])}"}
     async with httpx.AsyncClient(base_url=platform.url("gateway"), headers=headers, timeout=60) as gateway:
         return await run(gateway, secret, platform.infra_env["ITSM_KAFKA_BOOTSTRAP"], platform.url("requests"),
-                         platform.internal_key)
+                         platform.internal_key, incidents_db.rsplit("/", 1)[0] + "/itsm_requests")
 
 
 def standalone() -> int:
