@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import (
-    BigInteger, Column, ColumnElement, DateTime, Index, Integer, LargeBinary, MetaData, String, Table, Text, func,
-    insert, or_, text,
+    BigInteger, Column, ColumnElement, DateTime, Index, Integer, LargeBinary, MetaData, Select, String, Table, Text,
+    func, insert, or_, select, text,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -153,6 +153,12 @@ def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def stored(table: Table) -> Select:
+    """SELECT of a table's stored columns: not the generated ones (a search vector is the database's to read, and
+    reading it with every record would carry it, sizeable, to the service for nothing)."""
+    return select(*(column for column in table.c if column.computed is None))
 
 
 def matching(text: str, *columns: ColumnElement) -> ColumnElement[bool]:

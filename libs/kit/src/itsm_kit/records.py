@@ -15,6 +15,7 @@ from sqlalchemy import Sequence, Table, bindparam, delete, func, insert, select,
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_kit.domain import Conflict
+from itsm_kit.db import stored
 from itsm_kit.errors import check_version, found
 from itsm_kit.pagination import newest_first, page_of
 
@@ -85,7 +86,7 @@ class AggregateRepository(Generic[A]):
 
     async def find(self, *, for_update: bool = False, **values: Any) -> A | None:
         """The one whose columns have these values (a unique name, a username), or None."""
-        query = select(self.table).where(*(self.table.c[name] == value for name, value in values.items()))
+        query = stored(self.table).where(*(self.table.c[name] == value for name, value in values.items()))
         row = (await self.session.execute(query.with_for_update() if for_update else query)).first()
         return self.load(row) if row else None
 
@@ -94,7 +95,7 @@ class AggregateRepository(Generic[A]):
         ids = sorted(set(ids))
         if not ids:
             return {}
-        query = select(self.table).where(self.table.c.id.in_(ids)).order_by(self.table.c.id)
+        query = stored(self.table).where(self.table.c.id.in_(ids)).order_by(self.table.c.id)
         rows = await self.session.execute(query.with_for_update() if for_update else query)
         return {r.id: self.load(r) for r in rows.all()}
 
@@ -121,7 +122,7 @@ class AggregateRepository(Generic[A]):
 
     async def newest_first(self, at: str, *, limit: int, cursor: str | None) -> tuple[list[A], str | None]:
         """A page of all, newest (by the `at` column) first, and the next page's cursor."""
-        query = newest_first(select(self.table), self.table.c[at], self.table.c.id, limit=limit, cursor=cursor)
+        query = newest_first(stored(self.table), self.table.c[at], self.table.c.id, limit=limit, cursor=cursor)
         found = [self.load(r) for r in (await self.session.execute(query)).all()]
         return page_of(found, limit, lambda a: (getattr(a, at), a.id))
 

@@ -18,6 +18,7 @@ from itsm_contracts.api.changes import (
     ChangeActivityPage, ChangeClose, ChangeTemplateCreate, ChangeTemplateList, ChangeTemplatePublic,
     ChangeTemplateUpdate,
 )
+from itsm_contracts.api.search import ChangeHit, SearchQuery
 from itsm_kit.api import Actor, Ident, IfMatch, PageSize, answer
 from itsm_kit.runtime import UnitOfWorkDep
 from itsm_kit.runtime import RuntimeDep  # risk (issue 15)
@@ -34,6 +35,13 @@ from itsm_changes import handlers
 from itsm_changes.domain import State
 
 router = APIRouter(prefix="/changes", tags=["changes"])
+
+
+# -- search that ranks (issue 18); before /{change_id} --------------------------------------------------------------
+@router.get("/search", response_model=list[ChangeHit],
+            summary="The changes a text finds, best first (words, misspellings, the number)")
+async def search_changes(uow: UnitOfWorkDep, query: Annotated[SearchQuery, Query()]) -> list[ChangeHit]:
+    return [ChangeHit(**hit) for hit in await handlers.search_changes(uow, query.q, limit=query.limit)]
 
 
 # -- risk (issue 15): the settings risk reads, recompute now; success rate ---------------------------------------

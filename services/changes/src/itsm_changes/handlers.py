@@ -115,6 +115,12 @@ async def get_change(uow: UnitOfWork, change_id: str) -> ChangeRequest:
         return found(await ChangeRepository(uow.session).get(change_id), "change request", change_id)
 
 
+async def search_changes(uow: UnitOfWork, q: str, *, limit: int) -> list[dict[str, Any]]:
+    """The changes `q` finds best, best first (search that ranks, issue 18)."""
+    async with uow:
+        return await ChangeRepository(uow.session).search(q, limit=limit)
+
+
 async def list_changes(uow: UnitOfWork, *, limit: int, cursor: str | None,
                        **where: Any) -> tuple[list[ChangeRequest], str | None]:
     """Newest first, filtered by `where` (ChangeRepository.page's filters); the page and the next page's cursor."""

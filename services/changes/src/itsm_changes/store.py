@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from itsm_contracts.events.incidents import OPEN_INCIDENT_STATES
 from itsm_kit.cmdb_copy import cmdb_copy_tables
+from itsm_kit.db import stored
 from itsm_changes.domain import (
     FAILED_CLOSE_CODES, RISK_ASSESSED_IN, RiskFactor, RiskLevel, SuspectedIncident,
 )
@@ -35,11 +36,16 @@ from itsm_kit.domain import Activity
 from itsm_kit.timeline import Timeline, activity_table
 from itsm_kit.pagination import newest_first, page_of
 from itsm_kit.records import AggregateRepository, Numbering
+from itsm_kit.search import Searchable, ranked
 from itsm_changes.domain import ChangeWindow, Related, WindowKind  # schedule (issue 15)
 
 metadata = MetaData()
 
 change_number = Sequence("change_number_seq", start=1001, metadata=metadata)
+
+# Search that ranks (issue 18, migration 0007): the text's tsvector and the title's trigrams, see itsm_kit.search.
+CHANGE_SEARCH = Searchable("changes", title=("number", "short_description"), body=("description", "close_notes"),
+                           trigram="short_description")
 
 changes = Table(
     "changes",
@@ -88,6 +94,7 @@ changes = Table(
     Index("changes_by_group", "assignment_group", "requested_at", "id"),
     Index("changes_by_planned_start", "planned_start"),
     Index("changes_by_ci", "affected_cis", postgresql_using="gin"),
+    *CHANGE_SEARCH.schema(),
 )
 
 
@@ -100,6 +107,12 @@ class ChangeRepository(AggregateRepository[ChangeRequest]):
     table, aggregate, noun = changes, ChangeRequest, "change request"
     numbering = Numbering(change_number, "CHG")
     choices = {"change_type": ChangeType, "state": State}
+
+    async def search(self, q: str, *, limit: int) -> list[dict[str, Any]]:
+        """The changes `q` finds best, best first (itsm_kit.search)."""
+        c = changes.c
+        return await ranked(self.session, changes, CHANGE_SEARCH, q,
+                            [c.id, c.number, c.short_description, c.state, c.change_type], limit=limit)
 
     def load(self, row: Any) -> ChangeRequest:
         change = super().load(row)
@@ -120,7 +133,7 @@ class ChangeRepository(AggregateRepository[ChangeRequest]):
         """Newest requested first, those every filter given holds for; the page and the next page's cursor.
         The planned start range includes `from` and excludes `before`."""
         c = changes.c
-        query: Select = select(changes)
+        query: Select = stored(changes)
         if state:
             query = query.where(c.state.in_(state))
         for column, value in ((c.assignee, assignee), (c.assignment_group, assignment_group)):
@@ -412,7 +425,7 @@ async def changes_holding_window(session: AsyncSession, *, start: datetime, end:
 async def changes_in_period(session: AsyncSession, *, start: datetime, end: datetime, states: Seq[str],
                             limit: int = 5_000) -> list[ChangeRequest]:
     c = changes.c
-    rows = await session.execute(select(changes).where(
+    rows = await session.execute(stored(changes).where(
         c.state.in_(list(states)), c.planned_start < end, c.planned_end > start,
     ).order_by(c.planned_start, c.id).limit(limit))
     repo = ChangeRepository(session)

@@ -18,6 +18,7 @@ from itsm_contracts.api.incidents import (
     IncidentPage, IncidentPublic, IncidentQuery, IncidentResolve, IncidentUpdate, NoteCreate, PriorityCell,
     PriorityMatrixPublic, PriorityMatrixUpdate, ProblemRef, StateChange,
 )
+from itsm_contracts.api.search import IncidentHit, IncidentSearchQuery
 from itsm_kit.api import Actor, Ident, IfMatch, tag
 from itsm_kit.domain import PRIORITY_LABELS
 from itsm_kit.runtime import RuntimeDep, UnitOfWorkDep
@@ -46,6 +47,13 @@ async def list_incidents(uow: UnitOfWorkDep, query: Annotated[IncidentQuery, Que
     page = query.model_dump(include={"sort", "order", "limit", "cursor"})
     items, next_cursor = await handlers.list_incidents(uow, query.model_dump(exclude=set(page)), **page)
     return IncidentPage(items=[public(i) for i in items], next_cursor=next_cursor)
+
+
+@router.get("/search", response_model=list[IncidentHit],
+            summary="The incidents a text finds, best first (words, misspellings, the number)")
+async def search_incidents(uow: UnitOfWorkDep, query: Annotated[IncidentSearchQuery, Query()]) -> list[IncidentHit]:
+    hits = await handlers.search_incidents(uow, query.q, limit=query.limit, caller=query.caller)
+    return [IncidentHit(**hit) for hit in hits]
 
 
 @router.get("/counts", response_model=IncidentCounts, summary="How many incidents match, by state and priority")

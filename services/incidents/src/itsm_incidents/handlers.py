@@ -204,6 +204,12 @@ async def list_incidents(uow: UnitOfWork, where: dict[str, Any], *, sort: str, o
         return await IncidentRepository(uow.session).page(where, sort=sort, order=order, limit=limit, cursor=cursor)
 
 
+async def search_incidents(uow: UnitOfWork, q: str, *, limit: int, caller: str | None = None) -> list[dict[str, Any]]:
+    """The incidents `q` finds best, best first (search that ranks, issue 18); only `caller`'s when given."""
+    async with uow:
+        return await IncidentRepository(uow.session).search(q, limit=limit, caller=caller)
+
+
 async def count_incidents(uow: UnitOfWork, where: dict[str, Any]) -> tuple[dict[str, int], dict[int, int]]:
     async with uow:
         return await IncidentRepository(uow.session).counts(where)

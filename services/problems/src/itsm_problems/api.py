@@ -18,12 +18,19 @@ from itsm_contracts.api.problems import (
     ProblemAgingReport, ProblemCreate, ProblemMove, ProblemPage, ProblemPublic, ProblemQuery, ProblemResolution,
     ProblemUpdate, RootCause,
 )
+from itsm_contracts.api.search import ProblemHit, SearchQuery
 from itsm_kit.api import Actor, Ident, IfMatch, answer
 from itsm_kit.runtime import UnitOfWorkDep
 from itsm_problems import handlers
 from itsm_problems.domain import State
 
 router = APIRouter(prefix="/problems", tags=["problems"])
+
+
+@router.get("/search", response_model=list[ProblemHit],  # before /{problem_id}
+            summary="The problems a text finds, best first (words, misspellings, the number)")
+async def search_problems(uow: UnitOfWorkDep, query: Annotated[SearchQuery, Query()]) -> list[ProblemHit]:
+    return [ProblemHit(**hit) for hit in await handlers.search_problems(uow, query.q, limit=query.limit)]
 
 
 @router.post("", response_model=ProblemPublic, status_code=201, summary="Open a problem")

@@ -120,6 +120,12 @@ async def get_problem(uow: UnitOfWork, problem_id: str) -> tuple[Problem, list[d
         return problem, await CiRepository(uow.session).business_services_of(problem.affected_cis)
 
 
+async def search_problems(uow: UnitOfWork, q: str, *, limit: int) -> list[dict[str, Any]]:
+    """The problems `q` finds best, best first (search that ranks, issue 18)."""
+    async with uow:
+        return await ProblemRepository(uow.session).search(q, limit=limit)
+
+
 async def list_problems(uow: UnitOfWork, *, limit: int, cursor: str | None,
                         **where: Any) -> tuple[list[Problem], str | None]:
     """Newest first, filtered by `where` (ProblemRepository.page's filters); the page and the next page's cursor."""

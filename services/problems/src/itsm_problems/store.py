@@ -14,8 +14,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_kit.cmdb_copy import cmdb_copy_tables
+from itsm_kit.db import stored
 from itsm_kit.pagination import newest_first, page_of
 from itsm_kit.records import AggregateRepository, Numbering
+from itsm_kit.search import ANY_WORD, Searchable, ranked
 from itsm_kit.timeline import Timeline, activity_table
 from itsm_problems.domain import (
     MAX_LINKED_INCIDENTS, MAX_SEARCH_TEXT, MIN_SUGGESTION_SCORE, SUGGESTIONS_PER_INCIDENT, Activity, CauseCode,
@@ -25,6 +27,10 @@ from itsm_problems.domain import (
 metadata = MetaData()
 
 problem_number = Sequence("problem_number_seq", start=1001, metadata=metadata)
+
+# Search that ranks (issue 18, migration 0009): the text's tsvector and the title's trigrams, see itsm_kit.search.
+PROBLEM_SEARCH = Searchable("problems", title=("number", "short_description"),
+                            body=("description", "root_cause", "workaround"), trigram="short_description")
 
 problems = Table(
     "problems",
@@ -59,6 +65,7 @@ problems = Table(
     Column("detected_on", String(20)),
     Column("detected_value", String(255)),
     Column("dispatched_at", DateTime(timezone=True)),  # issue 17: the dispatch decision applied last (migration 0008)
+    *PROBLEM_SEARCH.schema(),
     Index("problems_by_opened", "opened_at", "id"),
     # The filters lists offer: each keeps the newest-first order, so a filtered page is an index range.
     Index("problems_by_state", "state", "opened_at", "id"),
@@ -90,12 +97,18 @@ class ProblemRepository(AggregateRepository[Problem]):
     numbering = Numbering(problem_number, "PRB")
     choices = {"state": State, "cause_code": _maybe(CauseCode), "resolution_code": _maybe(ResolutionCode)}
 
+    async def search(self, q: str, *, limit: int) -> list[dict[str, Any]]:
+        """The problems `q` finds best, best first (itsm_kit.search)."""
+        c = problems.c
+        return await ranked(self.session, problems, PROBLEM_SEARCH, q,
+                            [c.id, c.number, c.short_description, c.state, c.priority], limit=limit)
+
     async def page(self, *, limit: int, cursor: str | None = None, state: list[str] | None = None,
                    assignee: str | None = None, assignment_group: str | None = None,
                    incident_id: str | None = None) -> tuple[list[Problem], str | None]:
         """Newest first, those every filter given holds for; the page and the next page's cursor."""
         c = problems.c
-        query: Select = select(problems)
+        query: Select = stored(problems)
         if state:
             query = query.where(c.state.in_(state))
         for column, value in ((c.assignee, assignee), (c.assignment_group, assignment_group)):
@@ -383,9 +396,8 @@ class Observations:
         return {r[0]: r[1] for r in rows.all()}
 
 
-# The OR of a text's lexemes (English stemming, stop words dropped): any shared word matches, and ts_rank's
-# share-of-the-query scoring favours the problems that have more of them, in their weightier parts.
-ANY_WORD = "replace(plainto_tsquery('english', left({}, {}))::text, ' & ', ' | ')::tsquery"
+# ANY_WORD (itsm_kit.search): any shared word matches, and ts_rank's share-of-the-query scoring favours the problems
+# that have more of them, in their weightier parts.
 SUGGEST = (
     "SELECT t.incident_id, s.* FROM unnest(:ids, :bodies) AS t(incident_id, body)"
     f" CROSS JOIN LATERAL (SELECT {ANY_WORD.format('t.body', MAX_SEARCH_TEXT)} AS q) AS w"

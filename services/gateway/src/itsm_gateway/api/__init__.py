@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from itsm_gateway.api import (
     catalogue, changes, cmdb, connectors, deliveries, directory, dispatch, incidents, integrations, problems, requests,
-    screens, session, sla, stream, subscriptions, work_orders,
+    screens, search, session, sla, stream, subscriptions, work_orders,
 )
 
 router = APIRouter(prefix="/api/v1")
@@ -34,6 +34,7 @@ router.include_router(dispatch.router)
 router.include_router(work_orders.router)
 router.include_router(stream.router)
 router.include_router(screens.router)
+router.include_router(search.router)  # one search across the platform (issue 18)
 router.include_router(session.router)
 
 # PagerDuty senders whose base URL is swapped for ours post to /v2/enqueue, as at PagerDuty.
