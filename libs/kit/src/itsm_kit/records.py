@@ -90,6 +90,12 @@ class AggregateRepository(Generic[A]):
         row = (await self.session.execute(query.with_for_update() if for_update else query)).first()
         return self.load(row) if row else None
 
+    async def holder(self, record: A, column: str = "name") -> A | None:
+        """Another record that already has `record`'s value of `column` (a name or username that must be unique),
+        or None."""
+        other = await self.find(**{column: getattr(record, column)})
+        return other if other is not None and getattr(other, self.key) != getattr(record, self.key) else None
+
     async def get_many(self, ids: Iterable[str], *, for_update: bool = False) -> dict[str, A]:
         """Locked in id order, so that concurrent writers cannot deadlock."""
         ids = sorted(set(ids))

@@ -172,8 +172,7 @@ async def update_template(uow: UnitOfWork, template_id: str, changes: dict[str, 
 
 
 async def _unique_template_name(repo: ChangeTemplateRepository, template: ChangeTemplate) -> None:
-    other = await repo.find(name=template.name)
-    if other is not None and other.id != template.id:
+    if await repo.holder(template) is not None:
         raise Conflict(f"there is already a change template named {template.name}", name=template.name)
 
 

@@ -101,8 +101,7 @@ async def _locked(repo: PersonRepository | GroupRepository, ident: str, if_match
 
 
 async def _unique_username(repo: PersonRepository, person: Person) -> None:
-    other = await repo.find(username=person.username)
-    if other is not None and other.id != person.id:
+    if (other := await repo.holder(person, "username")) is not None:
         raise Conflict(f"there is already a person with username {person.username}", username=person.username,
                        person_id=other.id)
 
@@ -272,8 +271,7 @@ async def _member_ids(uow: UnitOfWork, members: Sequence[str]) -> list[str]:
 
 
 async def _unique_group_name(repo: GroupRepository, group: Group) -> None:
-    other = await repo.find(name=group.name)
-    if other is not None and other.id != group.id:
+    if (other := await repo.holder(group)) is not None:
         raise Conflict(f"there is already a group named {group.name}", name=group.name, group_id=other.id)
 
 

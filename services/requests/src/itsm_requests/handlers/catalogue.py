@@ -61,8 +61,7 @@ async def delete_category(uow: UnitOfWork, category_id: str, *, if_match: int | 
 
 
 async def _unique_category_name(repo: CategoryRepository, category: Category) -> None:
-    other = await repo.find(name=category.name)
-    if other is not None and other.id != category.id:
+    if (other := await repo.holder(category)) is not None:
         raise Conflict(f"there is already a {CATEGORY} named {category.name}", name=category.name,
                        category_id=other.id)
 
@@ -124,8 +123,7 @@ async def update_item(uow: UnitOfWork, item_id: str, changes: dict[str, Any], *,
 
 async def _item_rules(repo: ItemRepository, item: CatalogItem) -> None:
     """Across records: a unique name, and a category that exists."""
-    other = await repo.find(name=item.name)
-    if other is not None and other.id != item.id:
+    if (other := await repo.holder(item)) is not None:
         raise Conflict(f"there is already a {ITEM} named {item.name}", name=item.name, item_id=other.id)
     if await CategoryRepository(repo.session).get(item.category_id) is None:
         raise InvalidValue(f"there is no {CATEGORY} {item.category_id}", category_id=item.category_id)

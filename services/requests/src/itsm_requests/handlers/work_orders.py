@@ -55,8 +55,7 @@ async def delete_template(uow: UnitOfWork, template_id: str, *, if_match: int | 
 
 
 async def _unique_name(repo: WorkOrderTemplateRepository, template: WorkOrderTemplate) -> None:
-    other = await repo.find(name=template.name)
-    if other is not None and other.id != template.id:
+    if await repo.holder(template) is not None:
         raise Conflict(f"there is already a work-order template named {template.name}", name=template.name)
 
 
