@@ -79,6 +79,28 @@ async def read_topic(bootstrap: str, topic: str, *, until: Callable[[list], bool
         await consumer.stop()
 
 
+@contextlib.asynccontextmanager
+async def publishing(bootstrap: str, source: str) -> AsyncIterator[Callable[..., Awaitable]]:
+    """`publish(data, subject=, sequence=0)`: an event enveloped as the `source` service would, sent to its contract's
+    topic keyed by its subject (so the services' consumers take it as that service's); the CloudEvent is returned."""
+    from aiokafka import AIOKafkaProducer
+
+    from itsm_contracts import envelope
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+
+    async def publish(data, *, subject: str, sequence: int = 0):
+        event = envelope(data, source=source, subject=subject, sequence=sequence)
+        await producer.send_and_wait(data.topic, event.to_json(), key=subject.encode())
+        return event
+
+    try:
+        yield publish
+    finally:
+        await producer.stop()
+
+
 async def database_scalar(database: str, query: str, *args) -> object:
     """One value from a service's own database (for checks no API exposes yet)."""
     import asyncpg

@@ -11,12 +11,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
-from itsm_contracts import envelope, topics
 from itsm_contracts.events.requests import RecordDispatched
 from itsm_kit.clock import utcnow
-from tests.helpers import database_scalar, eventually, ok, signed_in
+from tests.helpers import database_scalar, eventually, ok, publishing, signed_in
 
 pytestmark = pytest.mark.e2e
 
@@ -26,18 +24,13 @@ API = "/api/v1"
 @pytest.fixture
 async def dispatch(infra):
     """Publish a decision on itsm.requests, keyed (and subject) by the dispatched record, sequence 0."""
-    producer = AIOKafkaProducer(bootstrap_servers=infra["ITSM_KAFKA_BOOTSTRAP"], acks="all")
-    await producer.start()
+    async with publishing(infra["ITSM_KAFKA_BOOTSTRAP"], "itsm/requests") as publish:
+        async def send(record_type: str, record_id: str, group: str | None, assignee: str | None, **how) -> str:
+            decision = RecordDispatched(record_type=record_type, record_id=record_id, assignment_group=group,
+                                        assignee=assignee, decided_at=utcnow(), **how)
+            return (await publish(decision, subject=record_id)).id
 
-    async def send(record_type: str, record_id: str, group: str | None, assignee: str | None, **how) -> str:
-        decision = RecordDispatched(record_type=record_type, record_id=record_id, assignment_group=group,
-                                    assignee=assignee, decided_at=utcnow(), **how)
-        event = envelope(decision, source="itsm/requests", subject=record_id, sequence=0)
-        await producer.send_and_wait(topics.REQUESTS, event.to_json(), key=record_id.encode())
-        return event.id
-
-    yield send
-    await producer.stop()
+        yield send
 
 
 @pytest.fixture

@@ -9,11 +9,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
-from itsm_contracts import envelope, topics
 from itsm_contracts.events.requests import RequestApprovalRequested
-from tests.helpers import eventually, ok
+from tests.helpers import eventually, ok, publishing
 
 pytestmark = pytest.mark.e2e
 
@@ -29,13 +27,8 @@ async def test_each_approver_is_emailed_when_their_approval_is_requested(infra, 
     asked = RequestApprovalRequested(request_id=str(uuid.uuid4()), number=f"REQ{tag}", item_id=str(uuid.uuid4()),
                                      approval_id=str(uuid.uuid4()), stage=1, approvers=[f"ann-{tag}", f"bob-{tag}"],
                                      rule="any", requested_for=f"cyd-{tag}")
-    producer = AIOKafkaProducer(bootstrap_servers=infra["ITSM_KAFKA_BOOTSTRAP"], acks="all")
-    await producer.start()
-    try:
-        event = envelope(asked, source="itsm/requests", subject=asked.request_id, sequence=2)
-        await producer.send_and_wait(topics.REQUESTS, event.to_json(), key=asked.request_id.encode())
-    finally:
-        await producer.stop()
+    async with publishing(infra["ITSM_KAFKA_BOOTSTRAP"], "itsm/requests") as publish:
+        await publish(asked, subject=asked.request_id, sequence=2)
 
     async def mailed() -> list:
         received = [mail.to(f"{name}-{tag}@example.com") for name in ("ann", "bob")]

@@ -14,15 +14,14 @@ import uuid
 from datetime import datetime, timedelta
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
-from itsm_contracts import CloudEvent, envelope, topics
+from itsm_contracts import CloudEvent, topics
 from itsm_contracts.events.requests import (
     RequestApprovalRequested, RequestApproved, RequestedItemSummary, RequestFulfilled, RequestSubmitted,
     RequestTaskAssigned,
 )
 from itsm_kit.clock import utcnow
-from tests.helpers import database_scalar, eventually, ok, problem, read_topic, signed_in
+from tests.helpers import database_scalar, eventually, ok, problem, publishing, read_topic, signed_in
 
 pytestmark = pytest.mark.e2e
 
@@ -32,15 +31,13 @@ TIMERS = "/api/v1/sla/timers"
 class Request:
     """One request's events, published in order on itsm.requests."""
 
-    def __init__(self, producer: AIOKafkaProducer):
-        self.producer = producer
+    def __init__(self, publish):
+        self._publish = publish
         self.id, self.number = str(uuid.uuid4()), f"REQ{uuid.uuid4().hex[:7]}"
         self.sequence = itertools.count(1)
 
     async def publish(self, data) -> CloudEvent:
-        event = envelope(data, source="itsm/requests", subject=self.id, sequence=next(self.sequence))
-        await self.producer.send_and_wait(topics.REQUESTS, event.to_json(), key=self.id.encode())
-        return event
+        return await self._publish(data, subject=self.id, sequence=next(self.sequence))
 
     def item(self, *, state: str, response: int | None, fulfilment: int | None) -> RequestedItemSummary:
         return RequestedItemSummary(item_id=str(uuid.uuid4()), number=f"RITM{uuid.uuid4().hex[:7]}",
@@ -55,10 +52,8 @@ class Request:
 
 @pytest.fixture
 async def requests(infra):
-    producer = AIOKafkaProducer(bootstrap_servers=infra["ITSM_KAFKA_BOOTSTRAP"], acks="all")
-    await producer.start()
-    yield lambda: Request(producer)
-    await producer.stop()
+    async with publishing(infra["ITSM_KAFKA_BOOTSTRAP"], "itsm/requests") as publish:
+        yield lambda: Request(publish)
 
 
 @pytest.fixture

@@ -12,12 +12,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
-from itsm_contracts import envelope, topics
 from itsm_contracts.events.requests import WorkOrderApplied
 from itsm_kit.clock import utcnow
-from tests.helpers import database_scalar, eventually, ok, signed_in
+from tests.helpers import database_scalar, eventually, ok, publishing, signed_in
 
 pytestmark = pytest.mark.e2e
 
@@ -26,20 +24,15 @@ API = "/api/v1"
 
 @pytest.fixture
 async def apply_template(infra):
-    producer = AIOKafkaProducer(bootstrap_servers=infra["ITSM_KAFKA_BOOTSTRAP"], acks="all")
-    await producer.start()
+    async with publishing(infra["ITSM_KAFKA_BOOTSTRAP"], "itsm/requests") as publish:
+        async def send(record_type: str, record_id: str, fields: dict, *, template: str = "VPN outage",
+                       tasks: tuple[str, ...] = ("TASK0001001", "TASK0001002")) -> str:
+            applied = WorkOrderApplied(template=template, record_type=record_type, record_id=record_id,
+                                       fields=fields, task_ids=[str(uuid.uuid4()) for _ in tasks],
+                                       task_numbers=list(tasks), applied_at=utcnow(), actor="agent-wo")
+            return (await publish(applied, subject=record_id)).id
 
-    async def send(record_type: str, record_id: str, fields: dict, *, template: str = "VPN outage",
-                   tasks: tuple[str, ...] = ("TASK0001001", "TASK0001002")) -> str:
-        applied = WorkOrderApplied(template=template, record_type=record_type, record_id=record_id, fields=fields,
-                                   task_ids=[str(uuid.uuid4()) for _ in tasks], task_numbers=list(tasks),
-                                   applied_at=utcnow(), actor="agent-wo")
-        event = envelope(applied, source="itsm/requests", subject=record_id, sequence=0)
-        await producer.send_and_wait(topics.REQUESTS, event.to_json(), key=record_id.encode())
-        return event.id
-
-    yield send
-    await producer.stop()
+        yield send
 
 
 @pytest.fixture
