@@ -65,6 +65,7 @@ DATABASES = (
     "itsm_sla",
     "itsm_notifications",
     "itsm_requests",
+    "itsm_knowledge",
 )
 # (postgres port, kafka port) per stack name; the Kafka controller listens on kafka port + 1. Below the
 # ephemeral range (32768 and up): there, a client retrying a stopped broker can connect to itself on the

@@ -16,10 +16,10 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Name and port offset from the base port (8000 in `make run`: gateway 8000 .. requests 8007).
+# Name and port offset from the base port (8000 in `make run`: gateway 8000 .. knowledge 8008).
 SERVICES = {"gateway": 0, "incidents": 1, "changes": 2, "problems": 3, "cmdb": 4, "sla": 5, "notifications": 6,
-            "requests": 7}
-UPSTREAMS = ("incidents", "changes", "problems", "cmdb", "sla", "notifications", "requests")
+            "requests": 7, "knowledge": 8}
+UPSTREAMS = ("incidents", "changes", "problems", "cmdb", "sla", "notifications", "requests", "knowledge")
 # /metrics listens this far above each API port: clear of the test slots (100 apart) and of extra
 # gateway replicas (base + 10 .. 90).
 METRICS_OFFSET = 1000

@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-SERVICES = ["gateway", "incidents", "changes", "problems", "cmdb", "sla", "notifications", "requests"]
+SERVICES = ["gateway", "incidents", "changes", "problems", "cmdb", "sla", "notifications", "requests", "knowledge"]
 
 
 def refs(node):

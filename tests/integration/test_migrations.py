@@ -12,7 +12,7 @@ from itsm_kit.db import kit_metadata, make_engine
 
 pytestmark = pytest.mark.integration
 
-SERVICES = ["gateway", "incidents", "changes", "problems", "cmdb", "sla", "notifications", "requests"]
+SERVICES = ["gateway", "incidents", "changes", "problems", "cmdb", "sla", "notifications", "requests", "knowledge"]
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -16,8 +16,10 @@ NOTIFICATIONS = "itsm.notifications"
 REQUESTS = "itsm.requests"
 # People and groups as the directory (the notifications service) keeps them, for services that need a copy.
 DIRECTORY = "itsm.directory"
+# Knowledge articles: drafted, published, retired, and attached to the records they helped (the knowledge service).
+KNOWLEDGE = "itsm.knowledge"
 
-ALL = (ALERTS, INCIDENTS, CHANGES, PROBLEMS, CMDB, SLA, NOTIFICATIONS, REQUESTS, DIRECTORY)
+ALL = (ALERTS, INCIDENTS, CHANGES, PROBLEMS, CMDB, SLA, NOTIFICATIONS, REQUESTS, DIRECTORY, KNOWLEDGE)
 
 
 def dead_letter(topic: str) -> str:

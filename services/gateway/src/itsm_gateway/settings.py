@@ -45,6 +45,7 @@ class GatewaySettings(ServiceSettings):
     sla_url: str = "http://127.0.0.1:8005"
     notifications_url: str = "http://127.0.0.1:8006"
     requests_url: str = "http://127.0.0.1:8007"
+    knowledge_url: str = "http://127.0.0.1:8008"
     upstream_timeout_seconds: float = 10.0
     # A composed screen waits this long for each of its parts; a part later than that is left out (`unavailable`).
     screen_part_timeout_seconds: float = Field(default=2.0, gt=0)

@@ -22,7 +22,7 @@ from itsm_kit.internal_auth import Signer, require_key
 from itsm_kit.runtime import Runtime
 
 PASSED_HEADERS = ("etag", "location")
-SERVICES = ("incidents", "changes", "problems", "cmdb", "sla", "notifications", "requests")
+SERVICES = ("incidents", "changes", "problems", "cmdb", "sla", "notifications", "requests", "knowledge")
 HTTP = "upstream_clients"
 WRITES = "upstream_writes"  # callables told (service, path) of each write sent
 SIGNER = "internal_signer"

@@ -3,8 +3,8 @@
 from fastapi import APIRouter
 
 from itsm_gateway.api import (
-    catalogue, changes, cmdb, connectors, deliveries, directory, dispatch, incidents, integrations, problems, requests,
-    screens, search, session, sla, stream, subscriptions, work_orders,
+    catalogue, changes, cmdb, connectors, deliveries, directory, dispatch, incidents, integrations, knowledge, problems,
+    requests, screens, search, session, sla, stream, subscriptions, work_orders,
 )
 
 router = APIRouter(prefix="/api/v1")
@@ -32,6 +32,7 @@ router.include_router(catalogue.router)
 router.include_router(requests.router)
 router.include_router(dispatch.router)
 router.include_router(work_orders.router)
+router.include_router(knowledge.router)
 router.include_router(stream.router)
 router.include_router(screens.router)
 router.include_router(search.router)  # one search across the platform (issue 18)
