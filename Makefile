@@ -17,7 +17,7 @@ TOOLS := $(COMPOSE) $(if $(shell command -v kubectl),,$(BIN)/kustomize) $(FRONTE
 
 .PHONY: run test lint install tools k8s-validate bench schemas clean-stack
 
-run: install ## start PostgreSQL, Kafka, migrations, the eight services and an SMTP sink (mail in .devstack/dev/mail); Ctrl-C stops all
+run: install ## start PostgreSQL, Kafka, migrations, the nine services and an SMTP sink (mail in .devstack/dev/mail); Ctrl-C stops all
 	$(PY) deploy/local/run.py
 
 test: install tools lint ## the whole suite against real PostgreSQL and Kafka

@@ -144,24 +144,33 @@ async def fresh_database(name: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def problems_unit_of_work(database: str) -> AsyncIterator:
-    """A unit of work on a freshly migrated problems database of this name, for calling its handlers directly."""
+async def migrated_unit_of_work(service: str, database: str, timeline=None) -> AsyncIterator:
+    """A unit of work on a freshly migrated database of `service` named `database`, for calling its handlers
+    directly; `timeline`: the service's timeline writer."""
     import subprocess
     import sys
 
     from itsm_kit.db import make_engine, make_sessionmaker
     from itsm_kit.outbox import Outbox
     from itsm_kit.unit_of_work import UnitOfWork
-    from itsm_problems.store import write_timeline
 
     url = await fresh_database(database)
-    subprocess.run([sys.executable, "-m", "itsm_problems", "migrate"], check=True, stdout=subprocess.DEVNULL,
-                   env={**os.environ, "ITSM_PROBLEMS_DATABASE_URL": url})
+    subprocess.run([sys.executable, "-m", f"itsm_{service}", "migrate"], check=True, stdout=subprocess.DEVNULL,
+                   env={**os.environ, f"ITSM_{service.upper()}_DATABASE_URL": url})
     engine = make_engine(url.replace("postgresql://", "postgresql+asyncpg://"))
     try:
-        yield UnitOfWork(make_sessionmaker(engine), Outbox("itsm/problems"), timeline=write_timeline)
+        yield UnitOfWork(make_sessionmaker(engine), Outbox(f"itsm/{service}"), timeline=timeline)
     finally:
         await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def problems_unit_of_work(database: str) -> AsyncIterator:
+    """A unit of work on a freshly migrated problems database of this name."""
+    from itsm_problems.store import write_timeline
+
+    async with migrated_unit_of_work("problems", database, write_timeline) as uow:
+        yield uow
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""The eight ITSM processes on this machine: migrate, start, watch, stop.
+"""The nine ITSM processes on this machine: migrate, start, watch, stop.
 
 Used by `make run` (deploy/local/run.py) and by the end-to-end tests, so both start
 the platform the same way. Run with the project's virtualenv Python.

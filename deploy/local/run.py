@@ -1,4 +1,4 @@
-"""`make run`: PostgreSQL and Kafka (unless configured), migrations, the eight services, and an SMTP sink that keeps
+"""`make run`: PostgreSQL and Kafka (unless configured), migrations, the nine services, and an SMTP sink that keeps
 the platform's e-mail as .eml files under .devstack/dev/mail/ (unless ITSM_NOTIFICATIONS_SMTP_HOST names a relay).
 
 Ctrl-C (or SIGTERM) stops the services, then whatever infrastructure this started. So does a
@@ -21,7 +21,7 @@ from devstack import REPO, DevstackError, Stack  # noqa: E402
 from mailsink import MailSink  # noqa: E402
 from processes import Platform, jwt_secret  # noqa: E402
 
-# The sink's port, from the base port: clear of the services (base .. base + 7) and their metrics (base + 1000 ..).
+# The sink's port, from the base port: clear of the services (base .. base + 8) and their metrics (base + 1000 ..).
 SMTP_SINK_OFFSET = 25
 
 

@@ -1,16 +1,19 @@
 """Search that ranks (issue 18): a record's text as a weighted tsvector kept by PostgreSQL (a generated column, GIN
-indexed) plus trigram similarity of its title (pg_trgm, GIN indexed) so a misspelled word still finds it.
+indexed), and a vocabulary of the words its titles use (trigram indexed) so that a misspelled word still finds it.
 
 A service describes its table once (`Searchable`): the title columns (weight A), the body columns (weight B), the
-title column trigrams are taken of, and the number column. From that come the table's column and indexes
-(`schema()`, for store tables), the migration (`add(op)` / `drop(op)`), the filter a list uses (`matches(q)`) and the
-ranked search (`ranked(...)`).
+title column whose words make the vocabulary, and the number column. From that come the table's column and index
+(`schema()`) and its vocabulary table (`vocabulary(metadata)`), for store tables; the migrations (`add(op)`, then
+`add_vocabulary(op)`); the filter a list uses (`matches(q)`) and the ranked search (`ranked(...)`).
 
-Matching: every word of the text must be found in the record, by its stem anywhere (`websearch_to_tsquery`) or
-approximately in the title (`word_similarity >= SIMILARITY`, the `<%` operator, which the trigram index serves); a
-stop word is no condition; a word with no letter or digit ("%") finds nothing. An exact number finds its record.
-Ranking: ts_rank_cd of the record's text against any of the words (title counts more than body) plus the title's
-word similarity to the whole text.
+Matching: every word of the text must be found in the record by its stem (`websearch_to_tsquery`), or, for a word
+that no title uses, one of the CORRECTIONS title words most similar to it (trigram `similarity >= SIMILARITY`) must
+be ("netwrok" is looked for as "network"); a stop word is no condition; a word with no letter or digit ("%") finds
+nothing. An exact number finds its record. So one GIN scan of the text index finds the records, however many there
+are: the typos are looked up in the vocabulary (thousands of words), not in the titles (millions of records).
+Ranking: ts_rank_cd of the record's text against any of the words and their corrections (title counts more than
+body) plus the title's word similarity to the whole text, over the first CANDIDATES records found (a common word
+finds far more).
 """
 
 from __future__ import annotations
@@ -21,17 +24,31 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    Column, ColumnElement, Computed, Index, Select, Table, Text, and_, cast, false, func, literal, literal_column, or_,
-    select, text, true,
+    Column, ColumnElement, Computed, Index, MetaData, Select, String, Table, Text, and_, cast, column, exists, false,
+    func, literal, literal_column, or_, select, table as table_clause, text, true,
 )
 from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.util import ClauseAdapter
 
 LANGUAGE = "english"  # the one text search configuration: a generated column needs a fixed (immutable) one
 MAX_TEXT = 200  # the longest text searched for (characters)
 MAX_WORDS = 10  # words of a text that take part in matching; the rest still rank
 MAX_HITS = 50
-SIMILARITY = 0.5  # least word_similarity of a word to the title: "netwrok" ~ "network" (0.5), "databse" (0.75)
+# Matches ranked at most (bench/search.py): ranking reads each one's row, and a common word ("printer") matches a
+# tenth of a million incidents. Past this many, the best are those of the first CANDIDATES found.
+CANDIDATES = 1000
+# For the bitmaps of a search's index scans: a bitmap over 4 MB (the default) goes lossy, and every row of a lossy
+# page is read and its text compared again.
+SEARCH_WORK_MEM = "16MB"
+# A search is planned for its words, every time (plan_cache_mode): a prepared statement's generic plan, made after a
+# few runs, knows nothing of how common the words are and can scan a million records for a rare one.
+# Least trigram similarity of a title word to a word no title uses, for it to be looked for instead: "netwrok" ~
+# "network" (0.33), "databse" ~ "database" (0.55), "tunel" ~ "tunnel" (0.63). Loose, since a word any title uses is
+# never corrected ("printer" is not taken for "pointer"); at most CORRECTIONS of the most similar are.
+SIMILARITY = 0.3
+CORRECTIONS = 3
+WORD_LENGTH = (3, 40)  # the vocabulary's words: shorter ones are too ambiguous to correct, longer ones are not words
 BODY_IN_HEADLINE = 2000  # characters of the body ts_headline reads (it parses all it is given)
 MARK, UNMARK = "\x02", "\x03"  # ts_headline's selection marks, made <mark> after the text is HTML-escaped
 HEADLINE_OPTIONS = f"StartSel={MARK}, StopSel={UNMARK}, MaxWords=30, MinWords=10, MaxFragments=2, FragmentDelimiter= … "
@@ -43,9 +60,9 @@ ANY_WORD = f"replace(plainto_tsquery('{LANGUAGE}', left({{}}, {{}}))::text, ' & 
 _CONFIG = literal_column(f"'{LANGUAGE}'::regconfig")
 
 
-def any_word_of(q: str) -> ColumnElement:
-    """ANY_WORD of a text, as an expression."""
-    return cast(func.replace(cast(func.plainto_tsquery(_CONFIG, q[:MAX_TEXT]), Text), " & ", " | "), TSQUERY)
+def any_word_of(q: str, bound: int = MAX_TEXT) -> ColumnElement:
+    """ANY_WORD of a text (its first `bound` characters), as an expression."""
+    return cast(func.replace(cast(func.plainto_tsquery(_CONFIG, q[:bound]), Text), " & ", " | "), TSQUERY)
 
 
 def _text(columns: Sequence[str]) -> str:
@@ -57,7 +74,7 @@ class Searchable:
     table: str
     title: tuple[str, ...]  # weight A
     body: tuple[str, ...]  # weight B
-    trigram: str  # the title column typos are looked for in
+    trigram: str  # the title column: its words are the vocabulary typos are corrected to
     number: str = "number"
 
     @property
@@ -66,17 +83,31 @@ class Searchable:
         return (f"setweight(to_tsvector('{LANGUAGE}'::regconfig, {_text(self.title)}), 'A')"
                 f" || setweight(to_tsvector('{LANGUAGE}'::regconfig, {_text(self.body)}), 'B')")
 
+    @property
+    def words(self) -> str:
+        """The vocabulary's table."""
+        return f"{self.table}_words"
+
     def schema(self) -> list[Any]:
-        """The `search` column and both indexes, for the service's store table."""
+        """The `search` column and its index, for the service's store table."""
         return [
             Column("search", TSVECTOR, Computed(self.vector, persisted=True), nullable=False),
             Index(f"{self.table}_by_search", "search", postgresql_using="gin"),
-            Index(f"{self.table}_by_trigram", self.trigram, postgresql_using="gin",
-                  postgresql_ops={self.trigram: "gin_trgm_ops"}),
         ]
 
+    def vocabulary(self, metadata: MetaData) -> Table:
+        """The words the titles use, for the service's store tables. No key: a trigger adds a title's new words,
+        and two transactions adding the same one must not wait on (or deadlock with) each other; twice is harmless."""
+        return Table(
+            self.words, metadata,
+            Column("word", String(WORD_LENGTH[1]), nullable=False),
+            Index(f"{self.words}_by_word", "word"),
+            Index(f"{self.words}_by_trigram", "word", postgresql_using="gin", postgresql_ops={"word": "gin_trgm_ops"}),
+        )
+
     def add(self, op: Any) -> None:
-        """Migration: the extension, the generated column (computed for every row already there) and the indexes."""
+        """Migration, first revision: the extension, the generated column (computed for every row already there), its
+        index and a trigram index of the title (which add_vocabulary replaces)."""
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         op.execute(f"ALTER TABLE {self.table} ADD COLUMN search tsvector NOT NULL"
                    f" GENERATED ALWAYS AS ({self.vector}) STORED")
@@ -89,6 +120,43 @@ class Searchable:
         op.drop_index(f"{self.table}_by_search", self.table)
         op.drop_column(self.table, "search")
 
+    def _title_words(self, title: str) -> str:
+        low, high = WORD_LENGTH
+        return (f"SELECT DISTINCT w FROM regexp_split_to_table(lower(coalesce({title}, '')), '[^[:alnum:]]+') AS w"
+                f" WHERE length(w) BETWEEN {low} AND {high} AND w ~ '[[:alpha:]]'")
+
+    def add_vocabulary(self, op: Any) -> None:
+        """Migration: the vocabulary (filled from the titles there, then kept by triggers as titles are written) in
+        place of the title's trigram index, which every record written had to update."""
+        words, title = self.words, self.trigram
+        op.execute(f"CREATE TABLE {words} (word varchar({WORD_LENGTH[1]}) NOT NULL)")
+        op.execute(f"INSERT INTO {words} (word) SELECT DISTINCT w FROM {self.table},"
+                   f" regexp_split_to_table(lower({title}), '[^[:alnum:]]+') AS w"
+                   f" WHERE length(w) BETWEEN {WORD_LENGTH[0]} AND {WORD_LENGTH[1]} AND w ~ '[[:alpha:]]'")
+        op.create_index(f"{words}_by_word", words, ["word"])
+        op.create_index(f"{words}_by_trigram", words, ["word"], postgresql_using="gin",
+                        postgresql_ops={"word": "gin_trgm_ops"})
+        op.execute(f"""CREATE FUNCTION {words}_kept() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO {words} (word)
+    SELECT t.w FROM ({self._title_words(f"NEW.{title}")}) AS t
+    WHERE NOT EXISTS (SELECT 1 FROM {words} AS v WHERE v.word = t.w);
+    RETURN NULL;
+END $$""")
+        op.execute(f"CREATE TRIGGER {words}_kept_on_insert AFTER INSERT ON {self.table}"
+                   f" FOR EACH ROW EXECUTE FUNCTION {words}_kept()")
+        op.execute(f"CREATE TRIGGER {words}_kept_on_update AFTER UPDATE OF {title} ON {self.table}"
+                   f" FOR EACH ROW WHEN (OLD.{title} IS DISTINCT FROM NEW.{title}) EXECUTE FUNCTION {words}_kept()")
+        op.drop_index(f"{self.table}_by_trigram", self.table)
+
+    def drop_vocabulary(self, op: Any) -> None:
+        op.create_index(f"{self.table}_by_trigram", self.table, [self.trigram], postgresql_using="gin",
+                        postgresql_ops={self.trigram: "gin_trgm_ops"})
+        op.execute(f"DROP TRIGGER {self.words}_kept_on_update ON {self.table}")
+        op.execute(f"DROP TRIGGER {self.words}_kept_on_insert ON {self.table}")
+        op.execute(f"DROP FUNCTION {self.words}_kept()")
+        op.drop_table(self.words)
+
 
 def bounded(q: str) -> str:
     return q.strip()[:MAX_TEXT]
@@ -98,38 +166,107 @@ def words(q: str) -> list[str]:
     return bounded(q).split()[:MAX_WORDS]
 
 
-def matches(table: Table, spec: Searchable, q: str) -> ColumnElement[bool]:
-    """The records `q` finds (see the module's doc). Run `await similar_words(session)` in the same transaction."""
-    search, title = table.c.search, table.c[spec.trigram]
-    found = []
+# The corrections of a search's words, looked up before it (`corrected`): word -> "network | networks".
+Corrected = Mapping[str, str]
+
+
+def _correctable(word: str) -> str | None:
+    word = word.strip(".,;:!?()[]\"'").lower()
+    return word if WORD_LENGTH[0] <= len(word) <= WORD_LENGTH[1] and word.isalnum() else None
+
+
+def corrections(spec: Searchable, word: str, found: Corrected | None = None) -> ColumnElement:
+    """The tsquery of the title words `word` most likely misspells (any of them): empty when a title uses `word`
+    itself, or it is too short to tell. From `found` when the search looked them up first (`corrected`), else a
+    subquery PostgreSQL runs once per query, on the vocabulary."""
+    word = _correctable(word)
+    if word is None or (found is not None and word not in found):
+        return cast(literal(""), TSQUERY)
+    if found is not None:
+        return func.to_tsquery(_CONFIG, literal(found[word], String))
+    vocabulary = table_clause(spec.words, column("word"))
+    said = literal(word, String)
+    nearest = (select(vocabulary.c.word).where(vocabulary.c.word.op("%")(said))
+               .order_by(func.similarity(vocabulary.c.word, said).desc(), vocabulary.c.word)
+               .limit(CORRECTIONS).subquery("nearest"))
+    listed = (select(func.string_agg(nearest.c.word, " | "))
+              .where(~exists().where(vocabulary.c.word == said)).scalar_subquery())
+    # The vocabulary's words are letters and digits only: nothing in them reads as tsquery syntax.
+    return func.to_tsquery(_CONFIG, func.coalesce(listed, ""))
+
+
+async def corrected(session: AsyncSession, spec: Searchable, q: str, bound: int = MAX_TEXT) -> dict[str, str]:
+    """The corrections of the first MAX_WORDS words of `q` (its first `bound` characters) that no title uses, looked
+    up before the search so that its plan is made for the words it will look for (a subquery's are unknown to the
+    planner, which then reads every match of a common word). Run `similar_words` first, in the same transaction."""
+    asked = sorted({w for w in map(_correctable, q.strip()[:bound].split()[:MAX_WORDS]) if w})
+    if not asked:
+        return {}
+    rows = await session.execute(text(
+        f"SELECT asked.w, (SELECT string_agg(nearest.word, ' | ') FROM (SELECT v.word FROM {spec.words} AS v"
+        f" WHERE v.word % asked.w ORDER BY similarity(v.word, asked.w) DESC, v.word LIMIT :most) AS nearest)"
+        f" FROM unnest(CAST(:asked AS text[])) AS asked(w)"
+        f" WHERE NOT EXISTS (SELECT 1 FROM {spec.words} AS v WHERE v.word = asked.w)"),
+        {"asked": asked, "most": CORRECTIONS})
+    return {word: listed for word, listed in rows.all() if listed}
+
+
+def matches(table: Table, spec: Searchable, q: str, found: Corrected | None = None) -> ColumnElement[bool]:
+    """The records `q` finds (see the module's doc). Run `await similar_words(session)` in the same transaction;
+    `found`: the corrections, when looked up first (`corrected`)."""
+    search = table.c.search
+    found_words = []
     for word in words(q):
         query = func.websearch_to_tsquery(_CONFIG, word)
-        arms = [search.op("@@")(query), literal(word).op("<%")(title)]
+        arms = [search.op("@@")(query.op("||")(corrections(spec, word, found)))]
         if any(ch.isalnum() for ch in word):
             arms.append(func.numnode(query) == 0)  # a stop word: no condition
-        found.append(or_(*arms))
-    if not found:
+        found_words.append(or_(*arms))
+    if not found_words:
         return false()
-    return or_(and_(*found), table.c[spec.number] == bounded(q).upper())
+    return or_(and_(*found_words), table.c[spec.number] == bounded(q).upper())
 
 
 async def similar_words(session: AsyncSession) -> None:
-    """`<%` compares with this setting; for this transaction only."""
-    await session.execute(text("SELECT set_config('pg_trgm.word_similarity_threshold', :least, true)"),
+    """Corrections (`%`) compare with this setting; for this transaction only."""
+    await session.execute(text("SELECT set_config('pg_trgm.similarity_threshold', :least, true)"),
                           {"least": str(SIMILARITY)})
 
 
+def _any_word_corrected(spec: Searchable, q: str, bound: int, found: Corrected | None) -> ColumnElement:
+    """Any word of `q` (its first `bound` characters), or a correction of one of its first MAX_WORDS words."""
+    query = any_word_of(q, bound)
+    for word in q[:bound].split()[:MAX_WORDS]:
+        query = query.op("||")(corrections(spec, word, found))
+    return query
+
+
+def any_word_matches(table: Table, spec: Searchable, q: str, bound: int = MAX_TEXT) -> ColumnElement[bool]:
+    """The records sharing any word of `q` by its stem: for a long text (an incident's description, to find what
+    may help with it) that no record contains every word of. Not corrected: a long text's many words have enough
+    right ones, and its names (hosts, error codes) would each be "corrected" to some title word."""
+    q = q.strip()[:bound]
+    return table.c.search.op("@@")(any_word_of(q, bound))
+
+
 def ranked_query(table: Table, spec: Searchable, q: str, columns: Sequence[ColumnElement], *, limit: int,
-                 where: ColumnElement[bool] = true()) -> Select:
-    q = bounded(q)
-    title = table.c[spec.trigram]
-    any_word = any_word_of(q)
-    score = (func.ts_rank_cd(table.c.search, any_word) + func.word_similarity(literal(q), title)).label("score")
-    shown = func.concat_ws(" — ", *(table.c[c] for c in spec.title),
-                           func.left(func.concat_ws(" ", *(table.c[c] for c in spec.body)), BODY_IN_HEADLINE))
-    headline = func.ts_headline(_CONFIG, shown, any_word, HEADLINE_OPTIONS).label("highlight")
-    return (select(*columns, score, headline).where(matches(table, spec, q), where)
-            .order_by(score.desc(), table.c.id).limit(max(1, min(limit, MAX_HITS))))
+                 where: ColumnElement[bool] = true(), any_word: bool = False, bound: int = MAX_TEXT,
+                 found: Corrected | None = None) -> Select:
+    """`any_word`: match as any_word_matches does (of the text's first `bound` characters), not every word.
+    `found`: the words' corrections, when looked up first (`corrected`)."""
+    q = q.strip()[:bound] if any_word else bounded(q)
+    hit = any_word_matches(table, spec, q, bound) if any_word else matches(table, spec, q, found)
+    # Matching (the indexes) first, bounded; ranking and highlighting only over those found.
+    candidates = select(table).where(hit, where).limit(CANDIDATES).subquery("candidates")
+    row = candidates.c
+    any_word_q = any_word_of(q, bound) if any_word else _any_word_corrected(spec, q, bound, found)
+    score = (func.ts_rank_cd(row.search, any_word_q)
+             + func.word_similarity(literal(q), row[spec.trigram])).label("score")
+    shown = func.concat_ws(" — ", *(row[c] for c in spec.title),
+                           func.left(func.concat_ws(" ", *(row[c] for c in spec.body)), BODY_IN_HEADLINE))
+    headline = func.ts_headline(_CONFIG, shown, any_word_q, HEADLINE_OPTIONS).label("highlight")
+    return (select(*(ClauseAdapter(candidates).traverse(column) for column in columns), score, headline)
+            .order_by(score.desc(), row.id).limit(max(1, min(limit, MAX_HITS))))
 
 
 def marked(headline: str | None) -> str:
@@ -138,10 +275,16 @@ def marked(headline: str | None) -> str:
 
 
 async def ranked(session: AsyncSession, table: Table, spec: Searchable, q: str, columns: Sequence[ColumnElement], *,
-                 limit: int, where: ColumnElement[bool] = true()) -> list[dict[str, Any]]:
-    """The best `limit` records for `q`, best first: `columns`, `score` and `highlight` each."""
+                 limit: int, where: ColumnElement[bool] = true(), any_word: bool = False,
+                 bound: int = MAX_TEXT) -> list[dict[str, Any]]:
+    """The best `limit` records for `q`, best first: `columns`, `score` and `highlight` each (`any_word`, `bound`:
+    see ranked_query)."""
     await similar_words(session)
-    rows = await session.execute(ranked_query(table, spec, q, columns, limit=limit, where=where))
+    await session.execute(text("SELECT set_config('work_mem', :size, true), set_config('plan_cache_mode', "
+                               "'force_custom_plan', true)"), {"size": SEARCH_WORK_MEM})
+    found = {} if any_word else await corrected(session, spec, q)
+    rows = await session.execute(ranked_query(table, spec, q, columns, limit=limit, where=where, any_word=any_word,
+                                              bound=bound, found=found))
     return [{**row, "score": float(row["score"]), "highlight": marked(row["highlight"])}
             for row in (dict(r._mapping) for r in rows.all())]
 

@@ -43,9 +43,12 @@ metadata = MetaData()
 
 change_number = Sequence("change_number_seq", start=1001, metadata=metadata)
 
-# Search that ranks (issue 18, migration 0007): the text's tsvector and the title's trigrams, see itsm_kit.search.
+# Search that ranks (issue 18, migrations 0007 and 0008): the text's tsvector and the titles' words, see
+# itsm_kit.search.
 CHANGE_SEARCH = Searchable("changes", title=("number", "short_description"), body=("description", "close_notes"),
                            trigram="short_description")
+# The words its titles use: what a misspelled word is corrected to (itsm_kit.search).
+change_words = CHANGE_SEARCH.vocabulary(metadata)
 
 changes = Table(
     "changes",

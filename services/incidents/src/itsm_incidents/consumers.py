@@ -7,6 +7,7 @@ from itsm_contracts.events.alerts import AlertReceived
 from itsm_contracts.events.external import (
     ExternalRecordAcknowledged, ExternalRecordCommented, ExternalRecordResolved, ExternalRecordStatusChanged,
 )
+from itsm_contracts.events.knowledge import ArticleAttached
 from itsm_contracts.events.problems import (
     ProblemIncidentLinked, ProblemIncidentLinkRefused, ProblemIncidentUnlinked, ProblemKnownErrorPublished,
     ProblemResolved,
@@ -18,7 +19,8 @@ from itsm_kit.consumer import Batched
 from itsm_kit.runtime import Runtime
 from itsm_incidents import handlers
 
-CONSUMES = [topics.ALERTS, topics.CMDB, topics.SLA, topics.PROBLEMS, topics.NOTIFICATIONS, topics.REQUESTS]
+CONSUMES = [topics.ALERTS, topics.CMDB, topics.SLA, topics.PROBLEMS, topics.NOTIFICATIONS, topics.REQUESTS,
+            topics.KNOWLEDGE]
 
 
 def event_handlers(runtime: Runtime) -> dict[str, Batched]:
@@ -45,4 +47,6 @@ def event_handlers(runtime: Runtime) -> dict[str, Batched]:
         RecordDispatched.type: runtime.batched(handlers.records_dispatched),
         # ... and work-order templates' fields, set as an agent's PATCH would (the template's tasks are made there).
         WorkOrderApplied.type: runtime.batched(handlers.work_orders_applied),
+        # Knowledge (issue 18): an article attached to an incident, noted on its timeline.
+        ArticleAttached.type: runtime.batched(handlers.articles_attached),
     }

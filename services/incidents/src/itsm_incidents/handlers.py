@@ -17,6 +17,7 @@ from itsm_contracts.api.incidents import IncidentUpdate
 from itsm_contracts.events.alerts import AlertReceived
 from itsm_contracts.events.external import ExternalRecordAcknowledged, ExternalRecordEvent, ExternalRecordResolved
 from itsm_contracts.events.incidents import IncidentStateChanged
+from itsm_contracts.events.knowledge import ArticleAttached
 from itsm_contracts.events.problems import (
     ProblemIncidentLinked, ProblemIncidentLinkRefused, ProblemKnownErrorPublished, ProblemResolved,
 )
@@ -465,3 +466,31 @@ async def work_orders_applied(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, W
 
 
 PATCH_CHECK = checked_by(IncidentUpdate)  # a template's values are held to what an agent's PATCH is
+
+
+# -- knowledge (issue 18): articles attached to incidents ------------------------------------------------------------
+
+
+async def articles_attached(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, ArticleAttached]]) -> None:
+    """An article attached to an incident goes on its timeline (a work note: who attached what, that it helped).
+    The knowledge service announces a record's attachment once; the inbox keeps a redelivered one from being noted
+    twice. Requests' attachments, and incidents this service does not have, are skipped."""
+    attached_here = [(cause, a) for cause, a in run if a.record_type == "incident"]
+    if not attached_here:
+        return
+    async with uow:
+        repo = IncidentRepository(uow.session)
+        incidents = await repo.get_many({a.record_id for _, a in attached_here}, for_update=True)
+        changed: dict[str, Incident] = {}
+        for cause, attached in attached_here:
+            if (incident := incidents.get(attached.record_id)) is None:
+                log.info("an article names an unknown incident; skipped",
+                         extra={"incident_id": attached.record_id, "article_id": attached.article_id})
+                continue
+            incident.note_article(attached.number, attached.title, attached.attached_at,
+                                  actor=attached.actor or SYSTEM)
+            changed[incident.id] = incident
+            uow.add(incident)
+            uow.caused_by(cause)
+        await repo.save_many(list(changed.values()))
+        await uow.commit()

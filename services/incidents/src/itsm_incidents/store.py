@@ -29,9 +29,12 @@ metadata = MetaData()
 
 incident_number = Sequence("incident_number_seq", start=1001, metadata=metadata)
 
-# Search that ranks (issue 18, migration 0011): the text's tsvector and the title's trigrams, see itsm_kit.search.
+# Search that ranks (issue 18, migrations 0011 and 0012): the text's tsvector and the titles' words, see
+# itsm_kit.search.
 INCIDENT_SEARCH = Searchable("incidents", title=("number", "short_description"),
                              body=("description", "resolution_notes"), trigram="short_description")
+# The words its titles use: what a misspelled word is corrected to (itsm_kit.search).
+incident_words = INCIDENT_SEARCH.vocabulary(metadata)
 
 incidents = Table(
     "incidents",
@@ -85,6 +88,8 @@ incidents = Table(
     Index("incidents_by_assignee", "assignee"),
     Index("incidents_by_affected_ci", "affected_ci"),
     Index("incidents_by_business_service", "business_service"),
+    # A requester's own incidents (their list, their search): a few among a million (migration 0012).
+    Index("incidents_by_caller", "caller", "opened_at", "id"),
     Index("incidents_children", "parent_id", postgresql_where=text("parent_id IS NOT NULL")),
     Index("incidents_by_problem", "problem_id", postgresql_where=text("problem_id IS NOT NULL")),
     # What the auto-close job scans.

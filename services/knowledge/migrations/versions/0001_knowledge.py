@@ -1,4 +1,5 @@
-"""knowledge: articles and their versions, feedback, views, uses and timeline; known errors; outbox and inbox
+"""knowledge: articles and their versions, feedback, views, uses and timeline; known errors; the search vocabularies;
+outbox and inbox
 
 Revision ID: 0001
 """
@@ -57,6 +58,7 @@ def upgrade() -> None:
     op.create_index("articles_by_state", "articles", ["state", "updated_at"])
     op.create_index("articles_by_review", "articles", ["review_by"])
     ARTICLE_SEARCH.add(op)
+    ARTICLE_SEARCH.add_vocabulary(op)
     op.create_table(
         "article_versions",
         sa.Column("article_id", sa.String(36), sa.ForeignKey("articles.id"), nullable=False),
@@ -130,6 +132,7 @@ def upgrade() -> None:
         sa.Column("article_id", sa.String(36)),
     )
     KNOWN_ERROR_SEARCH.add(op)
+    KNOWN_ERROR_SEARCH.add_vocabulary(op)
     create_kit_tables_v1(op)
     add_kit_outbox_failures_v2(op)
 
@@ -137,6 +140,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     drop_kit_outbox_failures_v2(op)
     drop_kit_tables_v1(op)
+    KNOWN_ERROR_SEARCH.drop_vocabulary(op)
+    ARTICLE_SEARCH.drop_vocabulary(op)
     for table in ("known_errors", "article_activity", "article_uses", "article_views", "article_feedback",
                   "article_versions", "articles"):
         op.drop_table(table)

@@ -7,12 +7,18 @@ it; a retired one is no longer suggested.
 from __future__ import annotations
 
 from itsm_contracts import topics
+from itsm_contracts.events.problems import ProblemKnownErrorPublished, ProblemKnownErrorRetired
 from itsm_kit.consumer import Batched
 from itsm_kit.runtime import Runtime
+from itsm_knowledge.handlers import known_errors
 
 CONSUMES = [topics.PROBLEMS]
 
 
 def event_handlers(runtime: Runtime) -> dict[str, Batched]:
-    # -- known errors helper (issue 18): ProblemKnownErrorPublished, ProblemKnownErrorRetired
-    return {}
+    # -- articles helper (issue 18): known errors kept and drafted as articles. A run holds one handler's events, in
+    # the order published, so a revision and a retirement of the same known error are applied in turn.
+    return {
+        ProblemKnownErrorPublished.type: runtime.batched(known_errors.known_errors_published),
+        ProblemKnownErrorRetired.type: runtime.batched(known_errors.known_errors_retired),
+    }

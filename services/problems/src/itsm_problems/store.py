@@ -28,9 +28,12 @@ metadata = MetaData()
 
 problem_number = Sequence("problem_number_seq", start=1001, metadata=metadata)
 
-# Search that ranks (issue 18, migration 0009): the text's tsvector and the title's trigrams, see itsm_kit.search.
+# Search that ranks (issue 18, migrations 0009 and 0010): the text's tsvector and the titles' words, see
+# itsm_kit.search.
 PROBLEM_SEARCH = Searchable("problems", title=("number", "short_description"),
                             body=("description", "root_cause", "workaround"), trigram="short_description")
+# The words its titles use: what a misspelled word is corrected to (itsm_kit.search).
+problem_words = PROBLEM_SEARCH.vocabulary(metadata)
 
 problems = Table(
     "problems",

@@ -7,3 +7,4 @@ CREATE DATABASE itsm_cmdb;
 CREATE DATABASE itsm_sla;
 CREATE DATABASE itsm_notifications;
 CREATE DATABASE itsm_requests;
+CREATE DATABASE itsm_knowledge;

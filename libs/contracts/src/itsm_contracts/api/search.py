@@ -12,7 +12,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from itsm_contracts.api.knowledge import Reader
 from itsm_contracts.api.values import WholeNumber
+from itsm_contracts.events.knowledge import Audience
 
 SearchText = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S",
                                   description="What to look for: words (any order), a number, misspellings welcome")]
@@ -26,6 +28,11 @@ class SearchQuery(BaseModel):
 
 class IncidentSearchQuery(SearchQuery):
     caller: str | None = Field(default=None, max_length=100, description="Only this caller's incidents")
+
+
+class ArticleSearchQuery(SearchQuery):
+    reader: Reader = Field(default="requester", description="Who reads (set by the gateway from the caller's role): "
+                                                             "only the published articles they may read are found")
 
 
 class Hit(BaseModel):
@@ -50,7 +57,13 @@ class ChangeHit(Hit):
     change_type: str
 
 
-RecordType = Literal["incident", "problem", "change"]
+class ArticleHit(Hit):
+    """A published knowledge article (short_description: its title)."""
+
+    audience: Audience
+
+
+RecordType = Literal["incident", "problem", "change", "article"]
 
 
 class SearchHit(BaseModel):

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from itsm_gateway.api import (
     catalogue, changes, cmdb, connectors, deliveries, directory, dispatch, incidents, integrations, knowledge, problems,
-    requests, screens, search, session, sla, stream, subscriptions, work_orders,
+    requests, screens, search, session, sla, stream, subscriptions, suggestions, work_orders,
 )
 
 router = APIRouter(prefix="/api/v1")
@@ -33,6 +33,7 @@ router.include_router(requests.router)
 router.include_router(dispatch.router)
 router.include_router(work_orders.router)
 router.include_router(knowledge.router)
+router.include_router(suggestions.router)  # suggestions while working, attaching articles (issue 18)
 router.include_router(stream.router)
 router.include_router(screens.router)
 router.include_router(search.router)  # one search across the platform (issue 18)

@@ -437,6 +437,10 @@ class Incident(RaisesEvents):
         self.add_work_note(f"Workaround from known error {known_error}: {workaround}", at, actor=actor)
         return True
 
+    def note_article(self, number: str, title: str, at: datetime, *, actor: str) -> None:
+        """A knowledge article attached to the incident (issue 18): whoever reads its timeline sees what helped."""
+        self.add_work_note(f"Knowledge article {number} '{title}' attached: it helped resolve this", at, actor=actor)
+
     def resolve_by_problem(self, problem_id: str, resolution_code: str, notes: str, at: datetime, *,
                            actor: str, number: str | None = None) -> bool:
         """The problem behind it was resolved with the option to resolve its incidents: an open one is resolved

@@ -20,6 +20,9 @@ article_number = Sequence("article_number_seq", start=1001, metadata=metadata)
 ARTICLE_SEARCH = Searchable(table="articles", title=("title",), body=("body",), trigram="title")
 KNOWN_ERROR_SEARCH = Searchable(table="known_errors", title=("title",), body=("symptoms", "workaround"),
                                 trigram="title")
+# The words their titles use: what a misspelled word is corrected to (itsm_kit.search).
+article_words = ARTICLE_SEARCH.vocabulary(metadata)
+known_error_words = KNOWN_ERROR_SEARCH.vocabulary(metadata)
 
 # --- Articles: one row each, what readers see of it and what it has earned; its versions below.
 articles = Table(
