@@ -79,8 +79,11 @@ async def test_a_search_has_room_for_its_bitmaps_in_its_own_transaction_only(pla
         assert default != SEARCH_WORK_MEM
         await ranked(session, incidents, INCIDENT_SEARCH, "printer", [incidents.c.id], limit=5)
         assert (await session.execute(text("SHOW work_mem"))).scalar_one() == SEARCH_WORK_MEM
+        # Planned for its words each time: a cached generic plan knows nothing of how common they are.
+        assert (await session.execute(text("SHOW plan_cache_mode"))).scalar_one() == "force_custom_plan"
         await session.commit()
         assert (await session.execute(text("SHOW work_mem"))).scalar_one() == default
+        assert (await session.execute(text("SHOW plan_cache_mode"))).scalar_one() == "auto"
 
 
 async def test_the_vocabulary_follows_the_titles_written_so_new_words_can_be_misspelled(platform):
