@@ -22,7 +22,7 @@ from itsm_kit.db import stored
 from itsm_kit.domain import DEFAULT_PRIORITY_MATRIX, PRIORITY_LABELS
 from itsm_kit.pagination import keyset, page_of
 from itsm_kit.records import AggregateRepository, Numbering
-from itsm_kit.search import Searchable, matches, ranked, similar_words
+from itsm_kit.search import Corrected, Searchable, corrected, matches, ranked, similar_words
 from itsm_kit.timeline import Timeline, activity_table
 
 metadata = MetaData()
@@ -158,21 +158,26 @@ class IncidentRepository(AggregateRepository[Incident]):
         next page's cursor."""
         column = incidents.c[sort]
         order_key = f"{sort}:{order}"  # in the cursor: it only continues the same order
-        if where.get("q"):
-            await similar_words(self.session)
-        page = keyset(_filtered(stored(incidents), where), (column, incidents.c.id),
+        found = await self._corrected(where)
+        page = keyset(_filtered(stored(incidents), where, found), (column, incidents.c.id),
                       descending=order == "desc", limit=limit, cursor=cursor, sort=order_key)
         found = [self.load(r) for r in (await self.session.execute(page)).all()]
         return page_of(found, limit, lambda i: (getattr(i, sort), i.id), sort=order_key)
+
+    async def _corrected(self, where: Mapping[str, Any]) -> Corrected | None:
+        """The corrections of `q`'s words, looked up first, so that the list is planned for the words it looks for."""
+        if not where.get("q"):
+            return None
+        await similar_words(self.session)
+        return await corrected(self.session, INCIDENT_SEARCH, where["q"])
 
     async def counts(self, where: Mapping[str, Any]) -> tuple[dict[str, int], dict[int, int]]:
         """How many incidents match, by state and by priority (zeros included)."""
         by_state = dict.fromkeys((s.value for s in State), 0)
         by_priority = dict.fromkeys(PRIORITY_LABELS, 0)
-        if where.get("q"):
-            await similar_words(self.session)
+        found = await self._corrected(where)
         for column, counts in ((incidents.c.state, by_state), (incidents.c.priority, by_priority)):
-            rows = await self.session.execute(_filtered(select(column, func.count()), where).group_by(column))
+            rows = await self.session.execute(_filtered(select(column, func.count()), where, found).group_by(column))
             counts.update({value: n for value, n in rows.all()})
         return by_state, by_priority
 
@@ -194,7 +199,7 @@ EQUAL_FILTERS = ("assignment_group", "assignee", "caller", "category", "affected
                  "parent_id", "dedup_key", "escalated", "problem_id")
 
 
-def _filtered(query: Select, where: Mapping[str, Any]) -> Select:
+def _filtered(query: Select, where: Mapping[str, Any], found: Corrected | None = None) -> Select:
     """Every filter given must hold: `state` and `priority` (lists: any of), EQUAL_FILTERS, the
     `opened_`/`updated_` `from` (inclusive) and `before` (exclusive) bounds, and text `q`."""
     c = incidents.c
@@ -213,7 +218,7 @@ def _filtered(query: Select, where: Mapping[str, Any]) -> Select:
             query = query.where(column < high)
     if q := where.get("q"):
         # Every word by its stem or, in the title, approximately; or the exact number (itsm_kit.search: indexed).
-        query = query.where(matches(incidents, INCIDENT_SEARCH, q))
+        query = query.where(matches(incidents, INCIDENT_SEARCH, q, found))
     return query
 
 
