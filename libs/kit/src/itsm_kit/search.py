@@ -195,11 +195,11 @@ def corrections(spec: Searchable, word: str, found: Corrected | None = None) -> 
     return func.to_tsquery(_CONFIG, func.coalesce(listed, ""))
 
 
-async def corrected(session: AsyncSession, spec: Searchable, q: str, bound: int = MAX_TEXT) -> dict[str, str]:
-    """The corrections of the first MAX_WORDS words of `q` (its first `bound` characters) that no title uses, looked
+async def corrected(session: AsyncSession, spec: Searchable, q: str) -> dict[str, str]:
+    """The corrections of the first MAX_WORDS words of `q` (as `matches` reads it) that no title uses, looked
     up before the search so that its plan is made for the words it will look for (a subquery's are unknown to the
     planner, which then reads every match of a common word). Run `similar_words` first, in the same transaction."""
-    asked = sorted({w for w in map(_correctable, q.strip()[:bound].split()[:MAX_WORDS]) if w})
+    asked = sorted({w for w in map(_correctable, words(q)) if w})
     if not asked:
         return {}
     rows = await session.execute(text(
