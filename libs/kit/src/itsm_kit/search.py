@@ -30,14 +30,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.util import ClauseAdapter
+from sqlalchemy.sql.visitors import iterate
 
 LANGUAGE = "english"  # the one text search configuration: a generated column needs a fixed (immutable) one
 MAX_TEXT = 200  # the longest text searched for (characters)
 MAX_WORDS = 10  # words of a text that take part in matching; the rest still rank
 MAX_HITS = 50
 # Matches ranked at most (bench/search.py): ranking reads each one's row, and a common word ("printer") matches a
-# tenth of a million incidents. Past this many, the best are those of the first CANDIDATES found.
-CANDIDATES = 1000
+# tenth of a million incidents. Past this many, the best are those of the first CANDIDATES found. Over a million
+# incidents, 500 rather than 1,000 took a search's p99 from 25 to 16 ms (bench/search.py's texts).
+CANDIDATES = 500
 # For the bitmaps of a search's index scans: a bitmap over 4 MB (the default) goes lossy, and every row of a lossy
 # page is read and its text compared again.
 SEARCH_WORK_MEM = "16MB"
@@ -256,8 +258,12 @@ def ranked_query(table: Table, spec: Searchable, q: str, columns: Sequence[Colum
     `found`: the words' corrections, when looked up first (`corrected`)."""
     q = q.strip()[:bound] if any_word else bounded(q)
     hit = any_word_matches(table, spec, q, bound) if any_word else matches(table, spec, q, found)
-    # Matching (the indexes) first, bounded; ranking and highlighting only over those found.
-    candidates = select(table).where(hit, where).limit(CANDIDATES).subquery("candidates")
+    # Matching (the indexes) first, bounded; ranking and highlighting only over those found. Only the columns these
+    # read: a whole row is wide (an incident's is forty columns), and each is carried through the ranking.
+    needed = {table.c.search, table.c[spec.trigram], *(table.c[c] for c in spec.title + spec.body)}
+    needed |= {c for expression in columns for c in iterate(expression) if isinstance(c, Column) and c.table is table}
+    candidates = (select(table.c.id, *sorted(needed - {table.c.id}, key=lambda c: c.name)).where(hit, where)
+                  .limit(CANDIDATES).subquery("candidates"))
     row = candidates.c
     any_word_q = any_word_of(q, bound) if any_word else _any_word_corrected(spec, q, bound, found)
     score = (func.ts_rank_cd(row.search, any_word_q)
@@ -279,9 +285,11 @@ async def ranked(session: AsyncSession, table: Table, spec: Searchable, q: str, 
                  bound: int = MAX_TEXT) -> list[dict[str, Any]]:
     """The best `limit` records for `q`, best first: `columns`, `score` and `highlight` each (`any_word`, `bound`:
     see ranked_query)."""
-    await similar_words(session)
-    await session.execute(text("SELECT set_config('work_mem', :size, true), set_config('plan_cache_mode', "
-                               "'force_custom_plan', true)"), {"size": SEARCH_WORK_MEM})
+    # One round trip for this transaction's settings: corrections' similarity (as similar_words), work_mem, plans.
+    await session.execute(text("SELECT set_config('pg_trgm.similarity_threshold', :least, true),"
+                               " set_config('work_mem', :size, true),"
+                               " set_config('plan_cache_mode', 'force_custom_plan', true)"),
+                          {"least": str(SIMILARITY), "size": SEARCH_WORK_MEM})
     found = {} if any_word else await corrected(session, spec, q)
     rows = await session.execute(ranked_query(table, spec, q, columns, limit=limit, where=where, any_word=any_word,
                                               bound=bound, found=found))
