@@ -108,6 +108,47 @@ class CiRepository:
                                _cis.c.operational_status != "retired").limit(2))).all()
         return dict(rows[0]._mapping) if len(rows) == 1 else None
 
+    async def find_ids(self, refs: Sequence[str]) -> dict[str, str]:
+        """`find` for many references at once (one statement): each reference -> the id of the CI it names, for
+        those naming one."""
+        refs = sorted(set(refs))
+        if not refs:
+            return {}
+        rows = await self.session.execute(text("""
+            WITH ref(ref, name) AS (SELECT * FROM unnest(CAST(:refs AS varchar[]), CAST(:names AS varchar[])))
+            SELECT ref.ref, c.id, true AS by_id FROM ref JOIN cmdb_cis c ON c.id = ref.ref
+            UNION ALL
+            SELECT ref.ref, c.id, false FROM ref
+            JOIN cmdb_cis c ON lower(c.name) = ref.name AND c.operational_status <> 'retired'
+        """), {"refs": refs, "names": [ref.strip().lower() for ref in refs]})
+        by_id: dict[str, str] = {}
+        by_name: dict[str, set[str]] = {}
+        for ref, ci, is_id in rows.all():
+            if is_id:
+                by_id[ref] = ci
+            else:
+                by_name.setdefault(ref, set()).add(ci)
+        # As find: an id first, else a name only one live CI has.
+        return {**{ref: ids.pop() for ref, ids in by_name.items() if len(ids) == 1}, **by_id}
+
+    async def dependencies_each(self, ci_ids: Sequence[str]) -> dict[str, set[str]]:
+        """dependencies_of for each CI apart (ids only, each CI's own included), in one statement."""
+        if not ci_ids:
+            return {}
+        rows = await self.session.execute(text("""
+            WITH RECURSIVE walk(start, id) AS (
+                SELECT start.id, start.id FROM unnest(CAST(:cis AS varchar[])) AS start(id)
+              UNION
+                SELECT walk.start, r.target_id FROM walk JOIN cmdb_relationships r
+                ON r.source_id = walk.id AND NOT r.removed
+            )
+            SELECT start, id FROM walk
+        """), {"cis": sorted(set(ci_ids))})
+        found: dict[str, set[str]] = {}
+        for start, ci in rows.all():
+            found.setdefault(start, set()).add(ci)
+        return found
+
     async def business_services(self, ci_id: str) -> list[dict]:
         """The live business services that depend on the CI, directly or not (itself, if it is one)."""
         return await self.business_services_of([ci_id])

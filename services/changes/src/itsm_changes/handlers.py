@@ -317,38 +317,71 @@ def cmdb_changed(policy: RiskPolicy) -> Work:
 
 async def incidents_changed(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, Any]], policy: RiskPolicy) -> None:
     """itsm.incidents, in order: the incident copy kept current; changes awaiting approval on the incidents' CIs
-    reassessed; an incident opened on a changed CI (or one depending on it) soon after implementation suspected."""
+    reassessed; an incident opened on a changed CI (or one depending on it) soon after implementation suspected.
+    A few statements per run, whatever its size: the CIs named looked up at once, the copy's rows read once, the
+    run folded as its events one at a time would have left the copy, then written in two statements."""
     async with uow:
-        copy, cis = IncidentCopy(uow.session), CiRepository(uow.session)
-        touched: set[str] = set()
-        opened: list[tuple[CloudEvent, IncidentOpened, str | None]] = []
+        copy = IncidentCopy(uow.session)
+        steps: list[tuple[CloudEvent, Any, dict[str, Any]]] = []  # each event that writes the copy, with its fields
         for event, data in run:
             if isinstance(data, IncidentOpened):
-                ci = await _ci_id(cis, data.affected_ci)
-                await copy.add([{"id": data.incident_id, "number": data.number, "affected_ci": ci,
-                                 "priority": data.priority, "state": data.state, "opened_at": data.opened_at,
-                                 "sequence": event.sequence}])
-                opened.append((event, data, ci))
-            else:
-                values = _incident_changes(data)
-                if not values:
-                    continue
-                if "affected_ci" in values:
-                    values["affected_ci"] = await _ci_id(cis, values["affected_ci"])
-                touched.update(await copy.cis_of([data.incident_id]))  # where it was (before a move)
-                await copy.change([(data.incident_id, event.sequence, values)])
-            touched.update(await copy.cis_of([data.incident_id]))
+                steps.append((event, data, {
+                    "id": data.incident_id, "number": data.number, "affected_ci": data.affected_ci,
+                    "priority": data.priority, "state": data.state, "opened_at": data.opened_at,
+                    "sequence": event.sequence}))
+            elif values := _incident_changes(data):
+                steps.append((event, data, values))
+        ci_ids = await _ci_ids(CiRepository(uow.session), [v["affected_ci"] for _, _, v in steps if "affected_ci" in v])
+        for _, _, values in steps:
+            if "affected_ci" in values:
+                values["affected_ci"] = ci_ids.get(values["affected_ci"])
+        kept = await copy.kept([data.incident_id for _, data, _ in steps])
+        added, changed, touched = _folded(kept, steps)
+        await copy.add(added)
+        await copy.change(changed)
+        opened = [(event, data, values["affected_ci"]) for event, data, values in steps
+                  if isinstance(data, IncidentOpened)]
         await _reassess_on(uow, touched, policy, run[-1][0] if run else None)
         await _suspect(uow, opened, policy)
         await uow.commit()
 
 
-async def _ci_id(cis: CiRepository, ref: str | None) -> str | None:
-    """The CMDB id of the CI an incident names (by id or name), else the reference as given."""
-    if not ref:
-        return None
-    ci = await cis.find(ref)
-    return ci["id"] if ci else ref
+async def _ci_ids(cis: CiRepository, refs: list[Any]) -> dict[Any, str]:
+    """For each CI reference an incident gives: the CMDB id of the CI it names (by id or name), else the reference
+    as given; one statement. A reference left out (none, or empty) is no CI."""
+    refs = [ref for ref in refs if ref]
+    return {**{ref: ref for ref in refs}, **await cis.find_ids(refs)}
+
+
+def _folded(kept: dict[str, tuple[str | None, int]], steps: list[tuple[CloudEvent, Any, dict[str, Any]]]
+            ) -> tuple[list[dict[str, Any]], list[tuple[str, int, dict[str, Any]]], set[str]]:
+    """What a run's events, applied to the copy one at a time (a row added once, a change only if newer than the
+    row), would write: the new rows as opened, then each changed row's newest fields and sequence once; and the CIs
+    each event found its incident on and left it on (before and after a move: those whose changes are reassessed).
+    `kept`: the copy's CI and sequence of the run's incidents before it."""
+    rows = {incident_id: {"affected_ci": ci, "sequence": sequence} for incident_id, (ci, sequence) in kept.items()}
+    added: dict[str, dict[str, Any]] = {}
+    changed: dict[str, dict[str, Any]] = {}
+    touched: set[str] = set()
+
+    def note(incident_id: str) -> None:
+        if (row := rows.get(incident_id)) is not None and row["affected_ci"] is not None:
+            touched.add(row["affected_ci"])
+
+    for event, data, values in steps:
+        incident_id = data.incident_id
+        if isinstance(data, IncidentOpened):
+            if incident_id not in rows:  # a replay of one the copy has stays as it is
+                added[incident_id], rows[incident_id] = values, dict(values)
+        else:
+            note(incident_id)  # where it was (before a move)
+            row = rows.get(incident_id)
+            if row is not None and row["sequence"] < event.sequence:
+                row.update(values, sequence=event.sequence)
+                changed.setdefault(incident_id, {}).update(values, sequence=event.sequence)
+        note(incident_id)
+    return (list(added.values()),
+            [(incident_id, fields.pop("sequence"), fields) for incident_id, fields in changed.items()], touched)
 
 
 def _incident_changes(data: Any) -> dict[str, Any]:
@@ -362,21 +395,33 @@ def _incident_changes(data: Any) -> dict[str, Any]:
 
 async def _suspect(uow: UnitOfWork, opened: list[tuple[CloudEvent, IncidentOpened, str | None]],
                    policy: RiskPolicy) -> None:
-    reads, cis, repo = RiskReads(uow.session), CiRepository(uow.session), ChangeRepository(uow.session)
-    for event, data, ci in opened:
-        if ci is None:
-            continue
-        below = [d["id"] for d in await cis.dependencies_of([ci])]
-        ids = await reads.implemented_before(below, data.opened_at, policy.suspect_window)
-        for change in (await repo.get_many(ids, for_update=True)).values():
-            if not suspected_within(change.implemented_at, data.opened_at, policy.suspect_window):
+    """Each opened incident, in the run's order, suspected on the changes to its CI or one it depends on implemented
+    within the window before it opened. Read for the run at once (the CIs' dependencies, the changes implemented
+    in the run's windows, those changes locked); each change written once."""
+    on_cis = [(event, data, ci) for event, data, ci in opened if ci is not None]
+    if not on_cis:
+        return
+    reads, repo = RiskReads(uow.session), ChangeRepository(uow.session)
+    below = await CiRepository(uow.session).dependencies_each([ci for _, _, ci in on_cis])
+    window = policy.suspect_window
+    implemented = await reads.implemented_between(sorted(set().union(*below.values())),
+                                                  min(d.opened_at for _, d, _ in on_cis) - window,
+                                                  max(d.opened_at for _, d, _ in on_cis))
+    # Each incident's changes: touching its CI or one it depends on, implemented in its window (by id).
+    suspects = [(event, data, ci, [c["id"] for c in implemented if not below[ci].isdisjoint(c["affected_cis"])
+                                   and data.opened_at - window <= c["implemented_at"] <= data.opened_at])
+                for event, data, ci in on_cis]
+    changes = await repo.get_many({i for *_, ids in suspects for i in ids}, for_update=True)
+    loaded = {change.id: change.version for change in changes.values()}
+    for event, data, ci, ids in suspects:
+        for change in (changes[i] for i in ids if i in changes):
+            if not suspected_within(change.implemented_at, data.opened_at, window):
                 continue
-            loaded = change.version
             if change.suspect(SuspectedIncident(incident_id=data.incident_id, number=data.number, affected_ci=ci,
                                                 opened_at=data.opened_at), utcnow()):
-                await repo.save(change, loaded)
                 uow.add(change)
                 uow.caused_by(event)
+    await repo.save_many([c for c in changes.values() if c.version != loaded[c.id]])  # locked above
 
 
 async def success_rate(uow: UnitOfWork, by: str) -> list[dict[str, Any]]:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 # risk (issue 15)
 import dataclasses
-from datetime import timedelta
 
-from sqlalchemy import text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import text
 
 from itsm_contracts.events.incidents import OPEN_INCIDENT_STATES
 from itsm_kit.cmdb_copy import cmdb_copy_tables
@@ -268,23 +266,48 @@ class IncidentCopy:
     def __init__(self, session: AsyncSession):
         self.session = session
 
+    async def kept(self, incident_ids: Seq[str]) -> dict[str, tuple[str | None, int]]:
+        """The CI and sequence the copy keeps of each of these incidents it has, in one statement."""
+        if not incident_ids:
+            return {}
+        c = incident_copy.c
+        rows = await self.session.execute(select(c.id, c.affected_ci, c.sequence).where(
+            c.id.in_(sorted(set(incident_ids)))))
+        return {r.id: (r.affected_ci, r.sequence) for r in rows.all()}
+
     async def add(self, rows: list[dict[str, Any]]) -> None:
-        """Opened incidents; one seen before (a replay) stays as it is."""
+        """Opened incidents, in one statement; one seen before (a replay) stays as it is."""
         if rows:
-            await self.session.execute(pg_insert(incident_copy).on_conflict_do_nothing(), rows)
+            await self.session.execute(text("""
+                INSERT INTO incident_copy (id, number, affected_ci, priority, state, opened_at, sequence)
+                SELECT * FROM unnest(CAST(:id AS varchar[]), CAST(:number AS varchar[]),
+                                     CAST(:affected_ci AS varchar[]), CAST(:priority AS int[]),
+                                     CAST(:state AS varchar[]), CAST(:opened_at AS timestamptz[]),
+                                     CAST(:sequence AS bigint[]))
+                ON CONFLICT (id) DO NOTHING
+            """), {column: [r[column] for r in rows] for column in
+                   ("id", "number", "affected_ci", "priority", "state", "opened_at", "sequence")})
 
     async def change(self, changes: list[tuple[str, int, dict[str, Any]]]) -> None:
-        """(incident id, event sequence, fields), in order."""
-        for incident_id, sequence, values in changes:
-            await self.session.execute(
-                update(incident_copy).where(incident_copy.c.id == incident_id, incident_copy.c.sequence < sequence)
-                .values(sequence=sequence, **values))
-
-    async def cis_of(self, incident_ids: list[str]) -> set[str]:
-        """The CIs the incidents are on (those on one)."""
-        rows = await self.session.execute(select(incident_copy.c.affected_ci).where(
-            incident_copy.c.id.in_(incident_ids), incident_copy.c.affected_ci.is_not(None)))
-        return set(rows.scalars().all())
+        """(incident id, event sequence, fields) at most once per incident (a run's changes folded), in one
+        statement; each applied only if newer than the row."""
+        if not changes:
+            return
+        await self.session.execute(text("""
+            UPDATE incident_copy AS c SET
+                affected_ci = CASE WHEN v.moved THEN v.affected_ci ELSE c.affected_ci END,
+                priority = coalesce(v.priority, c.priority), state = coalesce(v.state, c.state),
+                sequence = v.sequence
+            FROM unnest(CAST(:id AS varchar[]), CAST(:sequence AS bigint[]), CAST(:moved AS boolean[]),
+                        CAST(:affected_ci AS varchar[]), CAST(:priority AS int[]), CAST(:state AS varchar[]))
+                AS v(id, sequence, moved, affected_ci, priority, state)
+            WHERE c.id = v.id AND c.sequence < v.sequence
+        """), {"id": [i for i, _, _ in changes], "sequence": [s for _, s, _ in changes],
+               # priority and state are never null: null here keeps the row's; a CI may be taken off (null)
+               "moved": ["affected_ci" in v for _, _, v in changes],
+               "affected_ci": [v.get("affected_ci") for _, _, v in changes],
+               "priority": [v.get("priority") for _, _, v in changes],
+               "state": [v.get("state") for _, _, v in changes]})
 
     async def open_on(self, ci_ids: list[str], priorities: tuple[int, ...]) -> list[dict[str, Any]]:
         """Open incidents of these priorities on any of the CIs, most urgent first."""
@@ -338,17 +361,19 @@ class RiskReads:
                                        changes.c.affected_cis != []).limit(1))
         return found.first() is not None
 
-    async def implemented_before(self, ci_ids: list[str], opened_at: datetime, window: timedelta) -> list[str]:
-        """Changes touching any of the CIs implemented within `window` before the moment."""
+    async def implemented_between(self, ci_ids: list[str], since: datetime, until: datetime
+                                  ) -> list[dict[str, Any]]:
+        """Changes touching any of the CIs implemented in [since, until], not canceled (id, affected_cis,
+        implemented_at), by id: for a run's incidents at once, each then keeps those in its own window."""
         if not ci_ids:
             return []
         rows = await self.session.execute(text("""
-            SELECT id FROM changes
-            WHERE affected_cis && CAST(:cis AS varchar[]) AND implemented_at <= :opened_at
+            SELECT id, affected_cis, implemented_at FROM changes
+            WHERE affected_cis && CAST(:cis AS varchar[]) AND implemented_at <= :until
               AND implemented_at >= :since AND state <> 'canceled'
             ORDER BY id
-        """), {"cis": ci_ids, "opened_at": opened_at, "since": opened_at - window})
-        return list(rows.scalars().all())
+        """), {"cis": ci_ids, "until": until, "since": since})
+        return [dict(r._mapping) for r in rows.all()]
 
     async def success_rate(self, by: str) -> list[dict[str, Any]]:
         """Closed changes with a close code, counted per CI, assignment group or change type."""
