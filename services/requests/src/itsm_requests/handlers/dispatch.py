@@ -2,14 +2,15 @@
 run, and what the consumed events keep (open work, CIs, the directory) or cause (incidents and problems dispatched).
 
 For other helpers: `decide(session, facts, group=...)` inside your transaction (round robin's turn moves only if it
-commits); `record_decision(session, "task", task_id, decision)` if you want the decision listed under
-GET /dispatch/decisions too.
+commits), or `decide_all(session, [(facts, group), ...])` for several records at once (what they read is read once);
+`record_decision(session, "task", task_id, decision)` if you want the decision listed under GET /dispatch/decisions
+too.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,8 @@ from itsm_kit.domain import SYSTEM, Conflict
 from itsm_kit.errors import Problem, check_version, found
 from itsm_kit.unit_of_work import UnitOfWork
 from itsm_requests.domain.dispatch import (
-    Decision, DispatchGroup, DispatchRule, Facts, Method, RecordType, eligible, pick, place, traits_of,
+    CompiledRule, Decision, DispatchGroup, DispatchRule, Facts, Member, Method, RecordType, Traits, eligible, pick,
+    place, traits_of,
 )
 from itsm_requests.store.dispatch import (
     RULESETS, Cis, Decisions, Directory, DispatchGroupRepository, DispatchRuleRepository, OpenWork,
@@ -40,51 +42,112 @@ from itsm_requests.store.dispatch import (
 # -- the decision ---------------------------------------------------------------------------------------------------
 
 
+class Deciding:
+    """One transaction's decisions, in order, as one-by-one decisions would come out, with what they read read once
+    for all of them: the rules (their generation), the CIs and requesters the rules look at, the groups' rows (locked
+    until the transaction ends, so two replicas never hand out the same round robin turn), their members and, for
+    least loaded, the members' open work. Round robin's turns move on in memory and are written once (`finish`);
+    work a decision gives counts for the next ones once the caller says so (`counted`)."""
+
+    def __init__(self, session: AsyncSession, *, dry: bool) -> None:
+        self.session, self.dry = session, dry
+        self.matched: dict[Facts, tuple[CompiledRule | None, int]] = {}
+        self.groups: dict[str, DispatchGroup] = {}
+        self.members: dict[str, list[Member]] = {}
+        self.loads: dict[str, int] = {}  # least loaded's members' open work by weight
+        self.turns: dict[str, str] = {}  # round robin: who had each group's last turn in this transaction
+
+    @classmethod
+    async def of(cls, session: AsyncSession, wanted: Iterable[tuple[Facts, str | None]], *,
+                 dry: bool = False) -> Deciding:
+        """Ready for these records ((facts, the group they have or None) each): a few statements, not a few each."""
+        deciding = cls(session, dry=dry)
+        wanted = list(wanted)
+        groups = {group for _, group in wanted if group is not None}
+        if unsorted := {facts for facts, group in wanted if group is None}:
+            ruleset = await RULESETS.current(session)
+            traits = await _traits(session, unsorted, ruleset.uses)
+            for facts in unsorted:
+                rule, evaluated = deciding.matched[facts] = ruleset.first(traits[facts])
+                if rule is not None:
+                    groups.add(rule.assignment_group)
+        deciding.groups = await DispatchGroupRepository(session).several(groups, for_update=not dry)
+        picking = [g.name for g in deciding.groups.values() if g.method is not Method.NONE]
+        deciding.members = await Directory(session).members(picking)
+        weighed = {m for name in picking if deciding.groups[name].method is Method.LEAST_LOADED
+                   for m in eligible(deciding.members[name])}
+        deciding.loads = await OpenWork(session).loads(sorted(weighed))
+        return deciding
+
+    def decide(self, facts: Facts, group: str | None = None) -> Decision:
+        """The group (`group` when the record already has one, else the first matching rule's) and the person the
+        group's method picks; `facts` and `group` as given to `of`."""
+        rule, evaluated = None, 0
+        if group is None:
+            rule, evaluated = self.matched[facts]
+            if rule is None:
+                return Decision(assignment_group=None, rules_evaluated=evaluated)
+            group = rule.assignment_group
+        settings = self.groups.get(group)
+        method = settings.method if settings is not None else Method.NONE
+        assignee = None
+        if method is not Method.NONE:
+            assignee = pick(method, self.members[group], last=self.turns.get(group, settings.last_assignee),
+                            loads=self.loads)
+            if assignee is not None and method is Method.ROUND_ROBIN and not self.dry:
+                self.turns[group] = assignee
+        return Decision(assignment_group=group, assignee=assignee, rule=rule.name if rule else None,
+                        rule_version=rule.version if rule else None, method=method.value, rules_evaluated=evaluated)
+
+    def counted(self, assignee: str, weight: int) -> None:
+        """Work just given to `assignee` weighs in the next decisions (as the open-work row it updates would)."""
+        if assignee in self.loads:
+            self.loads[assignee] += weight
+
+    async def finish(self) -> None:
+        """Each group's last round robin turn written, once."""
+        if not self.dry:
+            await DispatchGroupRepository(self.session).take_turns(self.turns)
+
+
 async def decide(session: AsyncSession, facts: Facts, *, group: str | None = None) -> Decision:
     """The group (`group` when the record already has one, else the first matching rule's) and the person the
     group's method picks, in the caller's transaction: the group's row is locked until it ends, so two replicas never
     hand out the same round robin turn, and the turn moves on only if the caller commits."""
-    return await _decide(session, facts, group=group, dry=False)
+    [decision] = await decide_all(session, [(facts, group)])
+    return decision
 
 
-async def _decide(session: AsyncSession, facts: Facts, *, group: str | None, dry: bool) -> Decision:
-    rule, evaluated = None, 0
-    if group is None:
-        ruleset = await RULESETS.current(session)
-        rule, evaluated = ruleset.first(await _traits(session, facts, ruleset.uses))
-        if rule is None:
-            return Decision(assignment_group=None, rules_evaluated=evaluated)
-        group = rule.assignment_group
-    groups = DispatchGroupRepository(session)
-    settings = await groups.get(group, for_update=not dry)
-    method = settings.method if settings is not None else Method.NONE
-    assignee = None
-    if method is not Method.NONE:
-        members = (await Directory(session).members([group]))[group]
-        loads = await OpenWork(session).loads(eligible(members)) if method is Method.LEAST_LOADED else {}
-        assignee = pick(method, members, last=settings.last_assignee, loads=loads)
-        if assignee is not None and method is Method.ROUND_ROBIN and not dry:
-            await groups.take_turn(group, assignee)
-    return Decision(assignment_group=group, assignee=assignee, rule=rule.name if rule else None,
-                    rule_version=rule.version if rule else None, method=method.value, rules_evaluated=evaluated)
+async def decide_all(session: AsyncSession, wanted: Sequence[tuple[Facts, str | None]]) -> list[Decision]:
+    """`decide` for several records in order, in the caller's transaction, what they read read once (the records
+    given add no open work the later ones weigh: the caller's records are not open work yet)."""
+    deciding = await Deciding.of(session, wanted)
+    decisions = [deciding.decide(facts, group) for facts, group in wanted]
+    await deciding.finish()
+    return decisions
 
 
-async def _traits(session: AsyncSession, facts: Facts, uses: frozenset[str]):
-    """The record's CI and requester looked up, only when some rule looks at them."""
-    ci_class = ci_owner_group = location = None
-    if facts.ci and uses & {"ci_class", "ci_owner_group"}:
-        if (ci := await Cis(session).find(facts.ci)) is not None:
-            ci_class, ci_owner_group = ci["ci_class"], ci["owner_group"]
-    if facts.requester and "requester_location" in uses:
-        location = await Directory(session).location(facts.requester)
-    return traits_of(facts, ci_class=ci_class, ci_owner_group=ci_owner_group, requester_location=location)
+async def _traits(session: AsyncSession, facts: Iterable[Facts], uses: frozenset[str]) -> dict[Facts, Traits]:
+    """The records' CIs and requesters looked up (each kind in one go), only when some rule looks at them."""
+    facts = list(facts)
+    cis = (await Cis(session).find_many(f.ci for f in facts if f.ci)
+           if uses & {"ci_class", "ci_owner_group"} else {})
+    locations = (await Directory(session).locations(f.requester for f in facts if f.requester)
+                 if "requester_location" in uses else {})
+    traits = {}
+    for f in facts:
+        ci = cis.get(f.ci) if f.ci else None
+        traits[f] = traits_of(f, ci_class=ci["ci_class"] if ci else None,
+                              ci_owner_group=ci["owner_group"] if ci else None,
+                              requester_location=locations.get(f.requester) if f.requester else None)
+    return traits
 
 
 async def dry_run(uow: UnitOfWork, facts: Facts) -> Decision:
     """What dispatch would decide now; nothing is written, round robin's turn included (the transaction rolls back
     and its group is read without a lock)."""
     async with uow:
-        return await _decide(uow.session, facts, group=None, dry=True)
+        return (await Deciding.of(uow.session, [(facts, None)], dry=True)).decide(facts)
 
 
 def _decision_row(record_type: str, record_id: str, decision: Decision) -> dict[str, Any]:
@@ -286,22 +349,50 @@ def _folded(run: Sequence[tuple[CloudEvent, Any]], record_type: str, work_of: An
             [r for k, r in folded.items() if k not in whole and len(r) > 3])
 
 
-async def _dispatch_opened(uow: UnitOfWork, cause: CloudEvent, record_id: str, facts: Facts,
-                           group: str | None) -> None:
-    """A record opened without an assignee: a rule picks the group (when it has none) and the group's method the
-    person; the decision is kept and published for the owner to apply. Nothing matched, or a group whose method
-    picks nobody: nothing is kept or published (the record stays as it was opened)."""
-    decision = await decide(uow.session, facts, group=group)
-    if decision.assignment_group is None or (group is not None and decision.assignee is None):
+@dataclass(frozen=True)
+class Opened:
+    """A record a run opened without an assignee: the event, the record, what the rules see, the group it has."""
+
+    cause: CloudEvent
+    record_id: str
+    facts: Facts
+    group: str | None
+
+
+async def _dispatch_opened(uow: UnitOfWork, opened: Sequence[Opened]) -> None:
+    """Records opened without an assignee, in order: a rule picks the group (when one has none) and the group's
+    method the person; each decision is kept and published for the owner to apply. Nothing matched, or a group whose
+    method picks nobody: nothing is kept or published (the record stays as it was opened).
+
+    A run costs a few statements whatever its length (the ingest bench opens thousands of incidents a second): what
+    the decisions read is read once, and what they write is written at the end, each kind in one statement. Work
+    given earlier in the run weighs in the later decisions, as the open-work row it updates would."""
+    if not opened:
         return
-    row = await record_decision(uow.session, facts.record_type, record_id, decision)
-    await OpenWork(uow.session).dispatched(facts.record_type, record_id, decision.assignment_group,
-                                           decision.assignee)
-    uow.add(Dispatched(record_id, [(0, RecordDispatched(
-        record_type=facts.record_type, record_id=record_id, assignment_group=decision.assignment_group,
-        assignee=decision.assignee, dispatch_rule=decision.rule, dispatch_rule_version=decision.rule_version,
-        method=decision.method, decided_at=row["decided_at"]))]))
-    uow.caused_by(cause)
+    session = uow.session
+    deciding = await Deciding.of(session, [(o.facts, o.group) for o in opened])
+    waiting = (await OpenWork(session).unassigned((o.facts.record_type, o.record_id) for o in opened)
+               if deciding.loads else {})
+    decisions, given = [], []
+    for o in opened:
+        decision = deciding.decide(o.facts, o.group)
+        if decision.assignment_group is None or (o.group is not None and decision.assignee is None):
+            continue
+        row = _decision_row(o.facts.record_type, o.record_id, decision)
+        decisions.append(row)
+        given.append({"record_type": o.facts.record_type, "record_id": o.record_id,
+                      "assignment_group": decision.assignment_group, "assignee": decision.assignee})
+        weight = waiting.pop((o.facts.record_type, o.record_id), None) if decision.assignee is not None else None
+        if weight is not None:  # now someone's: a second decision for the record (a replay) adds nothing
+            deciding.counted(decision.assignee, weight)
+        uow.add(Dispatched(o.record_id, [(0, RecordDispatched(
+            record_type=o.facts.record_type, record_id=o.record_id, assignment_group=decision.assignment_group,
+            assignee=decision.assignee, dispatch_rule=decision.rule, dispatch_rule_version=decision.rule_version,
+            method=decision.method, decided_at=row["decided_at"]))]))
+        uow.caused_by(o.cause)
+    await deciding.finish()
+    await Decisions(session).add(decisions)
+    await OpenWork(session).dispatched(given)
 
 
 async def incidents_changed(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, Any]]) -> None:
@@ -311,12 +402,13 @@ async def incidents_changed(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, Any
         await work.put(whole)
         await work.change(changes)
         assigned = {d.incident_id for _, d in run if isinstance(d, IncidentAssigned)}  # someone was quicker
-        for event, d in run:
+        await _dispatch_opened(uow, [
+            Opened(event, d.incident_id, Facts(
+                record_type=RecordType.INCIDENT.value, category=d.category, business_service=d.business_service,
+                ci=d.affected_ci, priority=d.priority, requester=d.caller), d.assignment_group)
+            for event, d in run
             if (isinstance(d, IncidentOpened) and d.assignee is None and d.state in OPEN_INCIDENT_STATES
-                    and d.incident_id not in assigned):
-                await _dispatch_opened(uow, event, d.incident_id, Facts(
-                    record_type=RecordType.INCIDENT.value, category=d.category, business_service=d.business_service,
-                    ci=d.affected_ci, priority=d.priority, requester=d.caller), d.assignment_group)
+                and d.incident_id not in assigned)])
         await uow.commit()
 
 
@@ -328,10 +420,11 @@ async def problems_changed(uow: UnitOfWork, run: Sequence[tuple[CloudEvent, Any]
         await work.change(changes)
         assigned = {d.problem_id for _, d in run
                     if isinstance(d, ProblemUpdated) and {"assignee", "assignment_group"} & set(d.changes)}
-        for event, d in run:
-            if isinstance(d, ProblemOpened) and d.assignee is None and d.problem_id not in assigned:
-                facts = Facts(record_type=RecordType.PROBLEM.value, priority=d.priority)
-                await _dispatch_opened(uow, event, d.problem_id, facts, d.assignment_group)
+        await _dispatch_opened(uow, [
+            Opened(event, d.problem_id, Facts(record_type=RecordType.PROBLEM.value, priority=d.priority),
+                   d.assignment_group)
+            for event, d in run
+            if isinstance(d, ProblemOpened) and d.assignee is None and d.problem_id not in assigned])
         await uow.commit()
 
 
