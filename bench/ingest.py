@@ -1,22 +1,54 @@
-"""Monitoring ingestion under load: throughput in batches, and latency at a steady rate.
+"""Monitoring ingestion under load: throughput, latency at a steady rate, and scaling out the incidents service.
 
-- throughput: N firing alerts (a share of them repeats) posted as Alertmanager batches by
-  a few concurrent senders; accepted/s is until the last 202, processed/s until every
-  notification is committed on an incident (opened or counted as a repeat);
-- latency: alerts at a steady rate; each one's time from its webhook post to the moment
-  its incident shows in the gateway's incident list.
+- throughput: ALERTS firing alerts (a fifth of them repeats of alerts already sent) posted as Alertmanager webhooks
+  by concurrent senders; accepted/s is until the last 202, processed/s until every notification is committed on
+  an incident (opened, or counted on it as a repeat). Twice: in batches of 500 from 4 senders, and in
+  Alertmanager-sized webhooks (5 alerts) from 32 senders;
+- latency: alerts at a steady rate (200/s, then 500/s) in webhooks of 5, each posted at its moment whether or not
+  the one before was answered (as many Alertmanagers send); each alert's time from its post to the moment its
+  incident shows in the gateway's incident list;
+- replicas: throughput in batches of 500 with one incidents service, then with a second replica in its consumer
+  group (measured once the group has shared out the partitions between the two), which is stopped after.
+
+Each run starts once the platform is idle again (the services downstream done with the previous run's incidents).
+The batches-of-500 run also measures the CPU each part of the platform spent on it until it was idle again
+(bench/cpu.py): alerts per CPU-second of each service, of each database and of Kafka, for the capacity model.
+
+Every run checks its counts: nothing lost (the incidents' alert_count adds up to the alerts sent) and nothing
+duplicated (one incident per distinct alert; in the latency runs, each alert seen as exactly one incident); a
+run that fails them fails the benchmark. Each figure carries its target and the machine's load average when the
+run started (other work on the machine shows in every figure).
+
+`python -m bench.ingest` runs these alone, on a stack of their own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import sys
 import time
 import uuid
 from datetime import UTC, datetime
 
 import asyncpg
 import httpx
+
+from bench import cpu
+
+ALERTS = 10_000
+REPEAT_SHARE = 0.2
+TARGET_PROCESSED_PER_S = 5_000  # batches of 500
+TARGET_WEBHOOKS_PROCESSED_PER_S = 2_000  # Alertmanager-sized webhooks
+TARGET_P99_MS = 250  # at 500 alerts/s
+WEBHOOK_ALERTS = 5  # what an Alertmanager sends in one webhook, grouped
+LOOK_LIMIT = 200  # the incident list's largest page
+LOOK_PAUSE = 0.02  # between two looks of the latency watcher
+
+
+class CountsWrong(AssertionError):
+    """Alerts lost or duplicated on their way to incidents."""
 
 
 def batch(fingerprints: list[str]) -> dict:
@@ -27,23 +59,46 @@ def batch(fingerprints: list[str]) -> dict:
          "annotations": {"summary": f"bench alert {fp[:10]} {fp}"}} for fp in fingerprints]}
 
 
-async def committed_notifications(db: asyncpg.Connection, prefix: str) -> int:
-    """Firing notifications committed on incidents: opened ones count 1, repeats add to alert_count."""
-    return await db.fetchval("SELECT coalesce(sum(alert_count), 0) FROM incidents WHERE dedup_key LIKE $1",
-                             f"{prefix}%")
+def load_average() -> float:
+    return round(os.getloadavg()[0], 2)
 
 
-async def throughput(gateway: httpx.AsyncClient, key: str, incidents_db: str, *, alerts: int = 10_000,
-                     batch_size: int = 500, senders: int = 4, repeat_share: float = 0.2) -> dict:
+async def counts(db: asyncpg.Connection, prefix: str) -> tuple[int, int]:
+    """(firing notifications committed on the run's incidents: an opened one counts 1, a repeat adds to its
+    alert_count; the run's incidents)."""
+    row = await db.fetchrow("SELECT coalesce(sum(alert_count), 0) AS committed, count(*) AS opened FROM incidents"
+                            " WHERE dedup_key LIKE $1", f"{prefix}%")
+    return row["committed"], row["opened"]
+
+
+async def check_counts(incidents_db: str, prefix: str, alerts: int, distinct: int, *, settle: float = 1.0) -> dict:
+    """Nothing lost, nothing duplicated, after `settle` seconds more (a notification applied twice, say after a
+    rebalance, would come after the last one awaited)."""
+    await asyncio.sleep(settle)
+    db = await asyncpg.connect(incidents_db)
+    try:
+        committed, opened = await counts(db, prefix)
+    finally:
+        await db.close()
+    if committed != alerts or opened != distinct:
+        raise CountsWrong(f"run {prefix}: {alerts} alerts sent ({distinct} distinct), {committed} committed on "
+                          f"{opened} incidents")
+    return {"committed": committed, "incidents": opened}
+
+
+async def throughput(gateway: httpx.AsyncClient, key: str, incidents_db: str, *, batch_size: int = 500,
+                     senders: int = 4, target: int = TARGET_PROCESSED_PER_S, alerts: int = ALERTS,
+                     repeat_share: float = REPEAT_SHARE, stalled_after: float = 60) -> dict:
+    """One throughput run: `alerts` alerts in webhooks of `batch_size` from `senders` concurrent senders."""
+    started_load = load_average()
     prefix = uuid.uuid4().hex[:10]
     distinct = int(alerts * (1 - repeat_share))
     rng = random.Random(1)
     stream = [f"{prefix}{i:08d}" for i in range(distinct)]
     stream += [rng.choice(stream) for _ in range(alerts - distinct)]  # repeats of alerts already sent
-    batches = [stream[i:i + batch_size] for i in range(0, len(stream), batch_size)]
     queue: asyncio.Queue = asyncio.Queue()
-    for b in batches:
-        queue.put_nowait(b)
+    for i in range(0, len(stream), batch_size):
+        queue.put_nowait(stream[i:i + batch_size])
 
     async def sender() -> None:
         while not queue.empty():
@@ -56,67 +111,223 @@ async def throughput(gateway: httpx.AsyncClient, key: str, incidents_db: str, *,
         started = time.perf_counter()
         await asyncio.gather(*(sender() for _ in range(senders)))
         accepted = time.perf_counter() - started
-        while await committed_notifications(db, prefix) < alerts:
+        # Until every notification is committed; one that never is (lost) fails the run once nothing moved for a
+        # while, rather than waiting for ever.
+        last, moved = -1, time.perf_counter()
+        while (committed := (await counts(db, prefix))[0]) < alerts:
+            if committed != last:
+                last, moved = committed, time.perf_counter()
+            elif time.perf_counter() - moved > stalled_after:
+                break
             await asyncio.sleep(0.05)
         processed = time.perf_counter() - started
-        opened = await db.fetchval("SELECT count(*) FROM incidents WHERE dedup_key LIKE $1", f"{prefix}%")
     finally:
         await db.close()
-    assert opened == distinct, f"dedup broke: {opened} incidents for {distinct} distinct alerts"
+    checked = await check_counts(incidents_db, prefix, alerts, distinct)
+    per_s = round(alerts / processed)
     return {"alerts": alerts, "distinct": distinct, "batch_size": batch_size, "senders": senders,
-            "accepted_per_s": round(alerts / accepted), "processed_per_s": round(alerts / processed),
-            "processed_seconds": round(processed, 2)}
+            "accepted_per_s": round(alerts / accepted), "processed_per_s": per_s,
+            "processed_seconds": round(processed, 2), "target_processed_per_s": target,
+            "meets_target": per_s >= target, **checked, "load_average_at_start": started_load}
 
 
-async def latency_at_rate(gateway: httpx.AsyncClient, key: str, *, rate: int = 200, seconds: int = 15,
-                          per_post: int = 10) -> dict:
+async def latency_at_rate(gateway: httpx.AsyncClient, key: str, incidents_db: str, *, rate: int = 200,
+                          seconds: int = 15, per_post: int = WEBHOOK_ALERTS, target_p99_ms: float | None = None,
+                          timeout: float = 120) -> dict:
+    started_load = load_average()
     prefix = uuid.uuid4().hex[:10]
+    order: list[str] = []  # the alerts as posted
     sent: dict[str, float] = {}
     sent_wall: dict[str, float] = {}
     seen: dict[str, float] = {}
+    incidents_of: dict[str, set[str]] = {}  # an alert's incidents as listed: exactly one each
+    looks = {"looks": 0, "sweeps": 0}  # looks > sweeps: the window held more than a page
+    look_ms: list[float] = []  # what a look's call took: a figure's resolution is about that plus LOOK_PAUSE
     interval = per_post / rate
 
-    async def send() -> None:
-        start = time.perf_counter()
+    async def post(fps: list[str]) -> None:
+        order.extend(fps)
+        sent.update(dict.fromkeys(fps, time.perf_counter()))
+        sent_wall.update(dict.fromkeys(fps, time.time()))
+        response = await gateway.post("/api/v1/integrations/alertmanager", json=batch(fps),
+                                      headers={"x-integration-key": key})
+        response.raise_for_status()
+
+    async def send() -> float:
+        """Each webhook at its moment, not after the previous one's answer: a slow answer must not slow the
+        rate (the figure is at a steady rate). The seconds the posting took (as if the last one took a turn)."""
+        start, posts = time.perf_counter(), []
         for n in range(rate * seconds // per_post):
             await asyncio.sleep(max(0.0, start + n * interval - time.perf_counter()))
-            fps = [f"{prefix}{n:06d}{i:02d}" for i in range(per_post)]
-            sent.update(dict.fromkeys(fps, time.perf_counter()))
-            sent_wall.update(dict.fromkeys(fps, time.time()))
-            response = await gateway.post("/api/v1/integrations/alertmanager", json=batch(fps),
-                                          headers={"x-integration-key": key})
-            response.raise_for_status()
+            posts.append(asyncio.create_task(post([f"{prefix}{n:06d}{i:02d}" for i in range(per_post)])))
+        posting = time.perf_counter() - start + interval
+        await asyncio.gather(*posts)
+        return posting
 
-    async def look() -> None:
-        """Every incident of this run opened since the oldest alert not yet seen was sent, as a frontend
-        lists them. An incident opens after its alert is sent (one clock), so nothing is missed; a wider
-        window would make each look fetch hundreds of incidents seen already, and the bench measure
-        its own polling more than the platform."""
-        unseen = [sent_wall[fp] for fp in sent if fp not in seen]
-        if not unseen:
-            return
-        params = {"q": prefix, "sort": "opened_at", "order": "asc", "limit": 200,
-                  "opened_from": datetime.fromtimestamp(min(unseen) - 0.01, UTC).isoformat()}
-        while True:
-            page = (await gateway.get("/api/v1/incidents", params=params)).json()
-            now = time.perf_counter()
-            for incident in page["items"]:
-                seen.setdefault(incident["dedup_key"], now)
-            if not page["next_cursor"]:
-                return
-            params["cursor"] = page["next_cursor"]
+    async def look(oldest: int, cursor: str | None) -> tuple[int, str | None]:
+        """One page of the run's incidents opened since the oldest alert not yet seen was posted, oldest first,
+        as a frontend lists them. A look goes on from the page the look before ended at (its cursor), until a
+        sweep reaches the newest; the next sweep starts again from the oldest unseen alert (an incident opens at
+        the moment the gateway took its alert, after its post: one clock). So every incident is found, however
+        many incidents the window holds (webhooks that queued at the gateway crowd it with incidents seen
+        already), and each look is one call of at most LOOK_LIMIT incidents, with a pause after it: the
+        watcher's load on the platform stays small beside what it measures, at any rate.
+        (The oldest unseen alert's index, the cursor for the next look.)"""
+        while oldest < len(order) and order[oldest] in seen:
+            oldest += 1
+        if oldest == len(order):
+            return oldest, None
+        params = {"q": prefix, "sort": "opened_at", "order": "asc", "limit": LOOK_LIMIT,
+                  "opened_from": datetime.fromtimestamp(sent_wall[order[oldest]] - 0.01, UTC).isoformat()}
+        if cursor:
+            params["cursor"] = cursor
+        asked = time.perf_counter()
+        page = (await gateway.get("/api/v1/incidents", params=params)).json()
+        now = time.perf_counter()
+        look_ms.append((now - asked) * 1000)
+        looks["looks"] += 1
+        looks["sweeps"] += cursor is None
+        for incident in page["items"]:
+            if not incident["dedup_key"].startswith(prefix):
+                continue  # another run's, found by a word like this run's (search corrects misspellings)
+            seen.setdefault(incident["dedup_key"], now)
+            incidents_of.setdefault(incident["dedup_key"], set()).add(incident["id"])
+        return oldest, page["next_cursor"]
 
     async def watch(done: asyncio.Event) -> None:
+        oldest, cursor = 0, None
         while not done.is_set() or len(seen) < len(sent):
-            await look()
-            await asyncio.sleep(0.005)
+            oldest, cursor = await look(oldest, cursor)
+            await asyncio.sleep(LOOK_PAUSE)
 
     done = asyncio.Event()
     watcher = asyncio.create_task(watch(done))
-    await send()
+    sending = await send()
     done.set()
-    await asyncio.wait_for(watcher, 120)
+    try:
+        await asyncio.wait_for(watcher, timeout)
+    except TimeoutError:
+        raise CountsWrong(f"run {prefix}: {len(sent) - len(seen)} of {len(sent)} alerts never seen as incidents "
+                          f"after {timeout:.0f}s") from None
+    twice = [fp for fp, ids in incidents_of.items() if len(ids) > 1]
+    if twice or set(seen) != set(sent):
+        raise CountsWrong(f"run {prefix}: {len(twice)} alerts seen as two incidents or more, "
+                          f"{len(set(seen) - set(sent))} incidents of alerts never sent")
+    checked = await check_counts(incidents_db, prefix, len(sent), len(sent))
     latencies = sorted((seen[fp] - sent[fp]) * 1000 for fp in sent)
     pick = lambda p: latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))]  # noqa: E731
-    return {"rate_per_s": rate, "alerts": len(latencies), "p50_ms": round(pick(50), 1), "p99_ms": round(pick(99), 1),
-            "max_ms": round(latencies[-1], 1)}
+    figures = {"rate_per_s": rate, "per_webhook": per_post, "alerts": len(latencies),
+               "sent_per_s": round(len(latencies) / sending), "p50_ms": round(pick(50), 1),
+               "p99_ms": round(pick(99), 1), "max_ms": round(latencies[-1], 1)}
+    if target_p99_ms is not None:
+        figures |= {"target_p99_ms": target_p99_ms, "meets_target": figures["p99_ms"] < target_p99_ms}
+    return {**figures, **checked, **looks, "look_p50_ms": round(sorted(look_ms)[len(look_ms) // 2], 1),
+            "load_average_at_start": started_load}
+
+
+# --- a second replica of the incidents service --------------------------------------------------------------------
+
+async def group_shared(bootstrap: str, group: str, members: int, timeout: float = 60, settle: float = 2) -> float:
+    """Wait until the consumer group is stable with `members` members, each holding partitions (the rebalance
+    done), then `settle` seconds more for the members' first fetches; the seconds waited."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
+
+    started = time.monotonic()
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        while True:
+            [response] = await admin.describe_consumer_groups([group])
+            [described] = response.to_object()["groups"]
+            holding = [ConsumerProtocolMemberAssignment.decode(m["member_assignment"]).partitions()
+                       if m["member_assignment"] else [] for m in described["members"]]  # none yet: b""
+            if described["state"] == "Stable" and len(holding) == members and all(holding):
+                break
+            if time.monotonic() - started > timeout:
+                raise RuntimeError(f"consumer group {group} not shared by {members} members after {timeout:.0f}s: "
+                                   f"{described['state']}, {len(holding)} members")
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+    await asyncio.sleep(settle)
+    return round(time.monotonic() - started, 1)
+
+
+async def replicas(gateway: httpx.AsyncClient, key: str, incidents_db: str, platform) -> dict:
+    """Throughput in batches of 500 with one incidents service, then with two (on two cores the gain is small;
+    what matters is that the counts hold and nothing serialises on one lock)."""
+    bootstrap = platform.infra_env["ITSM_KAFKA_BOOTSTRAP"]
+    one = await throughput(gateway, key, incidents_db)
+    second = platform.start_replica("incidents")
+    try:
+        rebalanced = await group_shared(bootstrap, "incidents", 2)
+        two = await throughput(gateway, key, incidents_db)
+    finally:
+        platform.stop([second])
+    await group_shared(bootstrap, "incidents", 1)  # the first one has every partition back before what follows
+    return {"replicas_1": one, "replicas_2": {**two, "rebalanced_after_s": rebalanced},
+            "gain": round(two["processed_per_s"] / one["processed_per_s"], 2),
+            "target_processed_per_s": TARGET_PROCESSED_PER_S}
+
+
+# --- where the CPU goes (the capacity model) -------------------------------------------------------------------------
+
+def _watched(platform, incidents_db: str) -> tuple[dict[str, int], str, str]:
+    """(each service's pid, the PostgreSQL server, the stack's folder) for bench.cpu."""
+    return ({name: process.pid for name, process in platform.processes.items()}, incidents_db.rsplit("/", 1)[0],
+            str(platform.log_dir.parent))
+
+
+async def quiet(platform, incidents_db: str) -> float:
+    """Wait until the work a run left downstream (the services reacting to its incidents) is done: each run
+    measures its own load. The seconds waited."""
+    return await cpu.until_idle(*_watched(platform, incidents_db))
+
+
+async def capacity(gateway: httpx.AsyncClient, key: str, incidents_db: str, platform) -> dict:
+    """The throughput run in batches of 500, with the CPU each part of the platform spent on it from the first post
+    until it is idle again (the reactions downstream included): alerts per CPU-second of each part, the figures
+    of the capacity model (README, "Capacity")."""
+    watched = _watched(platform, incidents_db)
+    before = await cpu.snapshot(*watched)
+    figures = await throughput(gateway, key, incidents_db)
+    drained = await cpu.until_idle(*watched)
+    used = cpu.spent(before, await cpu.snapshot(*watched))
+    return {**figures, "drained_after_s": drained, "cpu_seconds": used,
+            "alerts_per_cpu_second": cpu.per_core_second(figures["alerts"], used)}
+
+
+async def run(gateway: httpx.AsyncClient, key: str, incidents_db: str, platform) -> dict:
+    figures = {}
+    for name, measured in (
+        ("ingest_throughput", lambda: capacity(gateway, key, incidents_db, platform)),
+        ("ingest_throughput_webhooks", lambda: throughput(gateway, key, incidents_db, batch_size=WEBHOOK_ALERTS,
+                                                          senders=32, target=TARGET_WEBHOOKS_PROCESSED_PER_S)),
+        ("ingest_latency_at_rate", lambda: latency_at_rate(gateway, key, incidents_db, rate=200)),
+        ("ingest_latency_at_500", lambda: latency_at_rate(gateway, key, incidents_db, rate=500,
+                                                          target_p99_ms=TARGET_P99_MS)),
+        ("ingest_throughput_replicas", lambda: replicas(gateway, key, incidents_db, platform)),
+    ):
+        waited = await quiet(platform, incidents_db)
+        figures[name] = {**await measured(), "quiet_after_s": waited}
+    return figures
+
+
+async def alone(platform, secret: str, incidents_db: str) -> dict:
+    """These benchmarks without the others (`python -m bench.ingest`), and the services' memory after them."""
+    from bench.__main__ import memory, warmed_up
+
+    async with warmed_up(platform, secret) as (gateway, key):
+        return {**await run(gateway, key, incidents_db, platform), "memory": memory(platform)}
+
+
+def standalone() -> int:
+    """A stack and ports of its own: `make bench` or another benchmark may be running on the `bench` stack."""
+    from bench.__main__ import main
+
+    return main(alone, stack_name="bench-ingest", pg_port=25630, kafka_port=29630, base_port=21800)
+
+
+if __name__ == "__main__":
+    sys.exit(standalone())

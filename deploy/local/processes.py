@@ -23,6 +23,11 @@ UPSTREAMS = ("incidents", "changes", "problems", "cmdb", "sla", "notifications",
 # /metrics listens this far above each API port: clear of the test slots (100 apart) and of extra
 # gateway replicas (base + 10 .. 90).
 METRICS_OFFSET = 1000
+# A second replica of a service (start_replica) listens this far above the service's own port: base + 11 .. 19,
+# clear of the services (base .. 8), the gateway replicas the tests start (base + 10, 20 .. 90) and `make run`'s
+# SMTP sink (base + 25); its metrics METRICS_OFFSET above that, as every service's.
+REPLICA_OFFSET = 11
+SECOND = "-2"  # a second replica's name: "incidents-2"
 
 
 def jwt_secret(folder: Path) -> str:
@@ -53,11 +58,16 @@ class Platform:
     def internal_key(self) -> str:
         return self.extra_env["ITSM_INTERNAL_KEY"]
 
+    def port(self, name: str) -> int:
+        """The API port of a service, or of its second replica (`incidents-2`)."""
+        service = name.removesuffix(SECOND)
+        return self.base_port + SERVICES[service] + (REPLICA_OFFSET if service != name else 0)
+
     def url(self, service: str) -> str:
-        return f"http://{self.host}:{self.base_port + SERVICES[service]}"
+        return f"http://{self.host}:{self.port(service)}"
 
     def metrics_url(self, service: str) -> str:
-        return f"http://{self.host}:{self.base_port + METRICS_OFFSET + SERVICES[service]}"
+        return f"http://{self.host}:{self.port(service) + METRICS_OFFSET}"
 
     @property
     def env(self) -> dict[str, str]:
@@ -79,16 +89,31 @@ class Platform:
                            stdout=subprocess.DEVNULL)
 
     def start(self, only: list[str] | None = None, timeout: float = 90) -> None:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
         names = only or list(SERVICES)
+        env = self.env
         for name in names:
-            log = open(self.log_dir / f"{name}.log", "ab")
-            self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", f"itsm_{name}", "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C reaches run.py, which stops them in order
-            )
+            self._spawn(name, env)
         for name in names:
             self.wait_ready(name, timeout)
+
+    def start_replica(self, service: str, timeout: float = 90) -> str:
+        """A second replica of a running service, as a scaled-out deployment runs it: the same database and
+        consumer group (the group shares the topics' partitions between the two), its own ports and static member
+        name. The gateway goes on calling the first. Its name, for url() and stop([name]); stop() stops it too."""
+        name = service + SECOND
+        prefix, port = f"ITSM_{service.upper()}_", self.port(name)
+        self._spawn(name, {**self.env, f"{prefix}PORT": str(port), f"{prefix}METRICS_PORT": str(port + METRICS_OFFSET),
+                           f"{prefix}CONSUMER_GROUP_INSTANCE_ID": f"{service}-{port}"})
+        self.wait_ready(name, timeout)
+        return name
+
+    def _spawn(self, name: str, env: dict[str, str]) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_dir / f"{name}.log", "ab")
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", f"itsm_{name.removesuffix(SECOND)}", "serve"], env=env, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,  # Ctrl-C reaches run.py, which stops them in order
+        )
 
     def wait_ready(self, name: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
