@@ -111,20 +111,25 @@ async def steady(base_url: str, tokens: list[str], ids: list[str], rate: float, 
                 for part in missing:
                     degraded[part] = degraded.get(part, 0) + 1
 
-        writes = 0
+        writes = write_errors = 0
 
         async def writer() -> None:
-            nonlocal writes
+            nonlocal writes, write_errors
             for n in range(int((WARMUP + seconds) * WRITES_PER_S)):
                 await asyncio.sleep(max(0.0, start + n / WRITES_PER_S - time.perf_counter()))
-                response = await client.post(f"/api/v1/incidents/{ids[(n * 7) % len(ids)]}/comments",
-                                             json={"text": f"still looking ({n})"},
-                                             headers={"authorization": f"Bearer {tokens[0]}"})
+                try:
+                    response = await client.post(f"/api/v1/incidents/{ids[(n * 7) % len(ids)]}/comments",
+                                                 json={"text": f"still looking ({n})"},
+                                                 headers={"authorization": f"Bearer {tokens[0]}"})
+                except httpx.HTTPError:  # counted, as the readers' are: one dropped connection is no reason to stop
+                    write_errors += 1
+                    continue
                 writes += response.status_code == 200
 
         await asyncio.gather(writer(), *(sender() for _ in range(IN_FLIGHT)))
         elapsed = time.perf_counter() - (start + WARMUP)
     return {"rate_per_s": rate, "seconds": seconds, "requests": len(latencies), "comments_written": writes,
+            "comment_errors": write_errors,
             "achieved_per_s": round(len(latencies) / elapsed, 1), "ok": statuses.get(200, 0), "not_sent": not_sent,
             "errors": {str(k): v for k, v in sorted(statuses.items()) if k != 200},
             "degraded_parts": degraded,
