@@ -27,7 +27,7 @@ from itsm_contracts.events.incidents import IncidentAssigned, IncidentOpened
 from itsm_kit.db import outbox
 from itsm_kit.unit_of_work import UnitOfWork
 from itsm_requests.handlers import dispatch
-from itsm_requests.store.tables import dispatch_decisions, dispatch_groups, open_work
+from itsm_requests.store.tables import dispatch_decisions, dispatch_groups, open_work, tasks
 from itsm_requests.store.timeline import write_timeline
 from tests.helpers import migrated_unit_of_work
 
@@ -246,3 +246,33 @@ async def test_a_run_decides_as_its_events_one_at_a_time_did(infra):
         assert outcomes["at-once"] == outcomes["one-by-one"]
         given = [assignee for _, group, assignee, _, _ in outcomes["at-once"] if group == "ll-*"]
         assert set(given) == {"a-*", "b-*", "c-*"} and len(given) > 30  # least loaded had choices to make
+
+
+async def test_a_template_s_many_tasks_are_dispatched_in_turn_with_one_read(infra):
+    """A work-order template's tasks (issue 17) are decided together: the group locked and its members read once,
+    round robin's turns given in order and written once, the decisions kept in one statement."""
+    from itsm_requests.domain.flows import TaskSpec
+    from itsm_requests.handlers.tasks import open_standalone_tasks
+
+    async with requests_database("template_tasks") as uow:
+        await team(uow, "desk", {"ann": True, "bob": True, "cid": True}, "round_robin")
+        specs = [TaskSpec(name=f"step {n}", assignment_group="desk") for n in range(30)]
+
+        async def template(unit: UnitOfWork, _run: list) -> None:
+            await open_standalone_tasks(unit, "incident", str(uuid.uuid4()), specs, template="rollout", actor="ann")
+
+        sent = await apply(uow, template, [])
+        async with uow:
+            given = (await uow.session.execute(select(tasks.c.assignee).order_by(tasks.c.number))).scalars().all()
+        kept = {row["assignee"] for row in await decisions(uow)}
+
+        assert given == ["ann", "bob", "cid"] * 10  # each member in turn, in the tasks' order, as one at a time did
+        assert kept == {"ann", "bob", "cid"}
+        inserts = [s for s in sent.statements if "dispatch_decisions" in s and s.lstrip().startswith("INSERT")]
+        assert len(inserts) == 1, sent  # not one per task
+        assert len([s for s in sent.statements if "dispatch_groups" in s]) <= 2, sent  # locked once, turn written once
+
+
+async def decisions(uow: UnitOfWork) -> list[dict]:
+    async with uow:
+        return [dict(r._mapping) for r in (await uow.session.execute(select(dispatch_decisions))).all()]

@@ -3,8 +3,8 @@ run, and what the consumed events keep (open work, CIs, the directory) or cause 
 
 For other helpers: `decide(session, facts, group=...)` inside your transaction (round robin's turn moves only if it
 commits), or `decide_all(session, [(facts, group), ...])` for several records at once (what they read is read once);
-`record_decision(session, "task", task_id, decision)` if you want the decision listed under GET /dispatch/decisions
-too.
+`record_decisions(session, [("task", task_id, decision), ...])` if you want the decisions listed under
+GET /dispatch/decisions too.
 """
 
 from __future__ import annotations
@@ -157,11 +157,11 @@ def _decision_row(record_type: str, record_id: str, decision: Decision) -> dict[
             "decided_at": utcnow()}
 
 
-async def record_decision(session: AsyncSession, record_type: str, record_id: str, decision: Decision) -> dict:
-    """The decision kept, as it was (a later change to the rule rewrites nothing)."""
-    row = _decision_row(record_type, record_id, decision)
-    await Decisions(session).add([row])
-    return row
+async def record_decisions(session: AsyncSession, decided: Sequence[tuple[str, str, Decision]]) -> None:
+    """The decisions ((record type, record id, decision) each) kept as they were (a later change to the rule rewrites
+    nothing), in one statement."""
+    await Decisions(session).add([_decision_row(record_type, record_id, decision)
+                                  for record_type, record_id, decision in decided])
 
 
 async def list_decisions(uow: UnitOfWork, **filters: Any) -> tuple[list[dict], str | None]:

@@ -9,8 +9,9 @@ FOR THE WORK-ORDERS HELPER (issue 17): create a template's tasks in YOUR unit of
 record_type: "incident" | "change" | "request"; specs: a sequence of itsm_requests.domain.flows.TaskSpec (name,
 description, assignment_group or None: the dispatch rules choose the group); returns the Task objects (ids in
 order). Each task is its own aggregate (events' subject = the task id): it is opened, dispatched with
-`handlers.dispatch.decide(session, Facts(record_type="task", category=..., requester=...), group=spec.assignment_group)`
-and assigned (itsm.request.task_assigned) in your transaction; its events are staged by `uow.add(task)` (done here).
+`handlers.dispatch.decide_all` (Facts(record_type="task", category=..., requester=...), group=spec.assignment_group
+for each task, all of them in one read) and assigned (itsm.request.task_assigned) in your transaction; its events
+are staged by `uow.add(task)` (done here).
 
 A requested item's task moves inside its request (the Request aggregate: `change_request`, which handlers.requests
 uses too, then `begin_stages` for the stages its items reached); a standalone task moves alone.
@@ -34,7 +35,7 @@ from itsm_requests.domain.dispatch import Decision, Facts
 from itsm_requests.domain.flows import ApprovalStage, TaskSpec
 from itsm_requests.domain.requests import Request, approvers_for
 from itsm_requests.domain.tasks import STANDALONE_RECORD_TYPES, Task, TaskState
-from itsm_requests.handlers.dispatch import decide, record_decision
+from itsm_requests.handlers.dispatch import decide_all, record_decisions
 from itsm_requests.store.requests import RequestRepository, TaskRepository, manager_of, members_of
 
 # -- opening tasks: a flow's, or a work-order template's --------------------------------------------------------------
@@ -44,12 +45,11 @@ async def _dispatched(session: AsyncSession, tasks: Sequence[Task], specs: Seque
                       facts: Facts) -> list[tuple[Task, Decision]]:
     """Each new task with whom dispatch gives it to: its spec's group (or the rules' choice) and the group's method's
     person, decided in the caller's transaction and kept with the dispatch decisions."""
-    decided = []
-    for task, spec in zip(tasks, specs, strict=True):
-        decision = await decide(session, replace(facts, task=spec.name), group=spec.assignment_group)
-        await record_decision(session, "task", task.id, decision)
-        decided.append((task, decision))
-    return decided
+    # All of them at once: what the decisions read is read once (a template may make many tasks).
+    decisions = await decide_all(session, [(replace(facts, task=spec.name), spec.assignment_group) for spec in specs])
+    await record_decisions(session, [("task", task.id, decision) for task, decision in zip(tasks, decisions,
+                                                                                            strict=True)])
+    return list(zip(tasks, decisions, strict=True))
 
 
 async def _new_tasks(session: AsyncSession, specs: Sequence[TaskSpec], *, record_type: str, record_id: str,
