@@ -229,10 +229,24 @@ def matches(table: Table, spec: Searchable, q: str, found: Corrected | None = No
     return or_(and_(*found_words), table.c[spec.number] == bounded(q).upper())
 
 
+# Corrections (`%`) compare with this setting.
+SIMILAR_WORDS = {"pg_trgm.similarity_threshold": str(SIMILARITY)}
+# What a ranked search sets besides (see SEARCH_WORK_MEM and the plan note above it).
+RANKING = {**SIMILAR_WORDS, "work_mem": SEARCH_WORK_MEM, "plan_cache_mode": "force_custom_plan"}
+
+
+async def _settings(session: AsyncSession, settings: Mapping[str, str]) -> None:
+    """These settings for this transaction only, in one round trip."""
+    names = list(settings)
+    await session.execute(
+        text("SELECT " + ", ".join(f"set_config(:name{n}, :value{n}, true)" for n in range(len(names)))),
+        {**{f"name{n}": name for n, name in enumerate(names)},
+         **{f"value{n}": settings[name] for n, name in enumerate(names)}})
+
+
 async def similar_words(session: AsyncSession) -> None:
-    """Corrections (`%`) compare with this setting; for this transaction only."""
-    await session.execute(text("SELECT set_config('pg_trgm.similarity_threshold', :least, true)"),
-                          {"least": str(SIMILARITY)})
+    """Corrections (`%`) compare with SIMILAR_WORDS; for this transaction only."""
+    await _settings(session, SIMILAR_WORDS)
 
 
 def _any_word_corrected(spec: Searchable, q: str, bound: int, found: Corrected | None) -> ColumnElement:
@@ -285,11 +299,7 @@ async def ranked(session: AsyncSession, table: Table, spec: Searchable, q: str, 
                  bound: int = MAX_TEXT) -> list[dict[str, Any]]:
     """The best `limit` records for `q`, best first: `columns`, `score` and `highlight` each (`any_word`, `bound`:
     see ranked_query)."""
-    # One round trip for this transaction's settings: corrections' similarity (as similar_words), work_mem, plans.
-    await session.execute(text("SELECT set_config('pg_trgm.similarity_threshold', :least, true),"
-                               " set_config('work_mem', :size, true),"
-                               " set_config('plan_cache_mode', 'force_custom_plan', true)"),
-                          {"least": str(SIMILARITY), "size": SEARCH_WORK_MEM})
+    await _settings(session, RANKING)  # similar_words' setting among them
     found = {} if any_word else await corrected(session, spec, q)
     rows = await session.execute(ranked_query(table, spec, q, columns, limit=limit, where=where, any_word=any_word,
                                               bound=bound, found=found))
