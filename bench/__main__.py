@@ -94,12 +94,8 @@ async def warmed_up(platform: Platform, secret: str) -> AsyncIterator[tuple[http
 
 
 def memory(platform: Platform) -> dict:
-    """Each running service's resident set size (VmRSS) now, against the target."""
-    def rss_mb(pid: int) -> float:
-        status = Path(f"/proc/{pid}/status").read_text()
-        return round(int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1]) / 1024, 1)
-
-    rss = {name: rss_mb(process.pid) for name, process in platform.processes.items()}
+    """Each running service's resident set size now (as the SLA bench reads it), against the target."""
+    rss = {name: round(sla.MemoryWatch(process.pid).now_mb(), 1) for name, process in platform.processes.items()}
     over = [name for name, mb in rss.items() if mb >= MEMORY_TARGET_MB]
     return {"rss_mb": rss, "max_rss_mb": max(rss.values()), "target_mb_each": MEMORY_TARGET_MB, "over_target": over,
             "meets_target": not over}

@@ -1,33 +1,20 @@
 """Where the CPU goes: seconds of CPU per service process, per PostgreSQL database and for Kafka, over a stretch of
 work, for the capacity model (README, "Capacity"): alerts per CPU-second for each part of the platform.
 
-CPU is read from /proc (user + system time of each process). PostgreSQL runs a process per connection: each
-backend's time is counted to its database (pg_stat_activity), the rest (checkpointer, WAL writer, autovacuum and
-connections that came and went) to "postgres (other)". The broker is the one `java` process.
+CPU is each process's user + system time (psutil, as the other benchmarks read memory). PostgreSQL runs a process
+per connection: each backend's time is counted to its database (pg_stat_activity), the rest (checkpointer, WAL
+writer, autovacuum and connections that came and went) to "postgres (other)". The broker is the stack's `java`
+process.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Mapping
 
 import asyncpg
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu(pid: int) -> tuple[int, str, float] | None:
-    """(parent pid, command line, CPU seconds) of a process, or None if it ended meanwhile."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-            command = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return None
-    return int(fields[1]), command, (int(fields[11]) + int(fields[12])) / TICK
+import psutil
 
 
 async def _databases(server: str) -> dict[int, str]:
@@ -45,21 +32,25 @@ async def snapshot(services: Mapping[str, int], server: str, stack_dir: str) -> 
     those of the stack in `stack_dir` only (tests beside it run brokers and servers of their own)."""
     pids = {pid: name for name, pid in services.items()}
     backends = await _databases(server)
-    processes = {int(e): found for e in os.listdir("/proc") if e.isdigit() and (found := _cpu(int(e)))}
-    postmasters = {pid for pid, (_, command, _) in processes.items()
-                   if "postgres" in command and f"{stack_dir}/pg" in command}
+    processes = [p.info for p in psutil.process_iter(["pid", "ppid", "cmdline", "cpu_times"])
+                 if p.info["cpu_times"] is not None]  # None: it ended, or is not ours to read
+    postmasters = {p["pid"] for p in processes if "postgres" in _line(p) and f"{stack_dir}/pg" in _line(p)}
     seconds: dict[str, float] = {}
-    for pid, (parent, command, used) in processes.items():
-        if pid in pids:
-            name = pids[pid]
-        elif pid in postmasters or parent in postmasters:
-            name = backends.get(pid, "postgres (other)")
-        elif "java" in command.split(" ", 1)[0] and f"{stack_dir}/kafka" in command:
+    for p in processes:
+        if p["pid"] in pids:
+            name = pids[p["pid"]]
+        elif p["pid"] in postmasters or p["ppid"] in postmasters:
+            name = backends.get(p["pid"], "postgres (other)")
+        elif (p["cmdline"] or [""])[0].endswith("java") and f"{stack_dir}/kafka" in _line(p):
             name = "kafka"
         else:
             continue
-        seconds[name] = seconds.get(name, 0.0) + used
+        seconds[name] = seconds.get(name, 0.0) + p["cpu_times"].user + p["cpu_times"].system
     return seconds
+
+
+def _line(process: dict) -> str:
+    return " ".join(process["cmdline"] or ())
 
 
 def spent(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, float]:
@@ -83,6 +74,6 @@ async def until_idle(services: Mapping[str, int], server: str, stack_dir: str, *
     return round(time.monotonic() - started, 1)
 
 
-def per_core_second(count: int, used: Mapping[str, float]) -> dict[str, float]:
+def per_cpu_second(count: int, used: Mapping[str, float]) -> dict[str, float]:
     """`count` (alerts) per CPU-second of each part: how much one core of it takes."""
     return {name: round(count / seconds) for name, seconds in used.items() if seconds >= 0.05}

@@ -295,7 +295,7 @@ async def capacity(gateway: httpx.AsyncClient, key: str, incidents_db: str, plat
     drained = await cpu.until_idle(*watched)
     used = cpu.spent(before, await cpu.snapshot(*watched))
     return {**figures, "drained_after_s": drained, "cpu_seconds": used,
-            "alerts_per_cpu_second": cpu.per_core_second(figures["alerts"], used)}
+            "alerts_per_cpu_second": cpu.per_cpu_second(figures["alerts"], used)}
 
 
 async def run(gateway: httpx.AsyncClient, key: str, incidents_db: str, platform) -> dict:
