@@ -134,7 +134,8 @@ def create_service_app(
                 retry_backoff=settings.consumer_retry_backoff_seconds,
                 startup_timeout=settings.startup_timeout_seconds, after_commit=runtime.outbox.committed,
                 group_instance_id=settings.consumer_group_instance_id,
-                session_timeout=settings.consumer_session_timeout_seconds, security=settings.kafka_security,
+                session_timeout=settings.consumer_session_timeout_seconds, linger=settings.consumer_linger_seconds,
+                security=settings.kafka_security,
             )
             runtime.consumers.append(consumer)
             tasks.append(asyncio.create_task(consumer.run(), name=f"consumer-{settings.service}"))

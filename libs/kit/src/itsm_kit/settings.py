@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -62,6 +62,10 @@ class ServiceSettings(BaseSettings):
     relay_poll_seconds: float = 0.25
     relay_max_attempts: int = 5  # publications Kafka refuses before an outbox event is set aside
     consumer_batch_size: int = 500
+    # How long a short read of events waits for more before it is applied (itsm_kit.consumer): fewer, larger runs
+    # for a little latency. For the reactions to other services' events; 0 where an event's latency is the product
+    # (incidents: an alert to its incident).
+    consumer_linger_seconds: float = Field(default=0.05, ge=0, le=1)
     consumer_max_attempts: int = 3
     consumer_retry_backoff_seconds: float = 0.2
     # Static group membership: a name unique in the group and stable across restarts of one replica

@@ -8,6 +8,8 @@ class IncidentsSettings(ServiceSettings):
     service = "incidents"
 
     port: int = 8001
+    # An alert is read the moment it arrives: the time to its incident is what monitoring waits on.
+    consumer_linger_seconds: float = Field(default=0.0, ge=0, le=1)
     # A resolved incident may be reopened (Resolved -> In Progress) this long after resolution.
     reopen_window_days: float = Field(default=7, ge=0)
     # Resolved incidents close by themselves after this long (ServiceNow's glide.ui.autoclose.time); 0 disables.
