@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from functools import partial
 
 from itsm_contracts import topics
@@ -16,19 +17,34 @@ from itsm_notifications.handlers import pipeline
 CONSUMES = [topics.INCIDENTS, topics.SLA, topics.CHANGES, topics.PROBLEMS, topics.REQUESTS]
 
 
+# Whether the run just applied made deliveries. Most events match no subscription (an alert storm's incidents, SLA
+# timers starting), and a commit that made none gives the dispatcher nothing to claim. Kept per task: a consumer
+# applies its partitions side by side, one task each, and calls its commit listeners in the task that committed; a
+# flag shared between them would let one partition's commit take the wake of deliveries another has not committed.
+_deliveries_made: ContextVar[bool] = ContextVar("deliveries_made", default=False)
+
+
+def _note_deliveries() -> None:
+    _deliveries_made.set(True)
+
+
 def event_handlers(runtime: Runtime) -> dict[str, Batched]:
     """Every event a subscription may name goes to the pipeline: one handler for all, so that a run keeps each
     record's events in order (opened before assigned) and the record copy stays current."""
     events = runtime.batched(partial(pipeline.events_arrived, portal_url=runtime.settings.portal_url,
-                                     digest_interval_seconds=runtime.settings.digest_interval_seconds))
+                                     digest_interval_seconds=runtime.settings.digest_interval_seconds,
+                                     made=_note_deliveries))
     return dict.fromkeys(sorted(EVENT_TYPES), events)
 
 
 @contextlib.asynccontextmanager
 async def waking_the_dispatcher(runtime: Runtime) -> AsyncIterator[None]:
-    """Lifespan hook: after each consumer commit (new deliveries may be due now) the dispatcher looks at once,
-    rather than at its next poll."""
+    """Lifespan hook: after a consumer commit that made deliveries (some may be due now) the dispatcher looks at
+    once, rather than at its next poll."""
     def wake() -> None:
+        if not _deliveries_made.get():
+            return
+        _deliveries_made.set(False)
         if (dispatcher := runtime.extras.get("dispatcher")) is not None:
             dispatcher.wake()
 

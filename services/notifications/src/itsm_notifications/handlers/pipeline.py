@@ -13,7 +13,7 @@ import hashlib
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -76,7 +76,8 @@ def rendered(sources: Sequence[tuple[str, str]], ctx: Mapping[str, Any]) -> Rend
 
 
 async def events_arrived(uow: UnitOfWork, run: list[tuple[CloudEvent, EventData]], *, portal_url: str,
-                         digest_interval_seconds: float) -> None:
+                         digest_interval_seconds: float, made: Callable[[], None] = lambda: None) -> None:
+    """`made` is told when the run made deliveries (they are sent once it commits)."""
     async with uow:
         session = uow.session
         now = utcnow()
@@ -105,6 +106,8 @@ async def events_arrived(uow: UnitOfWork, run: list[tuple[CloudEvent, EventData]
         if matched:
             rows = await _deliveries(session, matched, now, portal_url, digest_interval_seconds)
             await Outgoing(session).add(rows)
+            if rows:
+                made()
         await uow.commit()
 
 
