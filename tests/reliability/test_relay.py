@@ -41,6 +41,36 @@ class Caught:
         await asyncio.Event().wait()  # until the pass is cancelled
 
 
+class BatchCounting:
+    """A producer that counts the record batches the relay hands it for one topic."""
+
+    def __init__(self, producer, topic: str):
+        self._producer, self.topic, self.batches = producer, topic, 0
+
+    def __getattr__(self, name):
+        return getattr(self._producer, name)
+
+    async def send_batch(self, batch, topic, *, partition):
+        self.batches += topic == self.topic
+        return await self._producer.send_batch(batch, topic, partition=partition)
+
+
+async def test_a_relay_pass_goes_out_in_a_few_large_record_batches(kit_scratch):
+    # Kafka's cost is per request and per batch far more than per byte. 500 events of nearly 1 KB each (key and
+    # value) are about 450 KB: at aiokafka's default batch of 16 KB that was some 30 batches, a broker request each.
+    s = kit_scratch
+    topic = await s.topic(partitions=1)
+    subject = f"large-{uuid.uuid4().hex[:6]}-" + "x" * 180  # as long as an outbox key may be
+    await stage(s, topic, [(subject, n, None) for n in range(1, 501)])
+    producer = BatchCounting(s.producer, topic)
+    relay = OutboxRelay(s.sessions, producer)
+    while await relay.publish_batch():
+        pass
+    records = await read_topic(s.bootstrap, topic, until=lambda rs: len(rs) >= 500)
+    assert [CloudEvent.from_json(r.value).sequence for r in records] == list(range(1, 501))
+    assert 1 <= producer.batches <= 3
+
+
 def spread_over_two_partitions(n: int) -> list[str]:
     """Subjects half of which the producer's partitioner puts on each partition: both consumers get work."""
     placer, subjects, per_partition = DefaultPartitioner(), [], {0: 0, 1: 0}
