@@ -1,5 +1,6 @@
 """Outbox rows: the bytes written for an event are the envelope's, however they are built."""
 
+import asyncio
 from datetime import UTC, datetime
 
 from itsm_contracts import CloudEvent, envelope
@@ -58,3 +59,36 @@ def test_only_what_kafka_says_of_a_record_itself_counts_against_its_outbox_row()
     for outage in (KafkaConnectionError(), KafkaTimeoutError(), NotLeaderForPartitionError(),
                    TopicAuthorizationFailedError()):
         assert not refused(outage)
+
+
+class Relay:
+    def __init__(self) -> None:
+        self.woken_by: list[str] = []
+
+    def wake(self) -> None:
+        self.woken_by.append(asyncio.current_task().get_name())
+
+
+async def test_a_commit_wakes_the_relay_only_from_the_task_that_staged_events(monkeypatch):
+    async def staged_nowhere(session, table, rows) -> None:
+        pass
+
+    monkeypatch.setattr("itsm_kit.outbox.insert_rows", staged_nowhere)
+    staging = Outbox("itsm/incidents")
+    staging.relay = relay = Relay()
+
+    async def unit_of_work(name: str, *, stages: bool, commits_after: float) -> None:
+        asyncio.current_task().set_name(name)
+        if stages:
+            data = IncidentUpdated(incident_id=name, changes={}, updated_at=datetime(2026, 1, 1, tzinfo=UTC))
+            await staging.add_many(None, [(name, [(1, data)], None)])
+        await asyncio.sleep(commits_after)
+        staging.committed()
+
+    # staged-1 commits last; idle-1, which staged nothing, commits first and must not wake the relay then (its pass
+    # would find nothing yet, and nothing would wake it again); idle-2 commits after staged-2 and wakes nothing.
+    await asyncio.gather(unit_of_work("staged-1", stages=True, commits_after=0.05),
+                         unit_of_work("idle-1", stages=False, commits_after=0),
+                         unit_of_work("staged-2", stages=True, commits_after=0.01),
+                         unit_of_work("idle-2", stages=False, commits_after=0.02))
+    assert relay.woken_by == ["staged-2", "staged-1"]

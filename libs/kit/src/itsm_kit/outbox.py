@@ -23,6 +23,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -58,6 +59,14 @@ PASS_IDLE_LIMIT = "60s"
 # What Kafka (or the client) says of a record itself: sending it again as it is will not help.
 REFUSALS = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError, CorruptRecordException,
             InvalidTimestampError, InvalidTopicError)
+
+
+# Whether this task staged events since the relay was last told. A commit that staged none (most runs of a service
+# reacting to others' events) gives the relay nothing to publish: waking it for each such commit cost an empty pass,
+# a transaction, per commit. Per task: a consumer applies its partitions side by side, one task each, and an HTTP
+# request is a task of its own; each stages and then commits in its own task, so one task's commit cannot take the
+# wake of events another has not committed yet.
+_staged: ContextVar[bool] = ContextVar("outbox_staged", default=False)
 
 
 def refused(exc: BaseException) -> bool:
@@ -110,9 +119,15 @@ class Outbox:
         await insert_rows(session, outbox, rows)
         for _, raised, _ in raised_by:
             raised.clear()
+        if rows:
+            _staged.set(True)
 
     def committed(self) -> None:
-        """Tell the relay there is work, so it need not wait for its next poll."""
+        """After a commit: tell the relay there is work if this task staged some, so it need not wait for its next
+        poll."""
+        if not _staged.get():
+            return
+        _staged.set(False)
         if self.relay is not None:
             self.relay.wake()
 
