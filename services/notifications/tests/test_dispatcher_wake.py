@@ -1,5 +1,5 @@
 """When a consumer commit wakes the dispatcher: only after a run that made deliveries, from the task that committed
-them (a consumer applies its partitions side by side, one task each)."""
+them (runs in tasks side by side: several consumers, or replicas of one in a test)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ class Dispatcher:
 
 
 async def applied(listener, name: str, *, made: bool, commit_after: float) -> None:
-    """One partition's run, as the consumer applies it in a task of its own: the pipeline notes the deliveries it
-    made, the run commits, then the consumer tells its commit listeners."""
+    """A run in a task of its own: the pipeline notes the deliveries it made, the run commits, then the consumer tells
+    its commit listeners."""
     asyncio.current_task().set_name(name)
     if made:
         consumers._note_deliveries()

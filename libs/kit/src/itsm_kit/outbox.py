@@ -63,9 +63,8 @@ REFUSALS = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeErr
 
 # Whether this task staged events since the relay was last told. A commit that staged none (most runs of a service
 # reacting to others' events) gives the relay nothing to publish: waking it for each such commit cost an empty pass,
-# a transaction, per commit. Per task: a consumer applies its partitions side by side, one task each, and an HTTP
-# request is a task of its own; each stages and then commits in its own task, so one task's commit cannot take the
-# wake of events another has not committed yet.
+# a transaction, per commit. Per task: the consumer, each HTTP request and each background job stage and commit in
+# tasks of their own, side by side; one task's commit must not take the wake of events another has not committed.
 _staged: ContextVar[bool] = ContextVar("outbox_staged", default=False)
 
 

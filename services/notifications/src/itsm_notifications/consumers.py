@@ -18,9 +18,9 @@ CONSUMES = [topics.INCIDENTS, topics.SLA, topics.CHANGES, topics.PROBLEMS, topic
 
 
 # Whether the run just applied made deliveries. Most events match no subscription (an alert storm's incidents, SLA
-# timers starting), and a commit that made none gives the dispatcher nothing to claim. Kept per task: a consumer
-# applies its partitions side by side, one task each, and calls its commit listeners in the task that committed; a
-# flag shared between them would let one partition's commit take the wake of deliveries another has not committed.
+# timers starting), and a commit that made none gives the dispatcher nothing to claim. Kept per task, as the outbox
+# keeps what it staged (itsm_kit.outbox): a run notes it and commits in its consumer's task, and a commit in another
+# task must not take the wake of deliveries this one has not committed yet.
 _deliveries_made: ContextVar[bool] = ContextVar("deliveries_made", default=False)
 
 
