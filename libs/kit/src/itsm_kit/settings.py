@@ -66,6 +66,9 @@ class ServiceSettings(BaseSettings):
     # for a little latency. For the reactions to other services' events; 0 where an event's latency is the product
     # (incidents: an alert to its incident).
     consumer_linger_seconds: float = Field(default=0.05, ge=0, le=1)
+    # Consumer offsets are committed at most this often (itsm_kit.consumer): after a crash or a rebalance, at most this
+    # long's events are read again, and the inbox skips them.
+    consumer_commit_interval_seconds: float = Field(default=1.0, ge=0, le=60)
     consumer_max_attempts: int = 3
     consumer_retry_backoff_seconds: float = 0.2
     # Static group membership: a name unique in the group and stable across restarts of one replica
