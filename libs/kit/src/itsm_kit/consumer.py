@@ -11,8 +11,8 @@
   inbox is read again, and whoever reads the batch next finds it handled.
 - A consumer that keeps up reads a few records at a time, and a run's cost is mostly per run (its transaction, the
   inbox, each statement), not per event: with a linger, a short read waits that long for more before it is applied,
-  as a producer's linger.ms does for its batches (measured on the alert storm bench: a third of the transactions
-  and CPU of the services downstream of incidents, at 0.1 s).
+  as a producer's linger.ms does for its batches (measured on the alert storm bench, at 0.05 s: half the
+  transactions of the services downstream of incidents, and 40 % less of their CPU).
 - Offsets are committed at most once per `commit_interval`, not after every run: a commit is a request and a write
   to the group's log at the broker, and the inbox already makes events re-read after a crash or a rebalance (at most
   that interval's) change nothing. A deliberate stop commits what was applied.
