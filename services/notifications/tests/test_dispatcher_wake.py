@@ -22,7 +22,7 @@ async def applied(listener, name: str, *, made: bool, commit_after: float) -> No
     its commit listeners."""
     asyncio.current_task().set_name(name)
     if made:
-        consumers._note_deliveries()
+        consumers._deliveries_made.note()
     await asyncio.sleep(commit_after)
     listener()
 

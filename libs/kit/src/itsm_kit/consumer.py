@@ -271,12 +271,15 @@ class EventConsumer:
 
     async def handle(self, records: list[ConsumerRecord]) -> None:
         """Apply records in order (each partition's in its order): runs of them per transaction."""
-        deliveries = [Delivery.read(r, self.handlers) for r in records]
-        pending = [d for d in deliveries if d.unreadable or (d.event and d.event.type in self.handlers)]
-        if len(pending) < len(deliveries):
-            wanted = {id(d) for d in pending}
-            for topic, ignored in Counter(d.record.topic for d in deliveries if id(d) not in wanted).items():
-                EVENTS_CONSUMED.labels(topic, "ignored").inc(ignored)
+        pending: list[Delivery] = []
+        ignored: Counter[str] = Counter()  # events of types nobody here handles, per topic
+        for d in (Delivery.read(r, self.handlers) for r in records):
+            if d.unreadable or (d.event and d.event.type in self.handlers):
+                pending.append(d)
+            else:
+                ignored[d.record.topic] += 1
+        for topic, count in ignored.items():
+            EVENTS_CONSUMED.labels(topic, "ignored").inc(count)
         clashes = 0
         while pending:
             try:

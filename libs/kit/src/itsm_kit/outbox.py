@@ -23,7 +23,6 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -63,9 +62,8 @@ REFUSALS = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeErr
 
 # Whether this task staged events since the relay was last told. A commit that staged none (most runs of a service
 # reacting to others' events) gives the relay nothing to publish: waking it for each such commit cost an empty pass,
-# a transaction, per commit. Per task: the consumer, each HTTP request and each background job stage and commit in
-# tasks of their own, side by side; one task's commit must not take the wake of events another has not committed.
-_staged: ContextVar[bool] = ContextVar("outbox_staged", default=False)
+# a transaction, per commit.
+_staged = context.NotedInTask("outbox_staged")
 
 
 def refused(exc: BaseException) -> bool:
@@ -119,15 +117,12 @@ class Outbox:
         for _, raised, _ in raised_by:
             raised.clear()
         if rows:
-            _staged.set(True)
+            _staged.note()
 
     def committed(self) -> None:
         """After a commit: tell the relay there is work if this task staged some, so it need not wait for its next
         poll."""
-        if not _staged.get():
-            return
-        _staged.set(False)
-        if self.relay is not None:
+        if _staged.taken() and self.relay is not None:
             self.relay.wake()
 
 

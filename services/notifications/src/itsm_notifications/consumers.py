@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from contextvars import ContextVar
 from functools import partial
 
 from itsm_contracts import topics
 from itsm_kit.consumer import Batched
+from itsm_kit.context import NotedInTask
 from itsm_kit.runtime import Runtime
 from itsm_notifications.domain.subscriptions import EVENT_TYPES
 from itsm_notifications.handlers import pipeline
@@ -18,14 +18,8 @@ CONSUMES = [topics.INCIDENTS, topics.SLA, topics.CHANGES, topics.PROBLEMS, topic
 
 
 # Whether the run just applied made deliveries. Most events match no subscription (an alert storm's incidents, SLA
-# timers starting), and a commit that made none gives the dispatcher nothing to claim. Kept per task, as the outbox
-# keeps what it staged (itsm_kit.outbox): a run notes it and commits in its consumer's task, and a commit in another
-# task must not take the wake of deliveries this one has not committed yet.
-_deliveries_made: ContextVar[bool] = ContextVar("deliveries_made", default=False)
-
-
-def _note_deliveries() -> None:
-    _deliveries_made.set(True)
+# timers starting), and a commit that made none gives the dispatcher nothing to claim.
+_deliveries_made = NotedInTask("deliveries_made")
 
 
 def event_handlers(runtime: Runtime) -> dict[str, Batched]:
@@ -33,7 +27,7 @@ def event_handlers(runtime: Runtime) -> dict[str, Batched]:
     record's events in order (opened before assigned) and the record copy stays current."""
     events = runtime.batched(partial(pipeline.events_arrived, portal_url=runtime.settings.portal_url,
                                      digest_interval_seconds=runtime.settings.digest_interval_seconds,
-                                     made=_note_deliveries))
+                                     made=_deliveries_made.note))
     return dict.fromkeys(sorted(EVENT_TYPES), events)
 
 
@@ -42,10 +36,7 @@ async def waking_the_dispatcher(runtime: Runtime) -> AsyncIterator[None]:
     """Lifespan hook: after a consumer commit that made deliveries (some may be due now) the dispatcher looks at
     once, rather than at its next poll."""
     def wake() -> None:
-        if not _deliveries_made.get():
-            return
-        _deliveries_made.set(False)
-        if (dispatcher := runtime.extras.get("dispatcher")) is not None:
+        if _deliveries_made.taken() and (dispatcher := runtime.extras.get("dispatcher")) is not None:
             dispatcher.wake()
 
     for consumer in runtime.consumers:
