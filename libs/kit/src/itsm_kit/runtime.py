@@ -135,7 +135,7 @@ def create_service_app(
                 startup_timeout=settings.startup_timeout_seconds, after_commit=runtime.outbox.committed,
                 group_instance_id=settings.consumer_group_instance_id,
                 session_timeout=settings.consumer_session_timeout_seconds, linger=settings.consumer_linger_seconds,
-                commit_interval=settings.consumer_commit_interval_seconds,
+                commit_interval=settings.consumer_commit_interval_seconds, lanes=settings.consumer_lanes,
                 security=settings.kafka_security,
             )
             runtime.consumers.append(consumer)

@@ -10,6 +10,8 @@ class IncidentsSettings(ServiceSettings):
     port: int = 8001
     # An alert is read the moment it arrives: the time to its incident is what monitoring waits on.
     consumer_linger_seconds: float = Field(default=0.0, ge=0, le=1)
+    # Two transactions side by side, so that one's Python and the other's SQL overlap (measured in the note of 19).
+    consumer_lanes: int = Field(default=2, ge=1, le=16)
     # A resolved incident may be reopened (Resolved -> In Progress) this long after resolution.
     reopen_window_days: float = Field(default=7, ge=0)
     # Resolved incidents close by themselves after this long (ServiceNow's glide.ui.autoclose.time); 0 disables.
