@@ -113,3 +113,27 @@ async def test_the_vocabulary_follows_the_titles_written_so_new_words_can_be_mis
             assert known.scalar_one() == 1  # once, and kept: other records may still use it
         finally:
             await session.rollback()
+
+
+async def test_an_id_in_a_title_finds_its_incident_but_is_no_word_of_the_vocabulary(platform):
+    """An alert storm's titles carry an id each (a pod's hash, a request id): each would have been a new vocabulary word
+    and a trigram index insert, for a word nobody misspells."""
+    from itsm_incidents.store import INCIDENT_SEARCH, incidents
+
+    now = datetime.now(UTC)
+    tag = "".join(random.Random().choices(string.ascii_lowercase, k=10))
+    pod = f"{tag[:4]}7f9c4{tag[4:8]}"  # five digits
+    row = {"id": f"vocab-{tag}", "number": f"VOC{tag[:8]}", "short_description": f"Checkout{tag} slow on pod {pod}",
+           "description": "", "state": "new", "impact": 3, "urgency": 3, "priority": 5, "origin": "alert",
+           "opened_at": now, "updated_at": now, "version": 1}
+    async with service_sessions("incidents") as sessions, sessions() as session:
+        try:  # rolled back at the end
+            await session.execute(insert(incidents), [row])
+            await similar_words(session)
+            hits = await session.execute(select(incidents.c.id).where(matches(incidents, INCIDENT_SEARCH, pod)))
+            assert [r.id for r in hits] == [row["id"]]  # found by the token as written
+            kept = await session.execute(text("SELECT word FROM incidents_words WHERE word = ANY(:w)"),
+                                         {"w": [f"checkout{tag}", pod]})
+            assert sorted(kept.scalars()) == [f"checkout{tag}"]
+        finally:
+            await session.rollback()

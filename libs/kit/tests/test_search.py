@@ -43,6 +43,14 @@ def test_a_word_too_short_or_not_a_word_is_not_corrected():
     assert "'printer'" in sql(matches(things, SPEC, "Printer")).split("things_words.word %")[1]  # as the titles
 
 
+def test_an_id_a_hash_or_a_quantity_is_looked_for_as_written_never_corrected():
+    # More than two digits: not a word anyone misspells, and not one the vocabulary keeps (it keeps log4j and p99).
+    for token in ("ab12cd34", "0xdeadbeef42", "812ms"):
+        assert "things_words" not in sql(matches(things, SPEC, token)), token
+    for word in ("log4j", "p99", "ipv6"):
+        assert "things_words" in sql(matches(things, SPEC, word)), word
+
+
 def test_the_vocabulary_has_no_key_so_that_writers_never_wait_on_each_other():
     words = SPEC.vocabulary(MetaData())
     assert words.name == "things_words" and [c.name for c in words.c] == ["word"] and not words.primary_key

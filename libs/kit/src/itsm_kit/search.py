@@ -51,6 +51,10 @@ SEARCH_WORK_MEM = "16MB"
 SIMILARITY = 0.3
 CORRECTIONS = 3
 WORD_LENGTH = (3, 40)  # the vocabulary's words: shorter ones are too ambiguous to correct, longer ones are not words
+# A token with more digits than this is an id, a hash or a quantity (a1b2c3d4, 0xdeadbeef, 812ms), not a word anyone
+# misspells: not in the vocabulary, and never corrected. An alert storm's titles carry a new one per alert, and each
+# cost a trigram index insert (40 % of an incident's insert, measured) and grew the vocabulary by a row for ever.
+MOST_DIGITS = 2
 BODY_IN_HEADLINE = 2000  # characters of the body ts_headline reads (it parses all it is given)
 MARK, UNMARK = "\x02", "\x03"  # ts_headline's selection marks, made <mark> after the text is HTML-escaped
 HEADLINE_OPTIONS = f"StartSel={MARK}, StopSel={UNMARK}, MaxWords=30, MinWords=10, MaxFragments=2, FragmentDelimiter= … "
@@ -122,34 +126,46 @@ class Searchable:
         op.drop_index(f"{self.table}_by_search", self.table)
         op.drop_column(self.table, "search")
 
-    def _title_words(self, title: str) -> str:
-        low, high = WORD_LENGTH
-        return (f"SELECT DISTINCT w FROM regexp_split_to_table(lower(coalesce({title}, '')), '[^[:alnum:]]+') AS w"
-                f" WHERE length(w) BETWEEN {low} AND {high} AND w ~ '[[:alpha:]]'")
+    def _title_words(self, most_digits: int | None, title: str | None = None) -> str:
+        """The words the vocabulary keeps of one title (`title`: SQL), or of every title in the table."""
+        source = f"{self.table}, " if title is None else ""
+        title = title or f"{self.table}.{self.trigram}"
+        return (f"SELECT DISTINCT w FROM {source}regexp_split_to_table(lower(coalesce({title}, '')), '[^[:alnum:]]+')"
+                f" AS w WHERE {_a_word('w', most_digits)}")
 
-    def add_vocabulary(self, op: Any) -> None:
+    def _kept(self, most_digits: int | None) -> str:
+        """The trigger function that adds a title's new words to the vocabulary."""
+        return f"""CREATE OR REPLACE FUNCTION {self.words}_kept() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO {self.words} (word)
+    SELECT t.w FROM ({self._title_words(most_digits, f"NEW.{self.trigram}")}) AS t
+    WHERE NOT EXISTS (SELECT 1 FROM {self.words} AS v WHERE v.word = t.w);
+    RETURN NULL;
+END $$"""
+
+    def add_vocabulary(self, op: Any, most_digits: int | None = MOST_DIGITS) -> None:
         """Migration: the vocabulary (filled from the titles there, then kept by triggers as titles are written) in
         place of the title's trigram index, which every record written had to update."""
         words, title = self.words, self.trigram
         op.execute(f"CREATE TABLE {words} (word varchar({WORD_LENGTH[1]}) NOT NULL)")
-        op.execute(f"INSERT INTO {words} (word) SELECT DISTINCT w FROM {self.table},"
-                   f" regexp_split_to_table(lower({title}), '[^[:alnum:]]+') AS w"
-                   f" WHERE length(w) BETWEEN {WORD_LENGTH[0]} AND {WORD_LENGTH[1]} AND w ~ '[[:alpha:]]'")
+        op.execute(f"INSERT INTO {words} (word) {self._title_words(most_digits)}")
         op.create_index(f"{words}_by_word", words, ["word"])
         op.create_index(f"{words}_by_trigram", words, ["word"], postgresql_using="gin",
                         postgresql_ops={"word": "gin_trgm_ops"})
-        op.execute(f"""CREATE FUNCTION {words}_kept() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO {words} (word)
-    SELECT t.w FROM ({self._title_words(f"NEW.{title}")}) AS t
-    WHERE NOT EXISTS (SELECT 1 FROM {words} AS v WHERE v.word = t.w);
-    RETURN NULL;
-END $$""")
+        op.execute(self._kept(most_digits))
         op.execute(f"CREATE TRIGGER {words}_kept_on_insert AFTER INSERT ON {self.table}"
                    f" FOR EACH ROW EXECUTE FUNCTION {words}_kept()")
         op.execute(f"CREATE TRIGGER {words}_kept_on_update AFTER UPDATE OF {title} ON {self.table}"
                    f" FOR EACH ROW WHEN (OLD.{title} IS DISTINCT FROM NEW.{title}) EXECUTE FUNCTION {words}_kept()")
         op.drop_index(f"{self.table}_by_trigram", self.table)
+
+    def refresh_vocabulary(self, op: Any, most_digits: int | None = MOST_DIGITS) -> None:
+        """Migration, when what counts as a word changes (MOST_DIGITS; None: no limit, as before it): the trigger
+        keeps the new rule, and the vocabulary is what it would have kept of the titles there."""
+        op.execute(self._kept(most_digits))
+        op.execute(f"DELETE FROM {self.words} WHERE NOT ({_a_word('word', most_digits)})")
+        op.execute(f"INSERT INTO {self.words} (word) SELECT t.w FROM ({self._title_words(most_digits)}) AS t"
+                   f" WHERE NOT EXISTS (SELECT 1 FROM {self.words} AS v WHERE v.word = t.w)")
 
     def drop_vocabulary(self, op: Any) -> None:
         op.create_index(f"{self.table}_by_trigram", self.table, [self.trigram], postgresql_using="gin",
@@ -158,6 +174,12 @@ END $$""")
         op.execute(f"DROP TRIGGER {self.words}_kept_on_insert ON {self.table}")
         op.execute(f"DROP FUNCTION {self.words}_kept()")
         op.drop_table(self.words)
+
+
+def _a_word(token: str, most_digits: int | None) -> str:
+    """Whether a title's token (lowercased, letters and digits; SQL) is a word the vocabulary keeps."""
+    condition = f"length({token}) BETWEEN {WORD_LENGTH[0]} AND {WORD_LENGTH[1]} AND {token} ~ '[[:alpha:]]'"
+    return condition if most_digits is None else f"{condition} AND {token} !~ '([0-9][^0-9]*){{{most_digits + 1}}}'"
 
 
 def bounded(q: str) -> str:
@@ -174,7 +196,8 @@ Corrected = Mapping[str, str]
 
 def _correctable(word: str) -> str | None:
     word = word.strip(".,;:!?()[]\"'").lower()
-    return word if WORD_LENGTH[0] <= len(word) <= WORD_LENGTH[1] and word.isalnum() else None
+    digits = sum(ch in "0123456789" for ch in word)
+    return word if WORD_LENGTH[0] <= len(word) <= WORD_LENGTH[1] and word.isalnum() and digits <= MOST_DIGITS else None
 
 
 def corrections(spec: Searchable, word: str, found: Corrected | None = None) -> ColumnElement:

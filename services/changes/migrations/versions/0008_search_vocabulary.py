@@ -19,7 +19,7 @@ SEARCH = Searchable("changes", title=("number", "short_description"), body=("des
 
 
 def upgrade() -> None:
-    SEARCH.add_vocabulary(op)
+    SEARCH.add_vocabulary(op, most_digits=None)  # as it was then: 0009 limits the digits
 
 
 def downgrade() -> None:

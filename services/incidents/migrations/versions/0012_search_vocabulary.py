@@ -20,7 +20,7 @@ SEARCH = Searchable("incidents", title=("number", "short_description"), body=("d
 
 
 def upgrade() -> None:
-    SEARCH.add_vocabulary(op)
+    SEARCH.add_vocabulary(op, most_digits=None)  # as it was then: 0013 limits the digits
     op.create_index("incidents_by_caller", "incidents", ["caller", "opened_at", "id"])
 
 

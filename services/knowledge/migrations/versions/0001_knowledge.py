@@ -58,7 +58,7 @@ def upgrade() -> None:
     op.create_index("articles_by_state", "articles", ["state", "updated_at"])
     op.create_index("articles_by_review", "articles", ["review_by"])
     ARTICLE_SEARCH.add(op)
-    ARTICLE_SEARCH.add_vocabulary(op)
+    ARTICLE_SEARCH.add_vocabulary(op, most_digits=None)  # as it was then: 0004 limits the digits
     op.create_table(
         "article_versions",
         sa.Column("article_id", sa.String(36), sa.ForeignKey("articles.id"), nullable=False),
@@ -132,7 +132,7 @@ def upgrade() -> None:
         sa.Column("article_id", sa.String(36)),
     )
     KNOWN_ERROR_SEARCH.add(op)
-    KNOWN_ERROR_SEARCH.add_vocabulary(op)
+    KNOWN_ERROR_SEARCH.add_vocabulary(op, most_digits=None)  # as it was then: 0004 limits the digits
     create_kit_tables_v1(op)
     add_kit_outbox_failures_v2(op)
 

@@ -19,7 +19,7 @@ SEARCH = Searchable("problems", title=("number", "short_description"), body=("de
 
 
 def upgrade() -> None:
-    SEARCH.add_vocabulary(op)
+    SEARCH.add_vocabulary(op, most_digits=None)  # as it was then: 0011 limits the digits
 
 
 def downgrade() -> None:
