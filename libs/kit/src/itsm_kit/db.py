@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import (
-    BigInteger, Column, ColumnElement, DateTime, Index, Integer, LargeBinary, MetaData, Select, String, Table, Text,
-    func, insert, or_, select, text,
+    JSON, BigInteger, Column, ColumnElement, DateTime, Index, Integer, LargeBinary, MetaData, Select, String, Table,
+    Text, func, insert, or_, select, text,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -104,8 +104,11 @@ COPY_FROM = 200  # rows at once from which COPY beats a multi-row INSERT
 
 
 async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert rows by the cheaper path for their number: COPY for many, an INSERT for a few."""
+    """Insert rows by the cheaper path for their number: COPY for many, an INSERT for a few. JSON columns' values are
+    given as they are (lists, dicts) either way."""
     if len(rows) >= COPY_FROM:
+        if json_columns := [name for name in rows[0] if isinstance(table.c[name].type, JSON)]:
+            rows = [{**row, **{name: _json_text(row[name]) for name in json_columns}} for row in rows]
         await copy_rows(session, table, rows)
     elif rows:
         await session.execute(insert(table), rows)

@@ -25,6 +25,7 @@ from sqlalchemy.dialects.postgresql import JSONB, distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from itsm_kit.db import insert_rows
 from itsm_sla.domain import Segment, Stage, Timer
 
 metadata = MetaData()
@@ -186,8 +187,7 @@ class TimerRepository:
         return _to_timer(row) if row else None
 
     async def add_many(self, new: Collection[Timer]) -> None:
-        if new:
-            await self.session.execute(insert(timers), [_to_row(t) for t in new])
+        await insert_rows(self.session, timers, [_to_row(t) for t in new])  # a storm's run: COPY
 
     async def save_many(self, changed: Collection[Timer]) -> None:
         if changed:

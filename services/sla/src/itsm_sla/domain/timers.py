@@ -360,26 +360,27 @@ class Engine:
         if attachable is None:
             attachable = [i for i in library.current if (d := library.latest(i)) is not None and d.active]
         self.attachable = sorted(attachable)
+        # Each goal a new timer may attach by, in the order timers are evaluated: worked out once per engine, not per
+        # step (an alert storm's engine takes thousands of openings).
+        self._attachable_goals = {(i, g.kind): (self.library.latest(i), g) for i in self.attachable
+                                  for g in self.library.latest(i).goals}
 
     def advance(self, incident_id: str, timers: list[Timer], history: Sequence[Step], i: int) -> list[Timer]:
         """Apply history[i] to `timers` (changed in place); returns the timers it attached (also appended)."""
         series: dict[tuple[str, str], list[Timer]] = {}
         for t in sorted(timers, key=lambda t: t.cycle):
             series.setdefault((t.definition_id, t.kind), []).append(t)
-        keys = set(series)
-        for definition_id in self.attachable:
-            keys |= {(definition_id, g.kind) for g in self.library.latest(definition_id).goals}
         attached: list[Timer] = []
-        for key in sorted(keys, key=lambda k: (k[0], KINDS.index(k[1]))):
+        for key in sorted(series.keys() | self._attachable_goals.keys(), key=lambda k: (k[0], KINDS.index(k[1]))):
             cycles = series.get(key, [])
             last = cycles[-1] if cycles else None
             if last is not None and (last.is_open or last.stage is Stage.COMPLETED):
                 definition = self.library.definition(last.definition_id, last.definition_version)
-            elif key[0] in self.attachable:
-                definition = self.library.latest(key[0])
+                goal = definition.goal(key[1])
+            elif key in self._attachable_goals:
+                definition, goal = self._attachable_goals[key]
             else:
                 continue
-            goal = definition.goal(key[1])
             if goal is not None:
                 attached += self._series(incident_id, cycles, definition, goal, history, i, retroactive=True)
         step = history[i]
@@ -398,8 +399,11 @@ class Engine:
         """ServiceNow's evaluation of one definition's goal on one step: complete, cancel, reset,
         pause or resume the open timer; reopen a completed one; or attach a new one."""
         step = history[i]
-        record, event_id, at, reason = step.after, step.fact.event_id, step.at, describe(step)
+        record = step.after
         applies = definition.applies_to.matches(record, self.library.ci_classes.get(record.affected_ci or ""))
+        if not applies and not cycles:
+            return []  # nothing to attach, nothing running (most definitions, for most steps)
+        event_id, at, reason = step.fact.event_id, step.at, describe(step)
         start = applies and record.state in goal.start_states
         stop = goal.stops(record)
         last = cycles[-1] if cycles else None
@@ -454,8 +458,7 @@ class Engine:
             attached_at=step.at, segments=list(segments),
             stage=Stage.PAUSED if segments[-1].state == "paused" else Stage.IN_PROGRESS,
         )
-        timer.refresh(clock)
-        timer.record(timer.started_event(clock))
+        timer.record(timer.started_event(clock))  # advance refreshes every timer with events, this one too
         return timer
 
     def take(self, incident_id: str, timers: list[Timer], arrival: Arrival, now: datetime) -> None:
