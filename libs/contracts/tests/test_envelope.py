@@ -27,3 +27,17 @@ def test_unknown_event_type_is_refused_not_guessed():
                        dataschema="urn:itsm:schema:itsm.thing.happened.v1", data={})
     with pytest.raises(UnknownEventType):
         parse_data(event)
+
+
+def test_event_json_is_the_bytes_of_the_envelope_byte_for_byte():
+    from itsm_contracts import event_json
+    from itsm_contracts.events.alerts import AlertReceived
+
+    alert = AlertReceived(integration_id="int-1", integration_kind="alertmanager", dedup_key="fp-1", status="firing",
+                          summary="Disk full on db-1", severity="critical", labels={"team": "dba", "n": "ü"},
+                          received_at=datetime(2026, 12, 6, 0, 30, 0, 123456, tzinfo=UTC))
+    written = event_json(alert, source="itsm/gateway", subject="fp-1", correlationid="corr-1")
+    back = CloudEvent.from_json(written)
+    expected = envelope(alert, source="itsm/gateway", subject="fp-1", time=back.time, correlationid="corr-1")
+    assert written == expected.model_copy(update={"id": back.id}).to_json()
+    assert parse_data(back) == alert

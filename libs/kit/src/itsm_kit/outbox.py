@@ -26,7 +26,6 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
     CorruptRecordException, InvalidTimestampError, InvalidTopicError, MessageSizeTooLargeError, RecordListTooLargeError,
@@ -38,7 +37,7 @@ from sqlalchemy import BigInteger, cast, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from itsm_contracts import CloudEvent, EventData
+from itsm_contracts import CloudEvent, EventData, event_json
 from itsm_kit import context
 from itsm_kit.clock import utcnow
 from itsm_kit.db import insert_rows, outbox
@@ -76,7 +75,6 @@ class Outbox:
     def __init__(self, source: str):
         self.source = source
         self.relay: OutboxRelay | None = None
-        self._schemas: dict[type[EventData], str] = {}
 
     def _causes(self, cause: CloudEvent | None) -> tuple[str | None, str | None]:
         if cause is None:
@@ -86,26 +84,13 @@ class Outbox:
 
     def _row(self, data: EventData, subject: str, sequence: int, cause: CloudEvent | None,
              time: datetime | None = None) -> dict:
-        """The outbox row of one event: the bytes `envelope(...).to_json()` gives, written directly.
-
-        A bulk write stages hundreds of thousands of events; skipping the validation of an
-        envelope we build ourselves makes staging one several times cheaper.
-        """
+        """The outbox row of one event. A bulk write stages hundreds of thousands of events: its bytes are written
+        directly (`event_json`), not through a validated envelope."""
         correlation, causation = self._causes(cause)
         event_id = uuid7()  # time-ordered: the consumers' inbox index takes them at its end
-        kind = type(data)
-        if kind not in self._schemas:
-            self._schemas[kind] = kind.dataschema()
-        body = {"specversion": "1.0", "id": event_id, "source": self.source, "type": data.type, "subject": subject,
-                "time": time or utcnow(), "datacontenttype": "application/json", "dataschema": self._schemas[kind],
-                "sequence": sequence}
-        if correlation is not None:
-            body["correlationid"] = correlation
-        if causation is not None:
-            body["causationid"] = causation
-        body["data"] = orjson.Fragment(data.__pydantic_serializer__.to_json(data))
         return {"event_id": event_id, "topic": data.topic, "key": subject,
-                "payload": orjson.dumps(body, option=orjson.OPT_UTC_Z)}
+                "payload": event_json(data, source=self.source, subject=subject, sequence=sequence, time=time,
+                                      correlationid=correlation, causationid=causation, event_id=event_id)}
 
     async def add_many(self, session: AsyncSession,
                        raised_by: list[tuple[str, list[tuple[int, EventData]], CloudEvent | None]]) -> None:

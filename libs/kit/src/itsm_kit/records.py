@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import Sequence, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import ARRAY, Sequence, Table, any_, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_kit.domain import Conflict
@@ -101,7 +101,9 @@ class AggregateRepository(Generic[A]):
         ids = sorted(set(ids))
         if not ids:
             return {}
-        query = stored(self.table).where(self.table.c.id.in_(ids)).order_by(self.table.c.id)
+        # One array parameter: one prepared statement whatever the count (an IN list is a statement per count).
+        key = self.table.c.id
+        query = stored(self.table).where(key == any_(bindparam("ids", ids, type_=ARRAY(key.type)))).order_by(key)
         rows = await self.session.execute(query.with_for_update() if for_update else query)
         return {r.id: self.load(r) for r in rows.all()}
 

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from cachetools import LRUCache, cached
 
-from itsm_contracts import envelope, topics
+from itsm_contracts import event_json, topics
 from itsm_contracts.events.alerts import AlertReceived
 from itsm_kit import context
 from itsm_kit.clock import utcnow
@@ -140,7 +140,7 @@ async def publish_alerts(producer: AIOKafkaProducer, alerts: list[AlertReceived]
     # Every record is built before the first is sent: one Kafka would refuse fails the request whole (413),
     # never after part of it was written (the sender would retry it forever).
     records = [(partition_key(alert).encode(),
-                envelope(alert, source=source, subject=alert.dedup_key, correlationid=correlation).to_json())
+                event_json(alert, source=source, subject=alert.dedup_key, correlationid=correlation))
                for alert in alerts]
     for n, (key, value) in enumerate(records):
         if len(key) + len(value) > MAX_EVENT_BYTES:

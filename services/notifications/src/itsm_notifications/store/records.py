@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, cast, func, select, tuple_, update
+from sqlalchemy import String, and_, any_, bindparam, cast, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -79,6 +79,10 @@ def blank(key: Key) -> dict[str, Any]:
     return {"type": key[0], "id": key[1], **dict.fromkeys(COPIED), "sequence": -1}
 
 
+_COPIES = select(records).where(records.c.record_type == any_(bindparam("types", type_=ARRAY(String))),
+                                records.c.record_id == any_(bindparam("ids", type_=ARRAY(String))))
+
+
 class RecordCopies:
     def __init__(self, session: AsyncSession):
         self.session = session
@@ -89,11 +93,15 @@ class RecordCopies:
         rebalance, until the inbox rolls one of them back); an SLA event of another partition only reads it."""
         if not keys:
             return {}
-        query = select(records).where(tuple_(records.c.record_type, records.c.record_id).in_(sorted(keys)))
+        # Array parameters, not a list of pairs: one prepared statement whatever the count. Types times ids asks
+        # a little more than the pairs (ids are uuids: rarely), and only the pairs are kept.
+        keys = set(keys)
+        rows = await self.session.execute(_COPIES, {"types": sorted({t for t, _ in keys}),
+                                                    "ids": sorted({i for _, i in keys})})
         return {(r.record_type, r.record_id): {"type": r.record_type, "id": r.record_id,
                                                 **{name: getattr(r, name) for name in COPIED},
                                                 "sequence": r.sequence}
-                for r in (await self.session.execute(query)).all()}
+                for r in rows.all() if (r.record_type, r.record_id) in keys}
 
     async def save(self, copies: Sequence[Mapping[str, Any]], at: datetime) -> None:
         """One statement; a copy another writer moved further on meanwhile stays as that one left it."""
