@@ -82,6 +82,11 @@ HANDLED = text("SELECT found.event_id FROM unnest(CAST(:ids AS varchar[])) AS as
                " CROSS JOIN LATERAL (SELECT event_id FROM inbox WHERE inbox.event_id = asked.id LIMIT 1) AS found")
 
 
+# Records a lane is given at least: a shorter run's cost is mostly its transaction (the inbox check, the commit), and a
+# read of a few records (an Alertmanager's webhook of 5) split in lanes would pay it once per lane for nothing.
+LANE_RUN = 20
+
+
 class InboxClash(Exception):
     """Another consumer recorded some of these events in the inbox first (owners overlapping in a
     rebalance): this transaction rolled back, and reading the inbox again tells which."""
@@ -236,14 +241,15 @@ class EventConsumer:
         """Apply what one read brought, from every partition in one go, each partition's records in their order (no
         order holds between partitions).
 
-        In one lane by default: a run's cost is per transaction, and a transaction per partition made a service
-        reading three topics of three partitions pay it up to nine times a read. More lanes are for a service whose
-        events wait on it (incidents: alerts). One transaction alternates between Python and the database; a second
-        beside it keeps both busy. Records go to lanes by their key (an aggregate's, or for alerts under storm control
-        a group's), so each aggregate's events stay in order in one lane. The lanes run side by side, as replicas
-        holding different partitions would, and rows are locked in id order, so they cannot deadlock."""
+        In one lane by default, and for a read too short to share (LANE_RUN): a run's cost is per transaction, and a
+        transaction per partition made a service reading three topics of three partitions pay it up to nine times a
+        read. More lanes are for a service whose events wait on it (incidents: alerts). One transaction alternates
+        between Python and the database; a second beside it keeps both busy. Records go to lanes by their key (an
+        aggregate's, or for alerts under storm control a group's), so each aggregate's events stay in order in one
+        lane. The lanes run side by side, as replicas holding different partitions would, and rows are locked in id
+        order, so they cannot deadlock."""
         records = [r for _, listed in sorted(batches.items()) for r in listed]
-        if self.lanes == 1:
+        if self.lanes == 1 or len(records) < LANE_RUN * self.lanes:
             await self.handle(records)
             return
         lanes: dict[int, list[ConsumerRecord]] = {}
