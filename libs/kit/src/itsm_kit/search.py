@@ -53,7 +53,8 @@ CORRECTIONS = 3
 WORD_LENGTH = (3, 40)  # the vocabulary's words: shorter ones are too ambiguous to correct, longer ones are not words
 # A token with more digits than this is an id, a hash or a quantity (a1b2c3d4, 0xdeadbeef, 812ms), not a word anyone
 # misspells: not in the vocabulary, and never corrected. An alert storm's titles carry a new one per alert, and each
-# cost a trigram index insert (40 % of an incident's insert, measured) and grew the vocabulary by a row for ever.
+# cost a trigram index insert and grew the vocabulary by a row for ever (an incident insert: 121 us, 74 without the
+# vocabulary's trigger, on 8,000 alert-like titles).
 MOST_DIGITS = 2
 BODY_IN_HEADLINE = 2000  # characters of the body ts_headline reads (it parses all it is given)
 MARK, UNMARK = "\x02", "\x03"  # ts_headline's selection marks, made <mark> after the text is HTML-escaped

@@ -360,8 +360,8 @@ class Engine:
         if attachable is None:
             attachable = [i for i in library.current if (d := library.latest(i)) is not None and d.active]
         self.attachable = sorted(attachable)
-        # Each goal a new timer may attach by, in the order timers are evaluated: worked out once per engine, not per
-        # step (an alert storm's engine takes thousands of openings).
+        # Each goal a new timer may attach by: worked out once per engine, not once per step (a storm's run of
+        # openings goes through one engine).
         self._attachable_goals = {(i, g.kind): (self.library.latest(i), g) for i in self.attachable
                                   for g in self.library.latest(i).goals}
 
