@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import time
+from pathlib import Path
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
@@ -237,3 +238,29 @@ def problem(response, status: int) -> dict:
 def if_match(record: dict) -> dict:
     """The If-Match header naming a record's version (its ETag)."""
     return {"if-match": f'"{record["version"]}"'}
+
+
+REPO = Path(__file__).resolve().parents[1]
+# `migrate` only goes up; down is Alembic's own command, with the service's settings from the environment.
+DOWN = ("import sys; from pathlib import Path; from alembic import command; from itsm_kit.migrations import "
+        "alembic_config; from itsm_{0}.settings import {1}Settings as S; "
+        "command.downgrade(alembic_config(Path(sys.argv[1]), S()), sys.argv[2])")
+
+
+def migrate(service: str, url: str, revision: str = "head") -> None:
+    """Upgrade `service`'s database at `url` to `revision`."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", f"itsm_{service}", "migrate", "--revision", revision], check=True,
+                   env={**os.environ, f"ITSM_{service.upper()}_DATABASE_URL": url}, stdout=subprocess.DEVNULL)
+
+
+def downgrade(service: str, url: str, revision: str) -> None:
+    """Downgrade `service`'s database at `url` to `revision`."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", DOWN.format(service, service.capitalize()),
+                    str(REPO / "services" / service / "migrations"), revision], check=True,
+                   env={**os.environ, f"ITSM_{service.upper()}_DATABASE_URL": url}, stdout=subprocess.DEVNULL)

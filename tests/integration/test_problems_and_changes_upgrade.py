@@ -3,40 +3,18 @@ unassigned, with no CIs, incidents or approvals; and the migration goes back dow
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
 import pytest
 
 from itsm_kit.db import make_engine, make_sessionmaker
-from tests.helpers import fresh_database
+from tests.helpers import downgrade, fresh_database, migrate
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
-
-
-REPO = Path(__file__).resolve().parents[2]
-# `migrate` only goes up; down is Alembic's own command, with the service's settings from the environment.
-DOWN = ("import sys; from pathlib import Path; from alembic import command; from itsm_kit.migrations import "
-        "alembic_config; from itsm_{0}.settings import {1}Settings as S; "
-        "command.downgrade(alembic_config(Path(sys.argv[1]), S()), sys.argv[2])")
-
-
-def migrate(service: str, url: str, revision: str) -> None:
-    subprocess.run([sys.executable, "-m", f"itsm_{service}", "migrate", "--revision", revision], check=True,
-                   env={**os.environ, f"ITSM_{service.upper()}_DATABASE_URL": url}, stdout=subprocess.DEVNULL)
-
-
-def downgrade(service: str, url: str, revision: str) -> None:
-    subprocess.run([sys.executable, "-c", DOWN.format(service, service.capitalize()),
-                    str(REPO / "services" / service / "migrations"), revision], check=True,
-                   env={**os.environ, f"ITSM_{service.upper()}_DATABASE_URL": url}, stdout=subprocess.DEVNULL)
 
 
 async def scalar(url: str, query: str) -> object:
