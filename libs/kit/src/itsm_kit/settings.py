@@ -69,8 +69,8 @@ class ServiceSettings(BaseSettings):
     # Consumer offsets are committed at most this often (itsm_kit.consumer): after a crash or a rebalance, at most this
     # long's events are read again, and the inbox skips them.
     consumer_commit_interval_seconds: float = Field(default=1.0, ge=0, le=60)
-    # Partitions of one read applied side by side, each lane in its own transaction (itsm_kit.consumer): more than 1
-    # where events wait on the service (incidents: alerts), 1 where fewer transactions matter more.
+    # A read's records applied in this many transactions side by side, split by record key (itsm_kit.consumer): more
+    # than 1 where events wait on the service (incidents: alerts), 1 where fewer transactions matter more.
     consumer_lanes: int = Field(default=1, ge=1, le=16)
     consumer_max_attempts: int = 3
     consumer_retry_backoff_seconds: float = 0.2

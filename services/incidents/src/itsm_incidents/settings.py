@@ -10,7 +10,8 @@ class IncidentsSettings(ServiceSettings):
     port: int = 8001
     # An alert is read the moment it arrives: the time to its incident is what monitoring waits on.
     consumer_linger_seconds: float = Field(default=0.0, ge=0, le=1)
-    # Two transactions side by side, so that one's Python and the other's SQL overlap (measured in the note of 19).
+    # Two transactions side by side, so that one's Python and the other's SQL overlap: the alert path alone (the
+    # services downstream stopped) went from about 2,000 to 2,300 alerts/s on two cores.
     consumer_lanes: int = Field(default=2, ge=1, le=16)
     # A resolved incident may be reopened (Resolved -> In Progress) this long after resolution.
     reopen_window_days: float = Field(default=7, ge=0)

@@ -76,8 +76,8 @@ _DATASCHEMAS: dict[type[EventData], str] = {}
 def event_json(data: EventData, *, source: str, subject: str, sequence: int = 0, time: datetime | None = None,
                correlationid: str | None = None, causationid: str | None = None, event_id: str | None = None) -> bytes:
     """The bytes `envelope(...).to_json()` gives, written directly: what a producer of many events (an outbox, the
-    gateway's alerts) sends. Skipping the validation and dump of an envelope we build ourselves makes an event about
-    three times cheaper (20 -> 6 us)."""
+    gateway's alerts) sends. Skipping the validation and dump of an envelope we build ourselves makes an alert's event
+    23 -> 8.7 us (in process)."""
     if (schema := _DATASCHEMAS.get(type(data))) is None:
         schema = _DATASCHEMAS[type(data)] = data.dataschema()
     body: dict[str, Any] = {"specversion": "1.0", "id": event_id or str(uuid.uuid4()), "source": source,
