@@ -89,7 +89,7 @@ def create_service_app(
     title: str,
     version: str = "0.1.0",
     description: str = "",
-    routers: Sequence[APIRouter],
+    routers: Sequence[APIRouter | tuple[APIRouter, Mapping[str, Any]]],  # a router, or one and include_router's options
     publishes: Sequence[str] = (),
     produces_directly: Sequence[str] = (),
     consumes: Sequence[str] = (),
@@ -176,7 +176,8 @@ def create_service_app(
     app.add_middleware(CorrelationIdMiddleware)
     app.include_router(health.router)
     for router in routers:
-        app.include_router(router)
+        router, options = router if isinstance(router, tuple) else (router, {})
+        app.include_router(router, **options)
     return app
 
 

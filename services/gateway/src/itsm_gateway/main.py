@@ -22,7 +22,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             "The one front door of the ITSM platform. Users authenticate with a bearer JWT; monitoring "
             "systems post alerts with an integration key. Errors are RFC 9457 problem details."
         ),
-        routers=[api.router, api.root],
+        routers=api.routers,
         produces_directly=[topics.ALERTS],
         hooks=[upstream.http_client, auth.guard, stream.feed, screen_cache.parts],
         body_limits={"/api/v1/cmdb/imports": settings.cmdb_import_max_body_bytes},
