@@ -278,3 +278,64 @@ async def test_an_assignment_reaches_the_assignee_from_the_record_copy_and_low_u
     assert digest["state"] in ("pending", "sending", "sent") and digest["dedup_key"] == f"digest:{digest['id']}"
     assert digest["subject"].endswith("notifications") and waiting["subject"] in digest["body"]
     assert isinstance(digest["created_at"], datetime)
+
+
+async def passed(bootstrap: str, group: str, records: list) -> None:
+    """The group's committed offsets are past each of these records."""
+    from aiokafka import TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    for r in records:
+        assert offsets[TopicPartition(r.topic, r.partition)].offset > r.offset
+
+
+async def test_an_sla_timer_starting_is_passed_over_until_a_subscription_names_its_type(gateway, infra):
+    """An alert storm starts two SLA timers an incident: events no shipped subscription names. The consumer does
+    not read them into its inbox, until a subscription names their type; then they make deliveries."""
+    tag = uuid.uuid4().hex[:8]
+    _, group = await team(gateway, tag)
+
+    async def timers_started(incident_id: str) -> list:
+        def both(records: list) -> bool:
+            return len(of(records)) == 2
+
+        def of(records: list) -> list:
+            return [r for r in records if (e := CloudEvent.from_json(r.value)).type == "itsm.sla.timer_started"
+                    and e.data["incident_id"] == incident_id]
+
+        return of(await read_topic(infra["ITSM_KAFKA_BOOTSTRAP"], topics.SLA, until=both))
+
+    unheard = await created(await gateway.post("/api/v1/incidents", json={
+        "short_description": f"unheard {tag}", "impact": 2, "urgency": 2, "assignment_group": group["name"]}))
+    started = await timers_started(unheard["id"])
+    await eventually(lambda: passed(infra["ITSM_KAFKA_BOOTSTRAP"], "notifications", started))
+    ids = [CloudEvent.from_json(r.value).id for r in started]
+    assert await rows("SELECT event_id FROM inbox WHERE event_id = ANY($1::text[])", ids) == []
+    opened = (await opened_event(infra, unheard["id"])).value
+    assert await rows("SELECT event_id FROM inbox WHERE event_id = $1", CloudEvent.from_json(opened).id)
+
+    subscription = await created(await gateway.post("/api/v1/subscriptions", json={
+        "name": f"timers {tag}", "event_type": "itsm.sla.timer_started",
+        "filter": [{"field": "record.assignment_group", "op": "==", "value": group["name"]}],
+        "recipients": [{"kind": "assignment_group"}]}))
+    try:
+        heard = await created(await gateway.post("/api/v1/incidents", json={
+            "short_description": f"heard {tag}", "impact": 2, "urgency": 2, "assignment_group": group["name"]}))
+
+        async def delivered() -> None:
+            found = await rows("SELECT DISTINCT event_id FROM deliveries WHERE record_id = $1 "
+                               "AND event_type = 'itsm.sla.timer_started'", heard["id"])
+            assert len(found) == 2  # one per timer, each to the group's members and mailbox
+
+        await eventually(delivered)
+        assert await rows("SELECT id FROM deliveries WHERE record_id = $1 AND event_type = 'itsm.sla.timer_started'",
+                          unheard["id"]) == []
+    finally:
+        assert (await gateway.delete(f"/api/v1/subscriptions/{subscription['id']}",
+                                     headers={"if-match": f'"{subscription["version"]}"'})).status_code == 204

@@ -26,7 +26,7 @@ import asyncio
 import logging
 import zlib
 from collections import Counter
-from collections.abc import Awaitable, Callable, Container, Mapping
+from collections.abc import Awaitable, Callable, Collection, Container, Mapping
 from dataclasses import dataclass
 
 import orjson
@@ -50,6 +50,11 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncSession, CloudEvent, EventData], Awaitable[None]]
 BatchHandler = Callable[[AsyncSession, list[tuple[CloudEvent, EventData]]], Awaitable[None]]
+# The event types a consumer wants for the read in hand, asked once a read, after it: for a service that reacts to
+# some types only while someone asked it to (notifications: an enabled subscription naming one). A record of
+# another type is passed over as one of a type nobody handles: not read further, not recorded, its offset moves on.
+# What was asked before the read (a subscription committed before the event was published) is always in the answer.
+Interest = Callable[[], Awaitable[Collection[str]]]
 
 
 @dataclass(frozen=True)
@@ -157,6 +162,7 @@ class EventConsumer:
         linger: float = 0.0,
         commit_interval: float = 0.0,
         lanes: int = 1,
+        interest: Interest | None = None,  # None: every type it has a handler for
         security: KafkaSecurity = PLAINTEXT,
     ):
         self.group_id = name
@@ -166,6 +172,7 @@ class EventConsumer:
         self.linger = linger
         self.commit_interval = commit_interval
         self.lanes = lanes
+        self.interest = interest
         self.security = security
         self.topics = topics
         self.handlers = handlers
@@ -302,8 +309,9 @@ class EventConsumer:
         """Apply records in order (each partition's in its order): runs of them per transaction."""
         pending: list[Delivery] = []
         ignored: Counter[str] = Counter()  # events of types nobody here handles, per topic
-        for d in (Delivery.read(r, self.handlers) for r in records):
-            if d.unreadable or (d.event and d.event.type in self.handlers):
+        wanted = self.handlers if self.interest is None else self.handlers.keys() & set(await self.interest())
+        for d in (Delivery.read(r, wanted) for r in records):
+            if d.unreadable or (d.event and d.event.type in wanted):
                 pending.append(d)
             else:
                 ignored[d.record.topic] += 1

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from itsm_kit import errors, health
 from itsm_kit import logging as kit_logging
-from itsm_kit.consumer import Batched, EventConsumer, Handler
+from itsm_kit.consumer import Batched, EventConsumer, Handler, Interest
 from itsm_kit.db import make_engine, make_sessionmaker
 from itsm_kit.kafka import ensure_topics, make_producer, start_with_retry
 from itsm_kit.internal_auth import SignedCallsOnly, require_key
@@ -94,6 +94,7 @@ def create_service_app(
     produces_directly: Sequence[str] = (),
     consumes: Sequence[str] = (),
     handlers: HandlersFactory | None = None,
+    interest: Callable[[Runtime], Interest] | None = None,
     hooks: Sequence[Hook] = (),
     body_limits: Mapping[str, int] | None = None,
     timeline: TimelineWriter | None = None,
@@ -102,6 +103,7 @@ def create_service_app(
 ) -> FastAPI:
     """`body_limits`: paths whose requests may be larger (or must be smaller) than settings.max_body_bytes.
     `timeline`: writes the timeline lines aggregates keep (see UnitOfWork).
+    `interest`: the event types its consumer wants for a read, when that is fewer than it handles (itsm_kit.consumer).
     `front_door`: the gateway, which authenticates callers itself; every other service takes only the
     calls the gateway signed (itsm_kit.internal_auth).
     `operation_ids`: each route's OpenAPI operationId (FastAPI's default joins name, path and method)."""
@@ -136,7 +138,7 @@ def create_service_app(
                 group_instance_id=settings.consumer_group_instance_id,
                 session_timeout=settings.consumer_session_timeout_seconds, linger=settings.consumer_linger_seconds,
                 commit_interval=settings.consumer_commit_interval_seconds, lanes=settings.consumer_lanes,
-                security=settings.kafka_security,
+                interest=interest(runtime) if interest is not None else None, security=settings.kafka_security,
             )
             runtime.consumers.append(consumer)
             tasks.append(asyncio.create_task(consumer.run(), name=f"consumer-{settings.service}"))

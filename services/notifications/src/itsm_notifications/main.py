@@ -22,6 +22,7 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
         publishes=[topics.NOTIFICATIONS, topics.DIRECTORY],  # itsm.directory: people and groups (issue 17)
         consumes=consumers.CONSUMES,
         handlers=consumers.event_handlers,
+        interest=consumers.interest,
         hooks=[scim_importing, dispatcher.running, consumers.waking_the_dispatcher, digests.digesting,
                retention.pruning],
     )

@@ -51,10 +51,14 @@ def record_key(event: CloudEvent, data: EventData) -> Key | None:
     return ("incident", incident) if incident else None
 
 
+def keeps_copy(event_type: str) -> bool:
+    """Whether events of this type are a record's own, which keep its copy current (an SLA event is not)."""
+    return event_type.startswith(tuple(OWN_EVENTS.values())) and not event_type.startswith(NOT_THE_RECORDS)
+
+
 def changes_of(event: CloudEvent, data: EventData) -> dict[str, Any]:
     """The copied fields this event of the record's own says (an SLA event says none)."""
-    key = next((t for t, prefix in OWN_EVENTS.items() if event.type.startswith(prefix)), None)
-    if key is None or event.type.startswith(NOT_THE_RECORDS):
+    if not keeps_copy(event.type):
         return {}
     values = data.model_dump(mode="json")
     values.update(values.pop("changes", None) or {})  # *.updated: the fields and their new values

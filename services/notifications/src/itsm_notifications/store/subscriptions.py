@@ -29,6 +29,11 @@ class SubscriptionRepository(AggregateRepository[Subscription]):
         found = [self.load(r) for r in (await self.session.execute(query)).all()]
         return page_of(found, limit, lambda s: (s.name, s.id), sort="name")
 
+    async def subscribed_types(self) -> set[str]:
+        """The event types enabled subscriptions name."""
+        query = select(subscriptions.c.event_type).where(subscriptions.c.enabled).distinct()
+        return set((await self.session.execute(query)).scalars())
+
     async def enabled_for(self, event_types: Collection[str]) -> list[Subscription]:
         """The enabled subscriptions to these event types: high urgency first (when two name the same recipient,
         the message goes now), then by name."""
