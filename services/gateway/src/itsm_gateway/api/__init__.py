@@ -11,8 +11,8 @@ V1 = "/api/v1"
 PAGERDUTY = {"prefix": V1 + "/integrations/pagerduty"}
 # Each router is included in the app itself, not in one /api/v1 router of them all: FastAPI (0.137 on) walks every
 # route of an included router's tree to match a request, several times a request (measured: the last route took
-# 900 µs of CPU a request that way, 525 µs this way; tests/test_routing.py). In this order: the first route that
-# matches a request takes it.
+# 900 µs of CPU a request that way, 525 µs this way; services/gateway/tests/test_routing.py). In this order: the
+# first route that matches a request takes it.
 routers: list[tuple[APIRouter, dict]] = [(router, options or {"prefix": V1}) for router, options in [
     (integrations.router, None), (integrations.webhooks, None), (integrations.pagerduty, PAGERDUTY),
     (incidents.router, None), (cmdb.router, None),
