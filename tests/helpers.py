@@ -61,6 +61,18 @@ async def topic_end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         await consumer.stop()
 
 
+async def group_offsets(bootstrap: str, group: str) -> dict:
+    """A consumer group's committed offsets, by topic partition."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+
+
 async def read_topic(bootstrap: str, topic: str, *, until: Callable[[list], bool], timeout: float = 30) -> list:
     """Every record of a topic from the start, read until `until(records)` holds."""
     from aiokafka import AIOKafkaConsumer

@@ -9,10 +9,10 @@ from datetime import datetime
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from itsm_contracts import CloudEvent, topics
-from tests.helpers import database_scalar, eventually, read_topic, service_sessions, signed_in
+from tests.helpers import database_scalar, eventually, group_offsets, read_topic, service_sessions, signed_in
 
 pytestmark = pytest.mark.e2e
 
@@ -282,15 +282,7 @@ async def test_an_assignment_reaches_the_assignee_from_the_record_copy_and_low_u
 
 async def passed(bootstrap: str, group: str, records: list) -> None:
     """The group's committed offsets are past each of these records."""
-    from aiokafka import TopicPartition
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
+    offsets = await group_offsets(bootstrap, group)
     for r in records:
         assert offsets[TopicPartition(r.topic, r.partition)].offset > r.offset
 

@@ -7,19 +7,12 @@ import asyncio
 import contextlib
 import uuid
 
-from aiokafka.admin import AIOKafkaAdminClient
-
-from tests.helpers import eventually
+from tests.helpers import eventually, group_offsets
 
 
 async def committed(bootstrap: str, group: str) -> int | None:
     """The group's committed offset of its one partition (None: nothing committed)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
+    offsets = await group_offsets(bootstrap, group)
     return next((meta.offset for meta in offsets.values() if meta.offset >= 0), None)
 
 
