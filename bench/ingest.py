@@ -30,7 +30,7 @@ import random
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
@@ -125,11 +125,16 @@ def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-async def counts(db: asyncpg.Connection, prefix: str) -> tuple[int, int]:
+async def counts(db: asyncpg.Connection, prefix: str, since: datetime | None = None) -> tuple[int, int]:
     """(firing notifications committed on the run's incidents: an opened one counts 1, a repeat adds to its
-    alert_count; the run's incidents)."""
-    row = await db.fetchrow("SELECT coalesce(sum(alert_count), 0) AS committed, count(*) AS opened FROM incidents"
-                            " WHERE dedup_key LIKE $1", f"{prefix}%")
+    alert_count; the run's incidents). `since`: only incidents opened since then (the gateway's time of their alert),
+    which an index finds. Without it every incident is read, which a check must do; while a run drains, that read
+    every 50 ms would grow with the incidents of the runs before (it was 470,000 rows read in one run) and weigh on
+    the database it measures."""
+    query = ("SELECT coalesce(sum(alert_count), 0) AS committed, count(*) AS opened FROM incidents"
+             " WHERE dedup_key LIKE $1")
+    row = await (db.fetchrow(query, f"{prefix}%") if since is None else
+                 db.fetchrow(query + " AND opened_at >= $2", f"{prefix}%", since))
     return row["committed"], row["opened"]
 
 
@@ -168,6 +173,7 @@ async def throughput(gateway: httpx.AsyncClient, key: str, incidents_db: str, *,
 
     db = await asyncpg.connect(incidents_db)
     try:
+        since = datetime.now(UTC) - timedelta(seconds=5)  # before the first post, with room for the clocks
         started = time.perf_counter()
         async with Webhooks(gateway.base_url, key) as webhooks:
             await asyncio.gather(*(sender() for _ in range(senders)))
@@ -175,7 +181,7 @@ async def throughput(gateway: httpx.AsyncClient, key: str, incidents_db: str, *,
         # Until every notification is committed; one that never is (lost) fails the run once nothing moved for a
         # while, rather than waiting for ever.
         last, moved = -1, time.perf_counter()
-        while (committed := (await counts(db, prefix))[0]) < alerts:
+        while (committed := (await counts(db, prefix, since))[0]) < alerts:
             if committed != last:
                 last, moved = committed, time.perf_counter()
             elif time.perf_counter() - moved > stalled_after:
