@@ -134,13 +134,16 @@ class Searchable:
         return (f"SELECT DISTINCT w FROM {source}regexp_split_to_table(lower(coalesce({title}, '')), '[^[:alnum:]]+')"
                 f" AS w WHERE {_a_word('w', most_digits)}")
 
+    def _add_new_words(self, most_digits: int | None, title: str | None = None) -> str:
+        """INSERT of the words of one title (`title`: SQL), or of every title, that the vocabulary lacks."""
+        return (f"INSERT INTO {self.words} (word) SELECT t.w FROM ({self._title_words(most_digits, title)}) AS t"
+                f" WHERE NOT EXISTS (SELECT 1 FROM {self.words} AS v WHERE v.word = t.w)")
+
     def _kept(self, most_digits: int | None) -> str:
         """The trigger function that adds a title's new words to the vocabulary."""
         return f"""CREATE OR REPLACE FUNCTION {self.words}_kept() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO {self.words} (word)
-    SELECT t.w FROM ({self._title_words(most_digits, f"NEW.{self.trigram}")}) AS t
-    WHERE NOT EXISTS (SELECT 1 FROM {self.words} AS v WHERE v.word = t.w);
+    {self._add_new_words(most_digits, f"NEW.{self.trigram}")};
     RETURN NULL;
 END $$"""
 
@@ -165,8 +168,7 @@ END $$"""
         keeps the new rule, and the vocabulary is what it would have kept of the titles there."""
         op.execute(self._kept(most_digits))
         op.execute(f"DELETE FROM {self.words} WHERE NOT ({_a_word('word', most_digits)})")
-        op.execute(f"INSERT INTO {self.words} (word) SELECT t.w FROM ({self._title_words(most_digits)}) AS t"
-                   f" WHERE NOT EXISTS (SELECT 1 FROM {self.words} AS v WHERE v.word = t.w)")
+        op.execute(self._add_new_words(most_digits))
 
     def drop_vocabulary(self, op: Any) -> None:
         op.create_index(f"{self.table}_by_trigram", self.table, [self.trigram], postgresql_using="gin",
