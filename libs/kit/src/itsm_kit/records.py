@@ -11,11 +11,11 @@ import dataclasses
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import ARRAY, Sequence, Table, any_, bindparam, delete, func, insert, select, update
+from sqlalchemy import ARRAY, Sequence, Table, any_, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_kit.domain import Conflict
-from itsm_kit.db import stored
+from itsm_kit.db import insert_rows, stored
 from itsm_kit.errors import check_version, found
 from itsm_kit.pagination import newest_first, page_of
 
@@ -108,8 +108,7 @@ class AggregateRepository(Generic[A]):
         return {r.id: self.load(r) for r in rows.all()}
 
     async def add(self, *new: A) -> None:
-        if new:
-            await self.session.execute(insert(self.table), [self.row(a) for a in new])
+        await insert_rows(self.session, self.table, [self.row(a) for a in new])  # a storm's run: COPY
 
     async def save(self, aggregate: A, loaded_version: int) -> None:
         """Write it back unless someone else moved its version on since it was loaded."""

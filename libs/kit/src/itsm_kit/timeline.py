@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, MetaData, String, Table, Text, insert, select
+from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, MetaData, String, Table, Text, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from itsm_kit.db import insert_rows
 from itsm_kit.domain import Activity
 from itsm_kit.pagination import newest_first, page_of
 
@@ -38,8 +39,7 @@ class Timeline:
         rows = [{self.key: record_id, "at": e.at, "actor": e.actor, "kind": e.kind.value, "field": e.field,
                  "old_value": e.old_value, "new_value": e.new_value, "text": e.text}
                 for record_id, entries in by_record for e in entries]
-        if rows:
-            await session.execute(insert(self.table), rows)
+        await insert_rows(session, self.table, rows)
 
     async def page(self, session: AsyncSession, record_id: str, *, limit: int,
                    cursor: str | None) -> tuple[list[dict], str | None]:

@@ -11,14 +11,14 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer, MetaData, Select, Sequence, String, Table, Text,
-    bindparam, exists, func, insert, or_, select, text, true, tuple_, update,
+    bindparam, exists, func, or_, select, text, true, tuple_, update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_incidents.domain import Activity, AlertEpisode, AlertIdentity, EndedBy, EpisodeStatus, Incident, State
 from itsm_kit.cmdb_copy import cmdb_copy_tables
-from itsm_kit.db import stored
+from itsm_kit.db import insert_rows, stored
 from itsm_kit.domain import DEFAULT_PRIORITY_MATRIX, PRIORITY_LABELS
 from itsm_kit.pagination import keyset, page_of
 from itsm_kit.records import AggregateRepository, Numbering
@@ -352,7 +352,7 @@ class AlertRepository:
                                        changed)
         if rows := [{name: getattr(e, name) for name in _EPISODE_FIELDS}
                     | {"status": e.status.value, "ended_by": e.ended_by and e.ended_by.value} for e in begun]:
-            await self.session.execute(insert(incident_alerts), rows)
+            await insert_rows(self.session, incident_alerts, rows)
 
 
 # -- the copy of the CMDB (itsm_kit.cmdb_copy): the CIs incidents name and the business services they impact ----
