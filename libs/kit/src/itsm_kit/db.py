@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import (
-    JSON, BigInteger, Column, ColumnElement, DateTime, Index, Integer, LargeBinary, MetaData, Select, String, Table,
-    Text, func, insert, or_, select, text,
+    ARRAY, JSON, BigInteger, Column, ColumnElement, DateTime, Index, Integer, LargeBinary, MetaData, Select, String,
+    Table, Text, bindparam, func, insert, or_, select, text,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -169,6 +169,20 @@ def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def among(column: ColumnElement, name: str, values: Sequence[Any] | None = None) -> ColumnElement[bool]:
+    """`column` is one of an array parameter's values (`name`; given now or at execution), as a join with the array
+    unnested, not `= ANY(array)`.
+
+    Why: PostgreSQL keeps a prepared statement's generic plan once it has one, until the table is analysed again. A
+    plan made while the table was small (a fresh database, or an outbox just cleaned) is a sequential scan testing each
+    row against the array, element by element: when a storm has grown the table to thousands of rows before autovacuum
+    analyses it, every lookup of a few hundred ids costs tens of milliseconds. The join's plan hashes the ids, so it
+    stays cheap at any size."""
+    given = {} if values is None else {"value": list(values)}
+    array = bindparam(name, type_=ARRAY(column.type), **given)
+    return column.in_(select(func.unnest(array, type_=column.type)).scalar_subquery())
 
 
 def stored(table: Table) -> Select:

@@ -33,14 +33,13 @@ from aiokafka.errors import (
 )
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
-from sqlalchemy import BigInteger, cast, delete, func, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Update, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from itsm_contracts import CloudEvent, EventData, event_json
 from itsm_kit import context
 from itsm_kit.clock import utcnow
-from itsm_kit.db import insert_rows, outbox
+from itsm_kit.db import among, insert_rows, outbox
 from itsm_kit.ids import uuid7
 from itsm_kit.kafka import MAX_RECORD_BYTES
 from itsm_kit.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_REFUSED, OUTBOX_SET_ASIDE
@@ -111,6 +110,12 @@ class Outbox:
             self.relay.wake()
 
 
+def marked_published(ids: list[int]) -> Update:
+    """The relay's statement for rows Kafka took. An outbox is small while nothing is pending and grows by the
+    thousand in a storm: `among`, so that a plan made while it was small stays cheap."""
+    return update(outbox).where(among(outbox.c.id, "ids", ids)).values(published_at=func.now())
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -167,8 +172,7 @@ class OutboxRelay:
             if self.after_publish is not None and ids:
                 await self.after_publish(ids)
             if ids:
-                await session.execute(update(outbox).where(outbox.c.id == func.any(cast(ids, ARRAY(BigInteger))))
-                                      .values(published_at=func.now()))
+                await session.execute(marked_published(ids))
             if refusal is not None:
                 await self._count_refusal(session, *refusal)
         return len(sent)

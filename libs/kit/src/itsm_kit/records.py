@@ -11,11 +11,11 @@ import dataclasses
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import ARRAY, Sequence, Table, any_, bindparam, delete, func, select, update
+from sqlalchemy import Sequence, Table, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_kit.domain import Conflict
-from itsm_kit.db import insert_rows, stored
+from itsm_kit.db import among, insert_rows, stored
 from itsm_kit.errors import check_version, found
 from itsm_kit.pagination import newest_first, page_of
 
@@ -103,7 +103,7 @@ class AggregateRepository(Generic[A]):
             return {}
         # One array parameter: one prepared statement whatever the count (an IN list is a statement per count).
         key = self.table.c.id
-        query = stored(self.table).where(key == any_(bindparam("ids", ids, type_=ARRAY(key.type)))).order_by(key)
+        query = stored(self.table).where(among(key, "ids", ids)).order_by(key)
         rows = await self.session.execute(query.with_for_update() if for_update else query)
         return {r.id: self.load(r) for r in rows.all()}
 

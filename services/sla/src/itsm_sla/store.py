@@ -18,14 +18,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY, BigInteger, Boolean, Column, DateTime, Index, Integer, Interval, MetaData, String, Table, any_,
-    bindparam, func, insert, literal, or_, select, text, tuple_, union_all, update,
+    ARRAY, BigInteger, Boolean, Column, DateTime, Index, Integer, Interval, MetaData, String, Table, bindparam, func,
+    insert, literal, or_, select, text, tuple_, union_all, update,
 )
 from sqlalchemy.dialects.postgresql import JSONB, distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from itsm_kit.db import insert_rows
+from itsm_kit.db import among, insert_rows
 from itsm_sla.domain import Segment, Stage, Timer
 
 metadata = MetaData()
@@ -125,8 +125,8 @@ timers = Table(
 
 _FIELDS = [f.name for f in dataclasses.fields(Timer) if f.name != "events"]
 _CHANGEABLE = [name for name in _FIELDS if name != "id"]
-_OF_INCIDENTS = timers.c.incident_id == any_(bindparam("incident_ids", type_=ARRAY(String)))
-_OF_ITEMS = timers.c.request_item_id == any_(bindparam("item_ids", type_=ARRAY(String)))
+_OF_INCIDENTS = among(timers.c.incident_id, "incident_ids")
+_OF_ITEMS = among(timers.c.request_item_id, "item_ids")
 _INCIDENTS_ONLY = timers.c.record_type == "incident"
 _SAVE = update(timers).where(timers.c.id == bindparam("b_id")).values({n: bindparam(n) for n in _CHANGEABLE})
 
@@ -266,7 +266,7 @@ class HistoryRepository:
         rows = await self.session.execute(
             select(incident_events.c.incident_id, incident_events.c.event_id, incident_events.c.type,
                    incident_events.c.dataschema, incident_events.c.sequence, incident_events.c.data)
-            .where(incident_events.c.incident_id == any_(bindparam("ids", type_=ARRAY(String))))
+            .where(among(incident_events.c.incident_id, "ids"))
             .order_by(incident_events.c.incident_id, incident_events.c.sequence, incident_events.c.id),
             {"ids": sorted(set(incident_ids))},
         )

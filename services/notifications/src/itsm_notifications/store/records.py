@@ -12,12 +12,13 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, any_, bindparam, cast, func, select, update
+from sqlalchemy import String, and_, cast, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_contracts import CloudEvent, EventData
+from itsm_kit.db import among
 from itsm_notifications.domain.deliveries import DIGESTED, HELD, PENDING, SMTP
 from itsm_notifications.store.tables import deliveries, records
 
@@ -83,8 +84,7 @@ def blank(key: Key) -> dict[str, Any]:
     return {"type": key[0], "id": key[1], **dict.fromkeys(COPIED), "sequence": -1}
 
 
-_COPIES = select(records).where(records.c.record_type == any_(bindparam("types", type_=ARRAY(String))),
-                                records.c.record_id == any_(bindparam("ids", type_=ARRAY(String))))
+_COPIES = select(records).where(among(records.c.record_type, "types"), among(records.c.record_id, "ids"))
 
 
 class RecordCopies:
