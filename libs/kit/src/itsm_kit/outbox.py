@@ -31,7 +31,6 @@ from aiokafka.errors import (
     CorruptRecordException, InvalidTimestampError, InvalidTopicError, MessageSizeTooLargeError, RecordListTooLargeError,
     RecordTooLargeError,
 )
-from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from sqlalchemy import Update, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -41,7 +40,7 @@ from itsm_kit import context
 from itsm_kit.clock import utcnow
 from itsm_kit.db import among, insert_rows, outbox
 from itsm_kit.ids import uuid7
-from itsm_kit.kafka import MAX_RECORD_BYTES
+from itsm_kit.kafka import MAX_RECORD_BYTES, partitioner
 from itsm_kit.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_REFUSED, OUTBOX_SET_ASIDE
 
 log = logging.getLogger(__name__)
@@ -134,7 +133,6 @@ class OutboxRelay:
         self.retention = retention
         self.max_attempts = max_attempts
         self._wakeup = asyncio.Event()
-        self._partitioner = DefaultPartitioner()  # the producer's own: a key lands where send() puts it
         # Test seam: runs after Kafka acknowledged a batch, before it is marked sent.
         self.after_publish: Callable[[list[int]], Awaitable[None]] | None = None
 
@@ -236,7 +234,7 @@ class OutboxRelay:
                 # Refused here, before any of it is queued: a batch the broker refuses would upset the
                 # idempotent producer's numbering of the partition's later batches.
                 raise MessageSizeTooLargeError(f"outbox event {r.id} is {size} bytes, over {MAX_RECORD_BYTES}")
-            partition = self._partitioner(key, partitions[r.topic], partitions[r.topic])
+            partition = partitioner(key, partitions[r.topic], partitions[r.topic])  # where send() would put it
             batch = open_batches.get((r.topic, partition))
             if batch is None:
                 batch = open_batches[(r.topic, partition)] = self.producer.create_batch()
