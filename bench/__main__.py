@@ -32,6 +32,7 @@ import contextlib
 import json
 import os
 import secrets
+import signal
 import statistics
 import sys
 import time
@@ -140,6 +141,8 @@ def main(measuring=measure, *, stack_name: str = "bench", pg_port: int = 25530, 
          base_port: int = 18900) -> int:
     """measuring: one benchmark alone (e.g. bench.screens.alone), on a stack of its own name and ports if another
     benchmark may run at the same time (resetting the databases under it would spoil its run)."""
+    # SIGTERM like Ctrl-C: the services, then the infrastructure this started, are stopped (as `make run` does).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     stack = Stack(stack_name, pg_port=pg_port, kafka_port=kafka_port)  # its own, so a test run may go on beside it
     if not os.environ.get("ITSM_KAFKA_BOOTSTRAP"):
         # As the tests do: a local broker starts from no data. Old topics would replay into the fresh databases
