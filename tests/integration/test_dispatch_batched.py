@@ -264,12 +264,13 @@ async def test_a_template_s_many_tasks_are_dispatched_in_turn_with_one_read(infr
         sent = await apply(uow, template, [])
         async with uow:
             given = (await uow.session.execute(select(tasks.c.assignee).order_by(tasks.c.number))).scalars().all()
-        kept = {row["assignee"] for row in await decisions(uow)}
+        kept = [row["assignee"] for row in await decisions(uow)]
 
         assert given == ["ann", "bob", "cid"] * 10  # each member in turn, in the tasks' order, as one at a time did
-        assert kept == {"ann", "bob", "cid"}
+        assert sorted(kept) == sorted(given)
+        # Not one per task: the decisions go by one COPY (itsm_kit.db.insert_rows), which the driver runs unseen here.
         inserts = [s for s in sent.statements if "dispatch_decisions" in s and s.lstrip().startswith("INSERT")]
-        assert len(inserts) == 1, sent  # not one per task
+        assert not inserts, sent
         assert len([s for s in sent.statements if "dispatch_groups" in s]) <= 2, sent  # locked once, turn written once
 
 
