@@ -109,16 +109,18 @@ COPY_FROM = 5
 async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert rows by the cheaper path for their number: COPY for many, an INSERT for a few. JSON columns' values are
     given as they are (lists, dicts) either way."""
-    # COPY knows only the server's defaults. Of SQLAlchemy's own, which an INSERT would fill, it is given the values
-    # (a function's would need SQLAlchemy's execution context: those rows go by INSERT).
-    left_out = [c for c in table.columns if c.default is not None and rows and c.name not in rows[0]]
-    if len(rows) >= COPY_FROM and all(c.default.is_scalar for c in left_out):
-        if json_columns := [name for name in rows[0] if isinstance(table.c[name].type, JSON)]:
-            rows = [{**row, **{name: _json_text(row[name]) for name in json_columns}} for row in rows]
-        if defaults := {c.name: c.default.arg for c in left_out}:
-            rows = [{**defaults, **row} for row in rows]
-        await copy_rows(session, table, rows)
-    elif rows:
+    if len(rows) >= COPY_FROM:
+        # COPY knows only the server's defaults. Of SQLAlchemy's own, which an INSERT would fill, it is given the
+        # values (a function's would need SQLAlchemy's execution context: those rows go by INSERT).
+        left_out = [c for c in table.columns if c.default is not None and c.name not in rows[0]]
+        if all(c.default.is_scalar for c in left_out):
+            if json_columns := [name for name in rows[0] if isinstance(table.c[name].type, JSON)]:
+                rows = [{**row, **{name: _json_text(row[name]) for name in json_columns}} for row in rows]
+            if defaults := {c.name: c.default.arg for c in left_out}:
+                rows = [{**defaults, **row} for row in rows]
+            await copy_rows(session, table, rows)
+            return
+    if rows:
         await session.execute(insert(table), rows)
 
 
