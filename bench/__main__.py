@@ -122,7 +122,8 @@ async def measure(platform: Platform, secret: str, incidents_db: str) -> dict:
                                      platform.url("requests"), platform.internal_key,
                                      incidents_db.rsplit("/", 1)[0] + "/itsm_requests")
         estate = await cmdb.run(gateway, platform.url("cmdb"), incidents_db.rsplit("/", 1)[0] + "/itsm_cmdb",
-                                incidents_db, platform.internal_key)
+                                incidents_db, platform.internal_key,
+                                settled=lambda: ingest.quiet(platform, incidents_db))
         risk = await change_risk.run(gateway, platform.url("changes"), incidents_db.rsplit("/", 1)[0],
                                      platform.internal_key)
         # After the estate, before the SLA benchmark (whose breaches go on in the background, updating incidents):
