@@ -272,3 +272,48 @@ async def test_a_request_the_kafka_client_cancels_is_a_failure_not_the_end_of_th
         await pending
     with pytest.raises(TimeoutError):
         await stream.bounded(asyncio.sleep(1), timeout=0.01)
+
+
+def test_records_nobody_streams_reach_the_listeners_without_the_clients_work(monkeypatch):
+    """With no client streaming, the feed's listeners (the screens' cache) and the callers' cache still learn of each
+    record, but no record is checked against the envelope or serialised for clients: that was a quarter of the
+    gateway's CPU in an alert storm."""
+    feed, heard = Feed(SETTINGS), []
+    feed.callers = Callers(lambda incident_id: None, size=10)
+    feed.listeners.append(heard.append)
+    checked = CloudEventChecks(monkeypatch)
+    timer = orjson.dumps({"source": "itsm/sla", "type": "itsm.sla.timer_started", "subject": "timer-1",
+                          "dataschema": "x", "data": {"incident_id": "inc7", "kind": "response"}})
+
+    feed.dispatch(topics.SLA, 1, 40, timer)
+    feed.dispatch(topics.INCIDENTS, 0, 3, envelope(
+        IncidentOpened(incident_id="inc8", number="INC8", short_description="x", state="new", impact=3, urgency=3,
+                       priority=4, origin="manual", opened_at=utcnow(), caller="bo"),
+        source="itsm/test", subject="inc8", sequence=1).to_json())
+    feed.dispatch(topics.INCIDENTS, 0, 4, b'["not", "an", "event"]')
+    feed.dispatch(topics.INCIDENTS, 0, 5, orjson.dumps({"type": "itsm.x", "subject": "inc9", "data": "text"}))
+
+    assert [(c.record_type, c.record_id, c.incident_id, c.type) for c in heard] == [
+        ("sla_timer", "timer-1", "inc7", "itsm.sla.timer_started"),
+        ("incident", "inc8", "inc8", IncidentOpened.type)]
+    assert feed.callers._known["inc8"] == "bo"
+    assert feed.position == {(topics.SLA, 1): 41, (topics.INCIDENTS, 0): 6}  # the unreadable ones passed over
+    assert checked.calls == 0
+
+    feed.ready = True
+    sub = feed.subscribe("agent")
+    feed.dispatch(topics.SLA, 1, 41, timer)
+    assert checked.calls == 1 and orjson.loads(sub.queue.get_nowait().payload)["subject"] == "timer-1"
+
+
+class CloudEventChecks:
+    """Counts the envelope checks the feed makes."""
+
+    def __init__(self, monkeypatch):
+        self.calls, checked = 0, stream.CloudEvent.from_json
+
+        def counted(raw):
+            self.calls += 1
+            return checked(raw)
+
+        monkeypatch.setattr(stream.CloudEvent, "from_json", counted)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol, Self, TypeVar
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -49,13 +49,14 @@ class UnitOfWork:
         self._timeline = timeline
         self.session: AsyncSession = session  # type: ignore[assignment]  (set on entering)
         self._touched: dict[int, Aggregate] = {}
+        self._since: dict[int, Aggregate] = {}  # added since the last caused_by
         self._raised: list[tuple[str, list, CloudEvent | None]] = []
 
     async def __aenter__(self) -> Self:
         if self._joined is None:
             self.session = self._sessions()
             await self.session.begin()
-        self._touched, self._raised = {}, []
+        self._touched, self._since, self._raised = {}, {}, []
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
@@ -67,18 +68,26 @@ class UnitOfWork:
         """Aggregates whose events and timeline lines commit with this unit (adding twice is once)."""
         for aggregate in aggregates:
             self._touched.setdefault(id(aggregate), aggregate)
+            self._since.setdefault(id(aggregate), aggregate)
 
     def caused_by(self, cause: CloudEvent | None) -> None:
-        """What the added aggregates raised since the last call was caused by `cause` (an event this
-        unit handles). Events not claimed by a cause name the request's correlation id."""
-        for aggregate in self._touched.values():
-            if aggregate.events:
-                self._raised.append((aggregate.id, list(aggregate.events), cause))
-                aggregate.events.clear()
+        """What the aggregates added (or added again) since the last call raised was caused by `cause` (an event
+        this unit handles): add what a cause changed, then name it. Only those are looked at: a consumer's run
+        names a cause per event, and looking at every aggregate of the run each time was quadratic in its length.
+        Events not claimed by a cause name the request's correlation id."""
+        self._claim(self._since.values(), cause)
+        self._since = {}
+
+    def _claim(self, aggregates: Iterable[Aggregate], cause: CloudEvent | None) -> None:
+        for aggregate in aggregates:
+            if events := aggregate.events:
+                self._raised.append((aggregate.id, list(events), cause))
+                events.clear()
 
     async def flush(self) -> None:
         """Stage the added aggregates' events and timeline lines in the transaction, in the order raised."""
-        self.caused_by(None)
+        self._claim(self._touched.values(), None)  # anything raised and not claimed, whenever it was added
+        self._since = {}
         if lines := [(a.id, a.activity) for a in self._touched.values() if getattr(a, "activity", None)]:
             if self._timeline is None:  # a unit made without its service's writer: never drop the lines
                 raise RuntimeError("aggregates keep timeline lines, but this unit of work has no timeline writer")

@@ -21,7 +21,7 @@ from itsm_kit.cmdb_copy import cmdb_copy_tables
 from itsm_kit.db import insert_rows, stored
 from itsm_kit.domain import DEFAULT_PRIORITY_MATRIX, PRIORITY_LABELS
 from itsm_kit.pagination import keyset, page_of
-from itsm_kit.records import AggregateRepository, Numbering
+from itsm_kit.records import AggregateRepository, Numbering, columns_of
 from itsm_kit.search import Corrected, Searchable, corrected, matches, ranked, similar_words
 from itsm_kit.timeline import Timeline, activity_table
 
@@ -284,7 +284,7 @@ _EPISODE_FIELDS = [f.name for f in dataclasses.fields(AlertEpisode)]
 
 
 def _to_episode(row) -> AlertEpisode:
-    values = {name: row._mapping[name] for name in _EPISODE_FIELDS}
+    values = columns_of(row, _EPISODE_FIELDS)
     return AlertEpisode(**values | {"status": EpisodeStatus(values["status"]),
                                     "ended_by": values["ended_by"] and EndedBy(values["ended_by"])})
 

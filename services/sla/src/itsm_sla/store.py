@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_kit.db import among, insert_rows
+from itsm_kit.records import columns_of
 from itsm_sla.domain import Segment, Stage, Timer
 
 metadata = MetaData()
@@ -132,7 +133,7 @@ _SAVE = update(timers).where(timers.c.id == bindparam("b_id")).values({n: bindpa
 
 
 def _to_timer(row) -> Timer:
-    values = {name: row._mapping[name] for name in _FIELDS}
+    values = columns_of(row, _FIELDS)
     values["stage"] = Stage(values["stage"])
     values["thresholds"] = tuple(values["thresholds"])
     values["segments"] = [Segment.from_json(s) for s in values["segments"]]

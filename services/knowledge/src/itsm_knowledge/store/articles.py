@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from itsm_contracts.api.knowledge import Reader
 from itsm_kit.db import stored
 from itsm_kit.pagination import newest_first, page_of
-from itsm_kit.records import AggregateRepository, Numbering
+from itsm_kit.records import AggregateRepository, Numbering, columns_of
 from itsm_knowledge.domain.articles import Article, ArticleVersion, VersionState
 from itsm_knowledge.store.audience import readable
 from itsm_knowledge.store.tables import (
@@ -127,7 +127,7 @@ class ArticleRepository(AggregateRepository[Article]):
             wanted = v.article_id.in_(list(by_id))
         rows = await self.session.execute(select(article_versions).where(wanted).order_by(v.article_id, v.number))
         for row in rows.all():
-            values = {name: row._mapping[name] for name in VERSION_COLUMNS}
+            values = columns_of(row, VERSION_COLUMNS)
             by_id[row.article_id].versions.append(ArticleVersion(**{**values, "state": VersionState(values["state"])}))
 
     async def _write_versions(self, written: Sequence[Article]) -> None:

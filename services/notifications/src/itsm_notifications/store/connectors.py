@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_kit.clock import utcnow
+from itsm_kit.records import columns_of
 from itsm_kit.unit_of_work import Contended
 from itsm_notifications.domain.connectors import ExternalLink
 from itsm_notifications.store.tables import connector_receipts, external_links
@@ -19,7 +20,7 @@ LINK_FIELDS = ("endpoint_id", "record_type", "record_id", "connector", "external
 
 
 def _link(row: Any) -> ExternalLink:
-    return ExternalLink(**{name: row._mapping[name] for name in LINK_FIELDS})
+    return ExternalLink(**columns_of(row, LINK_FIELDS))
 
 
 class ConnectorRepository:
