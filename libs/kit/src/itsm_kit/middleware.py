@@ -109,6 +109,8 @@ def has_nul(chunk: bytes) -> bool:
     """A raw NUL byte, or JSON's \\u0000 escape (not a literal backslash followed by "u0000")."""
     if b"\x00" in chunk:
         return True
+    if b"\\u0000" not in chunk:  # the regular expression tries every position: 52 us a 3.5 kB webhook, this 1.4
+        return False
     return any(len(m.group(1)) % 2 == 0 for m in NUL_ESCAPE.finditer(chunk))
 
 
