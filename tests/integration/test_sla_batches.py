@@ -177,3 +177,24 @@ async def test_a_run_at_once_has_exactly_the_effects_of_its_events_one_by_one(se
     for _, key, _, _, _, _, correlation, _, _ in batched_events:
         correlated.setdefault(key, correlation)
     assert correlated[f"a.{p[3]}.response"] == "corr-a" and correlated[f"b.{p[2]}.response"] == "event-0.1"
+
+
+async def test_a_runs_history_is_kept_in_arrival_order_and_an_event_kept_before_is_not_kept_again(sessions):
+    from itsm_sla.store import HistoryRepository
+
+    incident = str(uuid.uuid4())
+    events = [envelope(data, source="itsm/incidents", subject=incident, sequence=n) for n, data in enumerate(
+        [opened(incident, 3), moved(incident, "new", "in_progress", 5), reprioritized(incident, 3, 2, 9)], start=1)]
+
+    def row(event: CloudEvent) -> dict:
+        return {"incident_id": incident, "event_id": event.id, "type": event.type, "dataschema": event.dataschema,
+                "sequence": event.sequence, "data": event.data}
+
+    async with sessions() as session, session.begin():
+        await HistoryRepository(session).add_many([row(events[0])])
+    async with sessions() as session, session.begin():
+        await HistoryRepository(session).add_many([row(e) for e in events])  # the first again, then two new ones
+    async with sessions() as session:
+        kept = (await HistoryRepository(session).of([incident]))[incident]
+
+    assert [(r["event_id"], r["sequence"], r["data"]) for r in kept] == [(e.id, e.sequence, e.data) for e in events]

@@ -5,7 +5,7 @@ import json
 import orjson
 import pytest
 
-from itsm_kit.db import _json_text, make_engine
+from itsm_kit.db import json_text, make_engine
 
 
 @pytest.mark.parametrize("value", [
@@ -14,9 +14,9 @@ from itsm_kit.db import _json_text, make_engine
     ["ü", "\u2028", 2**62, -0.25, ""],
 ])
 def test_a_json_column_holds_what_json_dumps_would_have_written(value):
-    assert orjson.loads(_json_text(value)) == json.loads(json.dumps(value))
+    assert orjson.loads(json_text(value)) == json.loads(json.dumps(value))
 
 
 def test_the_engine_writes_and_reads_json_with_orjson():
     dialect = make_engine("postgresql+asyncpg://nobody@localhost/nothing").dialect
-    assert dialect._json_serializer is _json_text and dialect._json_deserializer is orjson.loads
+    assert dialect._json_serializer is json_text and dialect._json_deserializer is orjson.loads

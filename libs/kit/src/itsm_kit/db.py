@@ -115,7 +115,7 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[Mappin
         left_out = [c for c in table.columns if c.default is not None and c.name not in rows[0]]
         if all(c.default.is_scalar for c in left_out):
             if json_columns := [name for name in rows[0] if isinstance(table.c[name].type, JSON)]:
-                rows = [{**row, **{name: _json_text(row[name]) for name in json_columns}} for row in rows]
+                rows = [{**row, **{name: json_text(row[name]) for name in json_columns}} for row in rows]
             if defaults := {c.name: c.default.arg for c in left_out}:
                 rows = [{**defaults, **row} for row in rows]
             await copy_rows(session, table, rows)
@@ -161,7 +161,7 @@ def driver_error(exc: Exception, statement: str) -> Exception:
     return exc
 
 
-def _json_text(value: Any) -> str:
+def json_text(value: Any) -> str:
     # As json.dumps would write it (keys that are numbers as strings), several times faster: SLA timers, record
     # copies and timelines keep JSON columns that every run of events writes.
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
@@ -169,7 +169,7 @@ def _json_text(value: Any) -> str:
 
 def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-                               json_serializer=_json_text, json_deserializer=orjson.loads)
+                               json_serializer=json_text, json_deserializer=orjson.loads)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
