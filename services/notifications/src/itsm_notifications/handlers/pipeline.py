@@ -91,7 +91,7 @@ async def events_arrived(uow: UnitOfWork, run: list[tuple[CloudEvent, EventData]
 
         matched: list[tuple[CloudEvent, EventData, dict[str, Any], dict[str, Any] | None, list[Subscription]]] = []
         for (event, data), key in zip(run, keys, strict=True):
-            if key is not None and (fields := changes_of(event, data)):
+            if key is not None and (fields := changes_of(event)):
                 copy = current.get(key) or blank(key)
                 if event.sequence > copy["sequence"]:  # a replay, or an older event, changes nothing
                     current[key] = changed[key] = {**copy, **fields, "sequence": event.sequence}

@@ -57,11 +57,11 @@ def keeps_copy(event_type: str) -> bool:
     return event_type.startswith(tuple(OWN_EVENTS.values())) and not event_type.startswith(NOT_THE_RECORDS)
 
 
-def changes_of(event: CloudEvent, data: EventData) -> dict[str, Any]:
+def changes_of(event: CloudEvent) -> dict[str, Any]:
     """The copied fields this event of the record's own says (an SLA event says none)."""
     if not keeps_copy(event.type):
         return {}
-    values = data.model_dump(mode="json")
+    values = dict(event.data)  # what the model would dump again (5 % of the service in an alert storm)
     values.update(values.pop("changes", None) or {})  # *.updated: the fields and their new values
     found: dict[str, Any] = {}
     for name, value in values.items():
