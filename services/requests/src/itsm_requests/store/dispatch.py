@@ -12,7 +12,7 @@ from sqlalchemy import and_, bindparam, delete, func, insert, select, tuple_, up
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from itsm_kit.db import insert_rows, stored
+from itsm_kit.db import arrays, insert_arrays, insert_rows, stored
 from itsm_kit.pagination import newest_first, page_of
 from itsm_kit.records import AggregateRepository
 from itsm_requests.domain.dispatch import (
@@ -209,7 +209,7 @@ class Cis:
     async def put(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Whole CIs (id, name, ci_class, owner_group, sequence), unless a newer one is kept."""
         if rows:
-            await self.session.execute(_PUT_CIS, list(rows))
+            await _PUT_CIS(self.session, rows)
 
     async def change(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Some fields of CIs (id, sequence and the fields), unless a newer change is kept; a statement per set of
@@ -252,8 +252,7 @@ class OpenWork:
     async def put(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Whole records (record_type, record_id, assignment_group, assignee, priority, open, sequence), unless a
         newer event is kept."""
-        if rows:
-            await self.session.execute(_PUT_OPEN_WORK, list(rows))
+        await _PUT_OPEN_WORK(self.session, rows)
 
     async def change(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Some fields of records (record_type, record_id, sequence and the fields), unless a newer event is kept."""
@@ -294,18 +293,25 @@ class OpenWork:
                 [{f"b_{k}": v for k, v in r.items()} for r in rows])
 
 
-def _upsert(table: Any, key: Sequence[str], fields: Sequence[str]) -> Any:
-    """Rows (passed as executemany parameters) inserted or, where the row kept is older (by sequence), replacing its
-    fields. Built once, and its compiled form cached: a multi-row VALUES has no cache key, so it was compiled again
-    for every run (SQLCompiler.visit_insert, 12 % of this service's CPU in the ingest bench's profile)."""
-    statement = upsert(table)
-    return statement.on_conflict_do_update(index_elements=[table.c[k] for k in key],
-                                           set_={c: statement.excluded[c] for c in fields},
-                                           where=table.c.sequence < statement.excluded.sequence)
+class _Upsert:
+    """Rows (one per key) inserted or, where the row kept is older (by sequence), replacing its fields: one statement
+    a run (`insert_arrays`), built once, so its compiled form is cached (a multi-row VALUES has no cache key and was
+    compiled again for every run: SQLCompiler.visit_insert, 12 % of this service's CPU in the ingest bench)."""
+
+    def __init__(self, table: Any, key: Sequence[str], fields: Sequence[str]):
+        self.table, self.columns = table, (*key, *fields)
+        statement = insert_arrays(table, self.columns)
+        self.statement = statement.on_conflict_do_update(
+            index_elements=[table.c[k] for k in key], set_={c: statement.excluded[c] for c in fields},
+            where=table.c.sequence < statement.excluded.sequence)
+
+    async def __call__(self, session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            await session.execute(self.statement, arrays(self.table, self.columns, rows))
 
 
-_PUT_CIS = _upsert(cis, ["id"], ("name", "ci_class", "owner_group", "sequence"))
-_PUT_OPEN_WORK = _upsert(open_work, ["record_type", "record_id"],
+_PUT_CIS = _Upsert(cis, ["id"], ("name", "ci_class", "owner_group", "sequence"))
+_PUT_OPEN_WORK = _Upsert(open_work, ["record_type", "record_id"],
                          ("assignment_group", "assignee", "priority", "open", "sequence"))
 
 
