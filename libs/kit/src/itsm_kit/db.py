@@ -204,8 +204,8 @@ def insert_arrays(table: Table, columns: Sequence[str]) -> Insert:
     dialect = postgresql.dialect()
     # Arrays of the unbounded type: a cast to varchar(n) would cut a longer value where the INSERT refuses it.
     types = {name: re.sub(r"\(\d+\)", "", table.c[name].type.compile(dialect=dialect)) for name in columns}
-    arrays = ", ".join(f"CAST(:{name} AS {types[name]}[])" for name in columns)
-    rows = text(f"SELECT * FROM unnest({arrays})").columns(*(table.c[name] for name in columns))
+    given = ", ".join(f"CAST(:{name} AS {types[name]}[])" for name in columns)
+    rows = text(f"SELECT * FROM unnest({given})").columns(*(table.c[name] for name in columns))
     return pg_insert(table).from_select(list(columns), rows)
 
 
