@@ -1,6 +1,6 @@
 """itsm_kit.db.insert_arrays: a run's rows as one array a column, one INSERT ... SELECT FROM unnest statement. Rows
-read back as given (JSON, timestamps, nulls), ids are drawn in the rows' order, ON CONFLICT works as on any insert,
-and a value too long for its column is refused as an INSERT refuses it, never cut short."""
+read back as given (JSON, timestamps, nulls), ids are drawn in the rows' order, UpsertNewer keeps the newer row by
+sequence, and a value too long for its column is refused as an INSERT refuses it, never cut short."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, 
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError
 
-from itsm_kit.db import arrays, insert_arrays, make_engine, make_sessionmaker
+from itsm_kit.db import UpsertNewer, arrays, insert_arrays, make_engine, make_sessionmaker
 from tests.helpers import fresh_database
 
 pytestmark = pytest.mark.integration
@@ -23,9 +23,7 @@ copies = Table("copies", metadata, Column("n", BigInteger, primary_key=True, aut
                Column("sequence", Integer, nullable=False))
 COLUMNS = ("key", "title", "data", "at", "sequence")
 ADD = insert_arrays(copies, COLUMNS)
-KEEP_NEWER = ADD.on_conflict_do_update(index_elements=["key"], set_={"title": ADD.excluded.title,
-                                                                    "sequence": ADD.excluded.sequence},
-                                       where=copies.c.sequence < ADD.excluded.sequence)
+KEEP_NEWER = UpsertNewer(copies, ["key"], ("title", "data", "at", "sequence"))
 AT = datetime(2026, 12, 6, 8, tzinfo=UTC)
 
 
@@ -65,8 +63,7 @@ async def test_on_conflict_keeps_the_newer_and_a_long_value_is_refused_not_cut(s
     async with sessions() as session, session.begin():
         await session.execute(ADD, arrays(copies, COLUMNS, [row("a", "first", 2), row("b", "first", 2)]))
     async with sessions() as session, session.begin():
-        await session.execute(KEEP_NEWER, arrays(copies, COLUMNS, [row("a", "older", 1), row("b", "newer", 3),
-                                                                   row("c", "new", 1)]))
+        await KEEP_NEWER(session, [row("a", "older", 1), row("b", "newer", 3), row("c", "new", 1)])
     assert [(r["key"], r["title"], r["sequence"]) for r in await read(sessions)] == [
         ("a", "first", 2), ("b", "newer", 3), ("c", "new", 1)]
 

@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_contracts import CloudEvent, EventData
-from itsm_kit.db import among, arrays, insert_arrays
+from itsm_kit.db import UpsertNewer, among
 from itsm_notifications.domain.deliveries import DIGESTED, HELD, PENDING, SMTP
 from itsm_notifications.store.tables import deliveries, records
 
@@ -87,12 +87,7 @@ def blank(key: Key) -> dict[str, Any]:
 _COPIES = select(records).where(among(records.c.record_type, "types"), among(records.c.record_id, "ids"))
 
 
-_COPY_COLUMNS = ("record_type", "record_id", *COPIED, "sequence", "updated_at")
-_SAVE = insert_arrays(records, _COPY_COLUMNS)  # one statement a run: the copies' keys are distinct
-_SAVE_COPIES = _SAVE.on_conflict_do_update(
-    index_elements=["record_type", "record_id"],
-    set_={name: _SAVE.excluded[name] for name in (*COPIED, "sequence", "updated_at")},
-    where=records.c.sequence < _SAVE.excluded.sequence)
+_SAVE_COPIES = UpsertNewer(records, ["record_type", "record_id"], (*COPIED, "sequence", "updated_at"))
 
 
 class RecordCopies:
@@ -121,7 +116,7 @@ class RecordCopies:
             return
         rows = [{"record_type": c["type"], "record_id": c["id"], **{n: c[n] for n in COPIED},
                  "sequence": c["sequence"], "updated_at": at} for c in copies]
-        await self.session.execute(_SAVE_COPIES, arrays(records, _COPY_COLUMNS, rows))
+        await _SAVE_COPIES(self.session, rows)  # the copies' keys are distinct
 
 
 def delivery_row(*, ident: str, dedup_key: str, event_id: str | None, event_type: str, channel: str,

@@ -12,7 +12,7 @@ from sqlalchemy import and_, bindparam, delete, func, insert, select, tuple_, up
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from itsm_kit.db import arrays, insert_arrays, insert_rows, stored
+from itsm_kit.db import UpsertNewer, insert_rows, stored
 from itsm_kit.pagination import newest_first, page_of
 from itsm_kit.records import AggregateRepository
 from itsm_requests.domain.dispatch import (
@@ -208,8 +208,7 @@ class Cis:
 
     async def put(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Whole CIs (id, name, ci_class, owner_group, sequence), unless a newer one is kept."""
-        if rows:
-            await _PUT_CIS(self.session, rows)
+        await _PUT_CIS(self.session, rows)
 
     async def change(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Some fields of CIs (id, sequence and the fields), unless a newer change is kept; a statement per set of
@@ -293,26 +292,9 @@ class OpenWork:
                 [{f"b_{k}": v for k, v in r.items()} for r in rows])
 
 
-class _Upsert:
-    """Rows (one per key) inserted or, where the row kept is older (by sequence), replacing its fields: one statement
-    a run (`insert_arrays`), built once, so its compiled form is cached (a multi-row VALUES has no cache key and was
-    compiled again for every run: SQLCompiler.visit_insert, 12 % of this service's CPU in the ingest bench)."""
-
-    def __init__(self, table: Any, key: Sequence[str], fields: Sequence[str]):
-        self.table, self.columns = table, (*key, *fields)
-        statement = insert_arrays(table, self.columns)
-        self.statement = statement.on_conflict_do_update(
-            index_elements=[table.c[k] for k in key], set_={c: statement.excluded[c] for c in fields},
-            where=table.c.sequence < statement.excluded.sequence)
-
-    async def __call__(self, session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
-        if rows:
-            await session.execute(self.statement, arrays(self.table, self.columns, rows))
-
-
-_PUT_CIS = _Upsert(cis, ["id"], ("name", "ci_class", "owner_group", "sequence"))
-_PUT_OPEN_WORK = _Upsert(open_work, ["record_type", "record_id"],
-                         ("assignment_group", "assignee", "priority", "open", "sequence"))
+_PUT_CIS = UpsertNewer(cis, ["id"], ("name", "ci_class", "owner_group", "sequence"))
+_PUT_OPEN_WORK = UpsertNewer(open_work, ["record_type", "record_id"],
+                             ("assignment_group", "assignee", "priority", "open", "sequence"))
 
 
 class Decisions:
