@@ -26,6 +26,7 @@ from itsm_contracts.events.cmdb import (
     CiCreated, CiRelationshipAdded, CiRelationshipRemoved, CiRetired, CiStatusChanged, CiUpdated,
 )
 from itsm_kit.consumer import Batched
+from itsm_kit.db import UpsertNewer
 from itsm_kit.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ def cmdb_copy_tables(metadata: MetaData) -> tuple[Table, Table]:
 
 # The tables this module's statements use; a service declares its own on its store's MetaData (same names).
 _cis, _relationships = cmdb_copy_tables(MetaData())
+_PUT_CIS = UpsertNewer(_cis, ["id"], ("name", "ci_class", "criticality", "operational_status", "sequence"))
 
 
 def create_cmdb_copy_tables(op: Any) -> None:
@@ -202,19 +204,7 @@ class CiRepository:
 
     async def put(self, rows: Sequence[dict]) -> None:
         """Whole CIs (id, name, ci_class, criticality, operational_status, sequence), unless a newer one is kept."""
-        if not rows:
-            return
-        # One statement for the run, its rows as arrays (an executemany would be a statement per row).
-        await self.session.execute(text("""
-            INSERT INTO cmdb_cis (id, name, ci_class, criticality, operational_status, sequence)
-            SELECT * FROM unnest(CAST(:id AS varchar[]), CAST(:name AS varchar[]), CAST(:ci_class AS varchar[]),
-                                 CAST(:criticality AS int[]), CAST(:operational_status AS varchar[]),
-                                 CAST(:sequence AS bigint[]))
-            ON CONFLICT (id) DO UPDATE SET name = excluded.name, ci_class = excluded.ci_class,
-                criticality = excluded.criticality, operational_status = excluded.operational_status,
-                sequence = excluded.sequence
-            WHERE cmdb_cis.sequence < excluded.sequence
-        """), {column: [r[column] for r in rows] for column in rows[0]})
+        await _PUT_CIS(self.session, rows)  # one statement for the run
 
     async def change(self, rows: Sequence[dict]) -> None:
         """Some fields of CIs (id, sequence and the fields), unless a newer change is kept; a statement per
