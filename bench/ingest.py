@@ -8,7 +8,10 @@
   the one before was answered (as many Alertmanagers send); each alert's time from its post to the moment its
   incident shows in the gateway's incident list;
 - replicas: throughput in batches of 500 with one incidents service, then with a second replica in its consumer
-  group (measured once the group has shared out the partitions between the two), which is stopped after.
+  group (measured once the group has shared out the partitions between the two), which is stopped after;
+- the alert path alone: throughput in batches of 500 with every service but the gateway and incidents paused until
+  the run's last alert is committed (they take its events once resumed), for the capacity model: what the path from
+  webhook to incident does with the cores to itself, against what the whole platform does sharing them.
 
 Each run starts once the platform is idle again (the services downstream done with the previous run's incidents).
 The batches-of-500 run also measures the CPU each part of the platform spent on it until it was idle again
@@ -25,11 +28,14 @@ run started (other work on the machine shows in every figure).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
+import signal
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -365,10 +371,43 @@ async def capacity(gateway: httpx.AsyncClient, key: str, incidents_db: str, plat
             "alerts_per_cpu_second": cpu.per_cpu_second(figures["alerts"], used)}
 
 
+ALERT_PATH = ("gateway", "incidents")  # the services an alert goes through to its incident
+
+
+@contextlib.contextmanager
+def paused(processes: list) -> Iterator[None]:
+    """The processes stopped (SIGSTOP) for the block, and continued after it whatever happens. Paused for seconds, a
+    consumer keeps its partitions (static membership: the broker waits the session timeout for it)."""
+    for process in processes:
+        os.kill(process.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for process in processes:
+            os.kill(process.pid, signal.SIGCONT)
+
+
+async def alert_path_alone(gateway: httpx.AsyncClient, key: str, incidents_db: str, platform) -> dict:
+    """The throughput run in batches of 500 with every service but those on the alert path paused until the last
+    alert is committed, and the CPU each part spent meanwhile: the path's own ceiling on these cores, where the
+    capacity run shares them with every reaction downstream."""
+    watched = _watched(platform, incidents_db)
+    others = {name: process for name, process in platform.processes.items() if name not in ALERT_PATH}
+    before = await cpu.snapshot(*watched)
+    with paused(list(others.values())):
+        figures = await throughput(gateway, key, incidents_db)
+        used = cpu.spent(before, await cpu.snapshot(*watched))
+    for target in ("target_processed_per_s", "meets_target"):  # reported, not a target: the platform is all of it
+        figures.pop(target)
+    return {**figures, "paused": sorted(others), "cpu_seconds": used,
+            "cores_busy": round(sum(used.values()) / figures["processed_seconds"], 2)}
+
+
 async def run(gateway: httpx.AsyncClient, key: str, incidents_db: str, platform) -> dict:
     figures = {}
     for name, measured in (
         ("ingest_throughput", lambda: capacity(gateway, key, incidents_db, platform)),
+        ("ingest_throughput_alert_path_alone", lambda: alert_path_alone(gateway, key, incidents_db, platform)),
         ("ingest_throughput_webhooks", lambda: throughput(gateway, key, incidents_db, batch_size=WEBHOOK_ALERTS,
                                                           senders=32, target=TARGET_WEBHOOKS_PROCESSED_PER_S)),
         ("ingest_latency_at_rate", lambda: latency_at_rate(gateway, key, incidents_db, rate=200)),
