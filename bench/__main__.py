@@ -4,7 +4,8 @@ Measures:
 - latency from an Alertmanager webhook to the incident visible at the gateway, one alert
   at a time (no load), over several runs;
 - ingestion (bench/ingest.py): throughput in batches of 500 and in Alertmanager-sized webhooks, latency at a steady
-  200 and 500 alerts/s, throughput with one and two replicas of the incidents service; every run's counts checked;
+  200 and 500 alerts/s, throughput with one and two replicas of the incidents service, and of the alert path alone
+  (the other services paused for the run); every run's counts checked;
 - CMDB bulk import rate and impact analysis latency on a 100,000-CI estate (bench/cmdb.py).
 - SLA: 100,000 active timers, then how late after the due moment breaches are announced
   (p50, p99) and the sla service's memory (bench/sla.py).
