@@ -215,22 +215,37 @@ def arrays(table: Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any
             else [row[name] for row in rows] for name in columns}
 
 
-class UpsertNewer:
-    """A read model's rows (one a key), inserted or, where the row kept is older by its `sequence` column (the
-    source's event sequence), replacing its fields: one statement a run (`insert_arrays`), built once, so that its
-    compiled form is cached (a multi-row VALUES has no cache key: compiled again for every run, it took 12 % of the
-    requests service's CPU in the ingest bench)."""
+class _RunWrite:
+    """A run's rows written by one statement built once on `insert_arrays`, so that its compiled form is cached (a
+    multi-row VALUES has no cache key: compiled again for every run, it took 12 % of the requests service's CPU in the
+    ingest bench)."""
 
-    def __init__(self, table: Table, key: Sequence[str], fields: Sequence[str]):
-        self.table, self.columns = table, (*key, *fields)
-        statement = insert_arrays(table, self.columns)
-        self.statement = statement.on_conflict_do_update(
-            index_elements=[table.c[k] for k in key], set_={c: statement.excluded[c] for c in fields},
-            where=table.c.sequence < statement.excluded.sequence)
+    def __init__(self, table: Table, columns: Sequence[str], statement: Insert):
+        self.table, self.columns, self.statement = table, tuple(columns), statement
 
     async def __call__(self, session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
             await session.execute(self.statement, arrays(self.table, self.columns, rows))
+
+
+class InsertNew(_RunWrite):
+    """A run's rows, inserted; a row whose key is kept already (`key`: its columns, None: any unique one) stays as it
+    is: a replay changes nothing."""
+
+    def __init__(self, table: Table, columns: Sequence[str], key: Sequence[str] | None = None):
+        super().__init__(table, columns, insert_arrays(table, columns).on_conflict_do_nothing(index_elements=key))
+
+
+class UpsertNewer(_RunWrite):
+    """A read model's rows (one a key), inserted or, where the row kept is older by its `sequence` column (the
+    source's event sequence), replacing its fields."""
+
+    def __init__(self, table: Table, key: Sequence[str], fields: Sequence[str]):
+        columns = (*key, *fields)
+        statement = insert_arrays(table, columns)
+        super().__init__(table, columns, statement.on_conflict_do_update(
+            index_elements=[table.c[k] for k in key], set_={c: statement.excluded[c] for c in fields},
+            where=table.c.sequence < statement.excluded.sequence))
 
 
 def stored(table: Table) -> Select:

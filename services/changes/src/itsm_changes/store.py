@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from itsm_contracts.events.incidents import OPEN_INCIDENT_STATES
 from itsm_kit.cmdb_copy import cmdb_copy_tables
-from itsm_kit.db import arrays, insert_arrays, stored
+from itsm_kit.db import InsertNew, stored
 from itsm_changes.domain import (
     FAILED_CLOSE_CODES, RISK_ASSESSED_IN, RiskFactor, RiskLevel, SuspectedIncident,
 )
@@ -243,8 +243,8 @@ incident_copy = Table(
     Column("sequence", BigInteger, nullable=False),
     Index("incident_copy_by_ci", "affected_ci"),
 )
-_COPIED = ("id", "number", "affected_ci", "priority", "state", "opened_at", "sequence")
-_COPY_OPENED = insert_arrays(incident_copy, _COPIED).on_conflict_do_nothing(index_elements=["id"])  # one statement
+_COPY_OPENED = InsertNew(incident_copy, ("id", "number", "affected_ci", "priority", "state", "opened_at", "sequence"),
+                         key=["id"])
 
 
 def _load_risk(change: ChangeRequest) -> None:
@@ -279,8 +279,7 @@ class IncidentCopy:
 
     async def add(self, rows: list[dict[str, Any]]) -> None:
         """Opened incidents, in one statement; one seen before (a replay) stays as it is."""
-        if rows:
-            await self.session.execute(_COPY_OPENED, arrays(incident_copy, _COPIED, rows))
+        await _COPY_OPENED(self.session, rows)
 
     async def change(self, changes: list[tuple[str, int, dict[str, Any]]]) -> None:
         """(incident id, event sequence, fields) at most once per incident (a run's changes folded), in one

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from itsm_kit.cmdb_copy import cmdb_copy_tables
-from itsm_kit.db import arrays, insert_arrays, stored
+from itsm_kit.db import InsertNew, stored
 from itsm_kit.pagination import newest_first, page_of
 from itsm_kit.records import AggregateRepository, Numbering
 from itsm_kit.search import ANY_WORD, Searchable, ranked
@@ -277,8 +277,7 @@ class DetectionRuleRepository(AggregateRepository[DetectionRule]):
         return [self.load(r) for r in (await self.session.execute(query)).all()]
 
 
-_OBSERVED = tuple(c.name for c in incident_observations.c if c.computed is None)
-_OBSERVE = insert_arrays(incident_observations, _OBSERVED).on_conflict_do_nothing()  # one statement a run
+_OBSERVE = InsertNew(incident_observations, [c.name for c in incident_observations.c if c.computed is None])
 
 
 class Observations:
@@ -288,9 +287,8 @@ class Observations:
         self.session = session
 
     async def add(self, rows: list[dict[str, Any]]) -> None:
-        """New incidents; one seen before (a replay) stays as it is."""
-        if rows:
-            await self.session.execute(_OBSERVE, arrays(incident_observations, _OBSERVED, rows))
+        """New incidents, in one statement; one seen before (a replay) stays as it is."""
+        await _OBSERVE(self.session, rows)
 
     async def change(self, changes: list[tuple[str, dict[str, Any]]]) -> None:
         """Fields of observed incidents, in order (an incident never observed is not made up from a change)."""

@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import JSONB, distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from itsm_kit.db import among, arrays, insert_arrays, insert_rows
+from itsm_kit.db import InsertNew, among, insert_rows
 from itsm_kit.records import columns_of
 from itsm_sla.domain import Segment, Stage, Timer
 
@@ -256,10 +256,10 @@ class TimerRepository:
         return [_to_timer(r) for r in rows]
 
 
-_EVENT_COLUMNS = ("incident_id", "event_id", "type", "dataschema", "sequence", "data")
 # One statement a run (an INSERT a row cost PostgreSQL 16 us each, 8,000 in an alert storm of 10,000); unnest keeps
 # the rows' order, and the ids (arrival order) are drawn in it.
-_KEEP_EVENTS = insert_arrays(incident_events, _EVENT_COLUMNS).on_conflict_do_nothing(index_elements=["event_id"])
+_KEEP_EVENTS = InsertNew(incident_events, ("incident_id", "event_id", "type", "dataschema", "sequence", "data"),
+                         key=["event_id"])
 
 
 class HistoryRepository:
@@ -284,8 +284,7 @@ class HistoryRepository:
 
     async def add_many(self, rows: list[dict]) -> None:
         """Rows in arrival order; an event already kept (a redelivery) is not kept twice."""
-        if rows:
-            await self.session.execute(_KEEP_EVENTS, arrays(incident_events, _EVENT_COLUMNS, rows))
+        await _KEEP_EVENTS(self.session, rows)
 
 
 class Versions:
